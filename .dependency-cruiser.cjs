@@ -1,0 +1,49 @@
+/** The "may import" column of DESIGN.md, enforced. */
+const layer = (name, allowed) => ({
+  name: `${name}-imports-only-${allowed.join('-') || 'itself'}`,
+  comment: `src/${name} may import only ${allowed.length ? allowed.map((a) => `src/${a}`).join(', ') : 'itself'} (DESIGN.md)`,
+  severity: 'error',
+  from: { path: `^src/${name}/` },
+  to: {
+    path: '^src/',
+    pathNot: [`^src/${name}/`, ...allowed.map((a) => `^src/${a}/`)],
+  },
+});
+
+module.exports = {
+  forbidden: [
+    layer('raft', []),
+    {
+      name: 'raft-imports-no-packages',
+      comment: 'src/raft is pure: no Node built-ins and no packages',
+      severity: 'error',
+      from: { path: '^src/raft/' },
+      to: {
+        dependencyTypes: ['core', 'npm', 'npm-dev', 'npm-optional', 'npm-peer', 'npm-no-pkg', 'npm-unknown'],
+      },
+    },
+    layer('storage', ['raft']),
+    layer('transport', ['raft']),
+    layer('kv', []),
+    layer('shard', []),
+    layer('api', ['node', 'shard']),
+    layer('client', ['shard']),
+    {
+      name: 'no-circular',
+      comment: 'no import cycles at run time (a cycle through type-only imports is fine)',
+      severity: 'error',
+      from: {},
+      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+    },
+    { name: 'not-to-unresolvable', severity: 'error', from: {}, to: { couldNotResolve: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+    },
+  },
+};

@@ -1,0 +1,184 @@
+/**
+ * The leader: replication with a conflict hint and a bounded pipeline (§5.3), commitment by
+ * counting only entries of its own term (§5.4.2), heartbeats, check-quorum (thesis §6.2),
+ * ReadIndex rounds (§6.4), snapshots to followers that fell behind compaction (§7) and
+ * leadership transfer (§3.10).
+ */
+
+import type { Progress } from './progress.js';
+import { committedIndex, quorumSize } from './quorum.js';
+import type { Raft } from './raft.js';
+import type { Message, NodeId } from './types.js';
+
+type Msg<T extends Message['type']> = Extract<Message, { type: T }>;
+
+/** In snapshot state, a follower that has not confirmed the snapshot after this many election timeouts is probed again. */
+const snapshotRetryElections = 5;
+
+export function tickLeader(r: Raft): void {
+  r.heartbeatElapsed++;
+  r.electionElapsed++;
+  if (r.electionElapsed >= r.config.electionTicks) {
+    r.electionElapsed = 0;
+    if (r.config.checkQuorum && !checkQuorum(r)) {
+      r.logger.warn({ term: r.term }, 'stepped down: no quorum heard from within an election timeout');
+      r.becomeFollower(r.term, null);
+      return;
+    }
+  }
+  if (r.transferee !== null && ++r.transferTicks >= r.config.electionTicks) {
+    r.logger.warn({ transferee: r.transferee }, 'leadership transfer timed out');
+    r.transferee = null;
+  }
+  for (const [peer, pr] of r.progress) {
+    if (pr.state === 'snapshot' && ++pr.snapshotTicks >= snapshotRetryElections * r.config.electionTicks) {
+      pr.becomeProbe();
+      sendAppend(r, peer, pr);
+    }
+  }
+  if (r.heartbeatElapsed >= r.config.heartbeatTicks) {
+    r.heartbeatElapsed = 0;
+    bcastHeartbeat(r);
+  }
+}
+
+/** Thesis §6.2: true if a majority (us included) was heard from since the last check; resets the marks. */
+function checkQuorum(r: Raft): boolean {
+  let active = 1;
+  for (const pr of r.progress.values()) {
+    if (pr.recentActive) active++;
+    pr.recentActive = false;
+  }
+  return active >= quorumSize(r.config.voters.length);
+}
+
+export function stepLeader(r: Raft, m: Message): void {
+  const pr = r.progress.get(m.from);
+  if (pr === undefined) return;
+  switch (m.type) {
+    case 'appendReply':
+      pr.recentActive = true;
+      return m.ok ? onAppendAccepted(r, m, pr) : onAppendRejected(r, m, pr);
+    case 'heartbeatReply':
+      pr.recentActive = true;
+      return onHeartbeatReply(r, m, pr);
+    case 'append':
+    case 'heartbeat':
+    case 'snapshot':
+      r.logger.warn({ from: m.from, term: m.term, type: m.type }, 'second leader in one term ignored');
+      return;
+    case 'voteReply':
+    case 'timeoutNow':
+    case 'requestVote':
+      return;
+  }
+}
+
+function onAppendAccepted(r: Raft, m: Msg<'appendReply'>, pr: Progress): void {
+  if (pr.maybeUpdate(m.index)) {
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else if (pr.state === 'snapshot' && pr.match + 1 >= r.log.firstIndex()) pr.becomeReplicate();
+    else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+    if (maybeCommit(r)) bcastAppend(r);
+    else while (sendAppend(r, m.from, pr, false));
+    if (m.from === r.transferee && pr.match === r.log.lastIndex()) {
+      r.send({ type: 'timeoutNow', to: m.from });
+    }
+  }
+}
+
+/** §5.3 with the conflict hint: back up past the whole conflicting term at once. */
+function onAppendRejected(r: Raft, m: Msg<'appendReply'>, pr: Progress): void {
+  if (m.hint === null) return;
+  const nextHint =
+    m.hint.term === 0 ? m.hint.index : (r.log.nextAfterTerm(m.hint.term, m.index) ?? m.hint.index);
+  if (pr.maybeDecrTo(m.index, nextHint)) {
+    r.logger.debug({ to: m.from, rejected: m.index, next: pr.next }, 'follower log conflict; backing up');
+    if (pr.state === 'replicate') pr.becomeProbe();
+    sendAppend(r, m.from, pr);
+  }
+}
+
+function onHeartbeatReply(r: Raft, m: Msg<'heartbeatReply'>, pr: Progress): void {
+  pr.probeSent = false;
+  // A lost append could otherwise hold a full window shut for good.
+  if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
+  if (pr.match < r.log.lastIndex()) sendAppend(r, m.from, pr);
+  if (m.read !== 0) {
+    r.readStates.push(...r.reads.ack(m.from, m.read, r.config.voters.length));
+    maybeStartReadRound(r);
+  }
+}
+
+/**
+ * Sends the follower the next batch of entries after `pr.next`, or the snapshot when they are
+ * compacted away. Returns false when nothing was sent (paused, or nothing to send and !sendIfEmpty).
+ */
+export function sendAppend(r: Raft, to: NodeId, pr: Progress, sendIfEmpty = true): boolean {
+  if (pr.isPaused()) return false;
+  const prevIndex = pr.next - 1;
+  const prevTerm = r.log.term(prevIndex);
+  if (prevTerm === null) return sendSnapshot(r, to, pr);
+  const entries = r.log.slice(pr.next, r.log.lastIndex() + 1, r.config.batchBytesMax);
+  if (entries.length === 0 && !sendIfEmpty) return false;
+  r.send({ type: 'append', to, prevIndex, prevTerm, entries, commit: r.log.committed });
+  if (pr.state === 'probe') pr.probeSent = true;
+  const last = entries.at(-1);
+  if (last !== undefined) pr.sentEntries(last.index);
+  return true;
+}
+
+function sendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
+  const snapshot = r.log.snapshot;
+  pr.becomeSnapshot(snapshot.meta.index);
+  r.send({ type: 'snapshot', to, snapshot });
+  r.logger.info({ to, index: snapshot.meta.index }, 'sent snapshot to follower behind compaction');
+  return true;
+}
+
+/** Sends every follower what it lacks (and at least the commit index). */
+export function bcastAppend(r: Raft): void {
+  r.broadcastPending = false;
+  for (const [peer, pr] of r.progress) sendAppend(r, peer, pr);
+}
+
+/** Heartbeats carry the ReadIndex round in flight, so any of them can confirm it. */
+function bcastHeartbeat(r: Raft): void {
+  const read = r.reads.inflightSeq();
+  for (const [peer, pr] of r.progress) {
+    // Never tell a follower to commit past what it is known to hold in agreement with us.
+    r.send({ type: 'heartbeat', to: peer, commit: Math.min(pr.match, r.log.committed), read });
+  }
+}
+
+/** §5.3, §5.4.2: commit the highest index a majority holds, if it is of our term. */
+export function maybeCommit(r: Raft): boolean {
+  const matches = r.config.voters.map((v) => (v === r.id ? r.log.stable : (r.progress.get(v)?.match ?? 0)));
+  if (!r.log.maybeCommit(committedIndex(matches), r.term)) return false;
+  maybeStartReadRound(r);
+  return true;
+}
+
+/**
+ * Thesis §6.4: once the leader has committed an entry of its term, queued reads take the current
+ * commit index as read index and one heartbeat round confirms leadership for all of them.
+ */
+export function maybeStartReadRound(r: Raft): void {
+  if (!r.reads.canStartRound() || r.log.term(r.log.committed) !== r.term) return;
+  if (r.peers.length === 0) {
+    r.readStates.push(...r.reads.drainWithoutRound(r.log.committed));
+    return;
+  }
+  r.reads.startRound(r.log.committed, r.id);
+  bcastHeartbeat(r);
+}
+
+/** Thesis §3.10: bring the transferee up to date, then tell it to campaign at once. */
+export function startTransfer(r: Raft, to: NodeId): void {
+  const pr = r.progress.get(to)!;
+  r.transferee = to;
+  r.transferTicks = 0;
+  r.logger.info({ to }, 'leadership transfer started');
+  if (pr.match === r.log.lastIndex()) r.send({ type: 'timeoutNow', to });
+  else sendAppend(r, to, pr);
+}

@@ -1,0 +1,207 @@
+/**
+ * RaftNode: the public face of the core. Input goes in through tick(), step(), propose(),
+ * readIndex() and transferLeadership(); everything the shell must do comes out as one Ready at a
+ * time, which the shell carries out in the order `Ready` documents and hands back with advance().
+ * Synchronous and deterministic; see raft.ts for the algorithm.
+ */
+
+import { invariant } from './invariant.js';
+import { bcastAppend, maybeCommit, maybeStartReadRound, startTransfer } from './leader.js';
+import { type Logger, silentLogger } from './logger.js';
+import { Raft } from './raft.js';
+import type { Rng } from './rng.js';
+import type {
+  DurableState,
+  Entry,
+  HardState,
+  Index,
+  Message,
+  NodeId,
+  ProposeResult,
+  RaftConfig,
+  RaftStatus,
+  ReadIndexResult,
+  Ready,
+  SnapshotMeta,
+  SoftState,
+  TransferResult,
+} from './types.js';
+
+export interface RaftNodeDeps {
+  readonly rng: Rng;
+  readonly log?: Logger;
+  /** What the state machine has applied already; defaults to the snapshot's index. */
+  readonly applied?: Index;
+}
+
+export class RaftNode {
+  readonly #raft: Raft;
+  #prevHardState: HardState;
+  #prevSoftState: SoftState;
+  /** The Ready handed out and not yet advanced; ready() may not be called again meanwhile. */
+  #pending: Ready | null = null;
+
+  constructor(config: RaftConfig, durable: DurableState, deps: RaftNodeDeps) {
+    this.#raft = new Raft(config, durable, deps.rng, deps.log ?? silentLogger, deps.applied ?? 0);
+    this.#prevHardState = this.#hardState();
+    this.#prevSoftState = this.#softState();
+  }
+
+  /** Advances logical time by one tick: election timeouts, heartbeats, check-quorum. */
+  tick(): void {
+    this.#raft.tick();
+  }
+
+  /** Takes a message from a peer. Messages not for this member, or stale, are dropped, never thrown. */
+  step(msg: Message): void {
+    this.#raft.step(msg);
+  }
+
+  /**
+   * Appends a command to the leader's log. Success means it was appended at (index, term), not
+   * that it will commit: it has committed if and when an entry at that index and term is applied.
+   */
+  propose(data: Uint8Array): ProposeResult {
+    const r = this.#raft;
+    if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
+    if (r.transferee !== null) return { ok: false, reason: 'transferring', leader: r.leader };
+    if (r.log.lastIndex() - r.log.committed >= r.config.uncommittedEntriesMax) {
+      return { ok: false, reason: 'overloaded', leader: r.leader };
+    }
+    const index = r.log.lastIndex() + 1;
+    r.log.append([{ index, term: r.term, kind: 'command', data }]);
+    r.broadcastPending = true;
+    return { ok: true, index, term: r.term };
+  }
+
+  /**
+   * Asks for a linearizable read (§6.4). When leadership is confirmed a ReadState with the same
+   * `ctx` appears in a Ready; the read may be served once the state machine applied its index.
+   * If leadership is lost first, the read is dropped and Ready.softState says so.
+   */
+  readIndex(ctx: string): ReadIndexResult {
+    const r = this.#raft;
+    if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
+    if (r.reads.size() >= r.config.pendingReadsMax)
+      return { ok: false, reason: 'overloaded', leader: r.leader };
+    r.reads.enqueue(ctx);
+    maybeStartReadRound(r);
+    return { ok: true };
+  }
+
+  /** Thesis §3.10: hands leadership to `to`; proposals are refused while the transfer runs. */
+  transferLeadership(to: NodeId): TransferResult {
+    const r = this.#raft;
+    if (r.role !== 'leader') return { ok: false, reason: 'notLeader' };
+    if (to === r.id) return { ok: false, reason: 'self' };
+    if (!r.peers.includes(to)) return { ok: false, reason: 'unknownMember' };
+    if (r.transferee !== null) return { ok: false, reason: 'transferring' };
+    startTransfer(r, to);
+    return { ok: true };
+  }
+
+  /** The application has a snapshot of its state at `index` (<= applied): the log before it goes. */
+  compact(index: Index, data: Uint8Array): void {
+    this.#raft.log.compact(index, data, this.#raft.config.voters);
+  }
+
+  hasReady(): boolean {
+    if (this.#pending !== null) return false;
+    const r = this.#raft;
+    return (
+      r.broadcastPending ||
+      r.msgs.length > 0 ||
+      r.readStates.length > 0 ||
+      r.log.pendingSnapshot !== null ||
+      r.log.stable < r.log.lastIndex() ||
+      r.log.hasNextCommitted() ||
+      !sameHardState(this.#hardState(), this.#prevHardState) ||
+      !sameSoftState(this.#softState(), this.#prevSoftState)
+    );
+  }
+
+  /** Collects what the shell must do now. Not again until advance() took this one back. */
+  ready(): Ready {
+    invariant(this.#pending === null, 'ready() called again before advance()');
+    const r = this.#raft;
+    if (r.broadcastPending) bcastAppend(r);
+    const hardState = this.#hardState();
+    const softState = this.#softState();
+    const hardChanged = !sameHardState(hardState, this.#prevHardState);
+    const entries = r.log.unstableEntries();
+    const snapshot = r.log.pendingSnapshot;
+    const rd: Ready = {
+      hardState: hardChanged ? hardState : null,
+      entries,
+      snapshot,
+      mustSync:
+        entries.length > 0 ||
+        snapshot !== null ||
+        hardState.term !== this.#prevHardState.term ||
+        hardState.vote !== this.#prevHardState.vote,
+      messages: r.msgs,
+      committed: r.log.nextCommitted(r.config.batchBytesMax),
+      readStates: r.readStates,
+      softState: sameSoftState(softState, this.#prevSoftState) ? null : softState,
+    };
+    r.msgs = [];
+    r.readStates = [];
+    this.#prevHardState = hardState;
+    this.#prevSoftState = softState;
+    this.#pending = rd;
+    return rd;
+  }
+
+  /** The shell has carried out `rd` completely: persisted, sent, installed and applied. */
+  advance(rd: Ready): void {
+    invariant(this.#pending === rd, 'advance() with a Ready that is not the pending one');
+    this.#pending = null;
+    const r = this.#raft;
+    if (rd.snapshot !== null) r.log.snapshotInstalled(rd.snapshot);
+    const lastEntry = rd.entries.at(-1);
+    if (lastEntry !== undefined) r.log.stableTo(lastEntry.index, lastEntry.term);
+    const lastApplied = rd.committed.at(-1);
+    if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
+    // Thesis §10.2.1: the leader counts its own log in the quorum only once it is durable.
+    if (r.role === 'leader' && lastEntry !== undefined && maybeCommit(r)) bcastAppend(r);
+  }
+
+  status(): RaftStatus {
+    const r = this.#raft;
+    return {
+      id: r.id,
+      role: r.role,
+      term: r.term,
+      vote: r.vote,
+      leader: r.leader,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      snapshotIndex: r.log.snapshot.meta.index,
+      transferee: r.transferee,
+    };
+  }
+
+  /** The in-memory log after the snapshot, for status pages and checkers. */
+  logView(): { readonly snapshot: SnapshotMeta; readonly entries: readonly Entry[] } {
+    return { snapshot: this.#raft.log.snapshot.meta, entries: this.#raft.log.entries() };
+  }
+
+  #hardState(): HardState {
+    const r = this.#raft;
+    return { term: r.term, vote: r.vote, commit: r.log.committed };
+  }
+
+  #softState(): SoftState {
+    const r = this.#raft;
+    return { role: r.role, leader: r.leader, term: r.term };
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}

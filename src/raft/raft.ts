@@ -1,0 +1,252 @@
+/**
+ * Raft: one member's consensus state and its role transitions (§5, Figure 2). Terms are handled
+ * once, at the top of step(); then one step function per role takes the message. Everything that
+ * must leave the member is queued here (`msgs`, `readStates`) and collected by RaftNode into a
+ * Ready. Synchronous and deterministic: time is tick(), randomness is the injected Rng.
+ */
+
+import { campaign, stepCandidate } from './candidate.js';
+import { stepFollower } from './follower.js';
+import { assertNever, invariant } from './invariant.js';
+import { stepLeader, tickLeader } from './leader.js';
+import { RaftLog } from './log.js';
+import type { Logger } from './logger.js';
+import { Progress } from './progress.js';
+import { ReadIndexRounds } from './read-index.js';
+import type { Rng } from './rng.js';
+import type { DurableState, Index, Message, NodeId, RaftConfig, ReadState, Role, Term } from './types.js';
+import { malformation } from './well-formed.js';
+
+/** A message before the member stamps its id and term on it. */
+export type Outgoing = Message extends infer M
+  ? M extends Message
+    ? Omit<M, 'from' | 'term'>
+    : never
+  : never;
+
+export class Raft {
+  readonly id: NodeId;
+  readonly config: RaftConfig;
+  readonly peers: readonly NodeId[];
+  readonly log: RaftLog;
+  readonly rng: Rng;
+  readonly logger: Logger;
+
+  // Persistent state (Figure 2), persisted through Ready.hardState before any message that depends on it.
+  term: Term;
+  vote: NodeId | null;
+
+  role: Role = 'follower';
+  leader: NodeId | null = null;
+  /** Votes received in the current (pre-)campaign; true = granted. */
+  votes = new Map<NodeId, boolean>();
+  /** Leader only: one Progress per peer. */
+  progress = new Map<NodeId, Progress>();
+  readonly reads = new ReadIndexRounds();
+  /** Leader only: the member leadership is being handed to, and ticks since the transfer began. */
+  transferee: NodeId | null = null;
+  transferTicks = 0;
+  /** Leader only: new entries wait to be broadcast in one append per follower (see RaftNode.ready). */
+  broadcastPending = false;
+
+  /** Ticks since the last election timeout reset (followers, candidates) or check-quorum (leader). */
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  // Invariant: electionTicks <= randomizedElectionTicks < 2 * electionTicks.
+  randomizedElectionTicks: number;
+
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+
+  constructor(config: RaftConfig, durable: DurableState, rng: Rng, logger: Logger, applied: Index) {
+    invariant(config.voters.includes(config.id), `member ${config.id} is not among the voters`);
+    invariant(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    invariant(
+      config.heartbeatTicks >= 1 && config.heartbeatTicks < config.electionTicks,
+      'need 1 <= heartbeatTicks < electionTicks',
+    );
+    this.id = config.id;
+    this.config = config;
+    this.peers = config.voters.filter((v) => v !== config.id);
+    this.rng = rng;
+    this.logger = logger;
+    const snapshot = durable.snapshot ?? RaftLog.empty(config.voters);
+    this.log = new RaftLog(snapshot, durable.entries, durable.hardState.commit, applied);
+    this.term = durable.hardState.term;
+    this.vote = durable.hardState.vote;
+    this.randomizedElectionTicks = this.#drawElectionTicks();
+  }
+
+  /** Queues a message, stamped with our id and (unless it carries its own) our term. */
+  send(m: Outgoing & { term?: Term }): void {
+    this.msgs.push({ ...m, from: this.id, term: m.term ?? this.term } as Message);
+  }
+
+  quorumVoters(): readonly NodeId[] {
+    return this.config.voters;
+  }
+
+  // --- Role transitions -------------------------------------------------------------------
+
+  becomeFollower(term: Term, leader: NodeId | null): void {
+    this.#reset(term);
+    this.role = 'follower';
+    this.leader = leader;
+    this.logger.debug({ term, leader }, 'became follower');
+  }
+
+  /** §9.6 pre-vote: ask for votes for term + 1 without changing the term or the vote. */
+  becomePreCandidate(): void {
+    invariant(this.role !== 'leader', 'a leader cannot become pre-candidate');
+    this.votes = new Map();
+    this.role = 'preCandidate';
+    this.leader = null;
+  }
+
+  becomeCandidate(): void {
+    invariant(this.role !== 'leader', 'a leader cannot become candidate');
+    this.#reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.logger.debug({ term: this.term }, 'became candidate');
+  }
+
+  /** §5.2 and §8: a new leader appends a no-op entry of its term so it can commit. */
+  becomeLeader(): void {
+    invariant(this.role === 'candidate', 'only a candidate can become leader');
+    this.#reset(this.term);
+    this.role = 'leader';
+    this.leader = this.id;
+    const next = this.log.lastIndex() + 1;
+    for (const peer of this.peers) this.progress.set(peer, new Progress(next, this.config.inflightMax));
+    this.log.append([{ index: next, term: this.term, kind: 'noop', data: new Uint8Array(0) }]);
+    this.broadcastPending = true;
+    this.logger.info({ term: this.term }, 'became leader');
+  }
+
+  #reset(term: Term): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.leader = null;
+    this.votes = new Map();
+    this.progress = new Map();
+    this.reads.reset();
+    this.transferee = null;
+    this.transferTicks = 0;
+    this.broadcastPending = false;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTicks = this.#drawElectionTicks();
+  }
+
+  #drawElectionTicks(): number {
+    return this.config.electionTicks + this.rng.nextInt(this.config.electionTicks);
+  }
+
+  /** §5.2 with check-quorum: we heard from a live leader within the election timeout. */
+  inLease(): boolean {
+    return (
+      this.config.checkQuorum && this.leader !== null && this.electionElapsed < this.config.electionTicks
+    );
+  }
+
+  // --- Time ---------------------------------------------------------------------------------
+
+  tick(): void {
+    if (this.role === 'leader') {
+      tickLeader(this);
+      return;
+    }
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTicks) {
+      this.electionElapsed = 0;
+      campaign(this, this.config.preVote ? 'preElection' : 'election');
+    }
+  }
+
+  // --- Messages -----------------------------------------------------------------------------
+
+  /** Takes one message from a peer. Input that is not for us, or stale, is dropped. */
+  step(m: Message): void {
+    if (m.to !== this.id || m.from === this.id || !this.peers.includes(m.from)) {
+      this.logger.warn({ from: m.from, to: m.to, type: m.type }, 'dropped message not for this group member');
+      return;
+    }
+    const malformed = malformation(m);
+    if (malformed !== null) {
+      this.logger.warn({ from: m.from, type: m.type, reason: malformed }, 'dropped malformed message');
+      return;
+    }
+    if (m.term > this.term) {
+      if (!this.#stepHigherTerm(m)) return;
+    } else if (m.term < this.term) {
+      this.#stepLowerTerm(m);
+      return;
+    }
+    if (m.type === 'requestVote') {
+      this.#onRequestVote(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        return stepLeader(this, m);
+      case 'candidate':
+      case 'preCandidate':
+        if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
+          // §5.2: a leader of our term exists; recognise it.
+          this.becomeFollower(m.term, m.from);
+          return stepFollower(this, m);
+        }
+        return stepCandidate(this, m);
+      case 'follower':
+        return stepFollower(this, m);
+      default:
+        return assertNever(this.role);
+    }
+  }
+
+  /** §5.1: a higher term makes us a follower, except for pre-votes and vote requests in a lease. */
+  #stepHigherTerm(m: Message): boolean {
+    if (m.type === 'requestVote') {
+      if (!m.transfer && this.inLease()) {
+        // §9.6 / §4.2.3: a member that heard from a leader recently ignores disruptive campaigns.
+        this.logger.debug({ from: m.from, term: m.term }, 'ignored vote request within leader lease');
+        return false;
+      }
+      if (m.pre) return true;
+    }
+    if (m.type === 'voteReply' && m.pre && m.granted) return true;
+    const fromLeader = m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot';
+    this.becomeFollower(m.term, fromLeader ? m.from : null);
+    return true;
+  }
+
+  #stepLowerTerm(m: Message): void {
+    if ((this.config.checkQuorum || this.config.preVote) && (m.type === 'append' || m.type === 'heartbeat')) {
+      // A stale leader, or we raised our term while cut off: tell it our term so that one of us
+      // moves on (otherwise a member whose term ran ahead could never rejoin under check-quorum).
+      this.send({ type: 'appendReply', to: m.from, index: 0, ok: false, hint: null });
+    } else if (m.type === 'requestVote' && m.pre) {
+      this.send({ type: 'voteReply', to: m.from, pre: true, granted: false });
+    }
+  }
+
+  /** §5.2, §5.4.1: at most one vote per term, only for a log at least as up-to-date as ours. */
+  #onRequestVote(m: Extract<Message, { type: 'requestVote' }>): void {
+    const canVote =
+      this.vote === m.from || (this.vote === null && this.leader === null) || (m.pre && m.term > this.term);
+    const granted = canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    if (granted) {
+      this.send({ type: 'voteReply', to: m.from, pre: m.pre, granted: true, term: m.term });
+      if (!m.pre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: 'voteReply', to: m.from, pre: m.pre, granted: false });
+    }
+    this.logger.debug({ from: m.from, term: m.term, pre: m.pre, granted }, 'answered vote request');
+  }
+}
