@@ -1,0 +1,45 @@
+/**
+ * The durable home of every Raft group on a node: log entries, hard state and snapshots, plus
+ * the node's identity. One implementation sits on LevelDB, a twin in memory serves tests. A
+ * failed write is fatal to the caller: it must stop acknowledging and exit (see node/).
+ */
+
+import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+
+/** A shard group's number, 0 .. shards-1. */
+export type GroupId = number;
+
+/** What one group persists in one drive-loop turn, as a Ready says (see raft/types.ts). */
+export interface GroupWrite {
+  readonly group: GroupId;
+  /** A snapshot from the leader: replaces the group's whole stored log and snapshot. Applied first. */
+  readonly installSnapshot: Snapshot | null;
+  /** Our own snapshot at its index: stored, and the entries it covers are deleted. Applied last. */
+  readonly compactSnapshot: Snapshot | null;
+  /** Stored entries at or after entries[0].index are dropped, then these are stored. */
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+/** Who a data directory belongs to; a node refuses to start on another's. */
+export interface StoreIdentity {
+  readonly clusterId: string;
+  readonly nodeId: string;
+  /** The on-disk format; a store from a newer format is refused. */
+  readonly format: number;
+}
+
+export interface RaftStore {
+  /** The identity recorded at first start, or null for a new store. */
+  identity(): Promise<StoreIdentity | null>;
+  /** Records the identity; synced. */
+  setIdentity(identity: StoreIdentity): Promise<void>;
+  /** Everything a group persisted; an empty state for a group never written. */
+  load(group: GroupId): Promise<DurableState>;
+  /** Writes all groups' changes in one atomic batch, synced to disk when `sync` (group commit). */
+  write(writes: readonly GroupWrite[], opts: { readonly sync: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The on-disk format this build writes and reads. */
+export const storeFormat = 1;

@@ -1,0 +1,69 @@
+/**
+ * The errors a RaftStore throws, one class per condition. All of them are fatal to the node: a
+ * store that is corrupt, misused, failed or closed cannot be trusted with Raft's durable state.
+ * Expected outcomes (a group never written, a new store) are values, never errors.
+ */
+
+import type { Index } from '../raft/types.js';
+import type { GroupId } from './raft-store.js';
+
+/** The kinds of record a store keeps, as named in errors. */
+export type StoreRecord = 'identity' | 'hardState' | 'snapshot' | 'entry' | 'log';
+
+/**
+ * A stored record failed its checksum, could not be decoded, or the log has a gap. `group` is
+ * null for the node's identity; `index` names the entry (or, for 'log', the missing index).
+ */
+export class StoreCorruptError extends Error {
+  override readonly name = 'StoreCorruptError';
+  constructor(
+    readonly group: GroupId | null,
+    readonly record: StoreRecord,
+    readonly index: Index | null,
+    readonly reason: string,
+  ) {
+    const where = group === null ? record : `group ${group} ${record}`;
+    super(`store corrupt: ${where}${index === null ? '' : ` ${index}`}: ${reason}`);
+  }
+}
+
+/**
+ * A GroupWrite breaks the Ready contract (entries not contiguous, a gap after the stored log, an
+ * overwrite below the snapshot, a compaction outside the log). Nothing of the write was stored.
+ */
+export class InvalidWriteError extends Error {
+  override readonly name = 'InvalidWriteError';
+  constructor(
+    readonly group: GroupId,
+    reason: string,
+  ) {
+    super(`invalid write to group ${group}: ${reason}`);
+  }
+}
+
+/** An earlier write failed; the store takes no more writes. `cause` is that first failure. */
+export class StoreFailedError extends Error {
+  override readonly name = 'StoreFailedError';
+  constructor(cause: unknown) {
+    super('store failed: an earlier write failed, no more writes are taken', { cause });
+  }
+}
+
+/** The store was closed (or, for MemoryStore, crashed) and takes no more calls. */
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError';
+  constructor() {
+    super('store closed');
+  }
+}
+
+/** The data directory was written in a newer on-disk format than this build's `storeFormat`. */
+export class StoreFormatError extends Error {
+  override readonly name = 'StoreFormatError';
+  constructor(
+    readonly found: number,
+    readonly expected: number,
+  ) {
+    super(`store format ${found} is newer than this build's format ${expected}`);
+  }
+}
