@@ -13,6 +13,7 @@ import type { Rng } from './rng.js';
 import type {
   DurableState,
   Entry,
+  FollowerStatus,
   HardState,
   Index,
   Message,
@@ -180,6 +181,16 @@ export class RaftNode {
       snapshotIndex: r.log.snapshot.meta.index,
       transferee: r.transferee,
     };
+  }
+
+  /** Leader only: what it knows of each follower's log; empty on other roles. */
+  followers(): FollowerStatus[] {
+    return [...this.#raft.progress].map(([id, pr]) => ({
+      id,
+      match: pr.match,
+      next: pr.next,
+      state: pr.state,
+    }));
   }
 
   /** The in-memory log after the snapshot, for status pages and checkers. */

@@ -192,3 +192,11 @@ export interface RaftStatus {
   readonly snapshotIndex: Index;
   readonly transferee: NodeId | null;
 }
+
+/** A leader's view of one follower (§5.3 matchIndex / nextIndex). */
+export interface FollowerStatus {
+  readonly id: NodeId;
+  readonly match: Index;
+  readonly next: Index;
+  readonly state: 'probe' | 'replicate' | 'snapshot';
+}

@@ -1,0 +1,57 @@
+/**
+ * Starting and stopping a local cluster of real `raftkv serve` processes from a cluster file:
+ * used by `npm start` and by the integration tests. Every process is tracked and stopped by its
+ * PID; nothing is killed by name.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const cliPath = join(repoRoot, 'dist', 'cli.js');
+
+export interface NodeProcess {
+  readonly id: string;
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `raftkv serve` for one node; stdout/stderr go to `onOutput`. */
+export function startNode(
+  o: { configPath: string; id: string; dataDir: string; env?: Record<string, string> },
+  onOutput: (id: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void,
+): NodeProcess {
+  mkdirSync(o.dataDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [cliPath, 'serve', '--config', o.configPath, '--id', o.id, '--data', o.dataDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...o.env },
+    },
+  );
+  child.stdout?.on('data', (c: Buffer) => onOutput(o.id, c, 'stdout'));
+  child.stderr?.on('data', (c: Buffer) => onOutput(o.id, c, 'stderr'));
+  const exited = new Promise<number | null>((res) =>
+    child.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))),
+  );
+  return { id: o.id, child, exited };
+}
+
+/** Sends `signal` to the node's PID and waits (bounded) for it to exit; SIGKILL after the bound. */
+export async function stopNode(
+  p: NodeProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  waitMs = 10_000,
+): Promise<number | null> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return p.child.exitCode;
+  p.child.kill(signal);
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), waitMs);
+  try {
+    return await p.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The client API app (API.md) for one node, built apart from listen() so tests can inject().
+ * Bodies are raw bytes of any content type, bounded by the cluster's value limit.
+ */
+
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { RaftKvNode } from '../node/index.js';
+import { KvError } from '../node/index.js';
+import { errorHandler, sendError } from './errors.js';
+import { Forwarder } from './forward.js';
+import { ApiMetrics } from './metrics.js';
+import { adminRoutes } from './routes/admin.js';
+import { kvRoutes } from './routes/kv.js';
+import { listRoutes } from './routes/list.js';
+
+export interface ApiDeps {
+  readonly node: RaftKvNode;
+  readonly log: Logger;
+}
+
+export function buildApi({ node, log }: ApiDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log.child({ port: 'api' }) as FastifyBaseLogger,
+    bodyLimit: node.config.valueBytesMax,
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 4096 },
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const forwarder = new Forwarder(node.config.requestTimeoutMs);
+  const metrics = new ApiMetrics(node);
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unknown';
+    metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
+  app.addHook('onClose', async () => forwarder.close());
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new KvError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
+  kvRoutes(app, { node, forwarder });
+  listRoutes(app, { node, forwarder });
+  adminRoutes(app, { node, metrics });
+  return app;
+}

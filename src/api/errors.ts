@@ -1,0 +1,35 @@
+/**
+ * The one place where errors become HTTP: every KvError keeps its status and code; fastify's own
+ * errors (oversized or unparsable bodies) are mapped to the API.md catalogue; anything else is a
+ * bug, logged, and answered 500 without details.
+ */
+
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { KvError } from '../node/index.js';
+
+export function sendError(reply: FastifyReply, err: KvError): FastifyReply {
+  if (err.status === 503) reply.header('retry-after', '1');
+  return reply
+    .code(err.status)
+    .type('application/json')
+    .send({ error: { code: err.code, message: err.message } });
+}
+
+export function errorHandler(
+  err: FastifyError | Error,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (err instanceof KvError) return sendError(reply, err);
+  const fe = err as FastifyError;
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return sendError(reply, new KvError('too_large', 413, fe.message));
+  if (
+    fe.validation !== undefined ||
+    (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)
+  ) {
+    return sendError(reply, new KvError('bad_request', 400, fe.message));
+  }
+  req.log.error({ err }, 'unexpected error');
+  return reply.code(500).send({ error: { code: 'internal', message: 'internal error' } });
+}

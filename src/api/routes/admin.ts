@@ -1,0 +1,40 @@
+/**
+ * Node-level routes of API.md: /v1/status, /v1/cluster, /healthz, /readyz, /metrics.
+ */
+
+import type { FastifyInstance } from 'fastify';
+import type { RaftKvNode } from '../../node/index.js';
+import type { ApiMetrics } from '../metrics.js';
+
+export function adminRoutes(
+  app: FastifyInstance,
+  { node, metrics }: { node: RaftKvNode; metrics: ApiMetrics },
+): void {
+  app.get('/v1/status', async () => node.status());
+
+  app.get('/v1/cluster', async () => {
+    const local = new Map(node.status().groups.map((g) => [g.shard, g]));
+    return {
+      clusterId: node.config.clusterId,
+      nodes: node.config.nodes,
+      shards: node.placement.map((members, shard) => ({
+        shard,
+        members,
+        leader: local.get(shard)?.leader ?? null,
+        term: local.get(shard)?.term ?? null,
+      })),
+      ring: node.ring.spec,
+    };
+  });
+
+  app.get('/healthz', async () => ({ ok: true, id: node.id }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const ready = node.ready();
+    return reply.code(ready ? 200 : 503).send({ ready, id: node.id });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * GET /v1/kv?prefix=P&limit=N[&after=K]: a prefix listing across all shards. Every shard's leader
+ * is asked in parallel (here or by forwarding with `shard=S`), the pages are merged sorted by key,
+ * and `more` with `next` (pass it as `after`) lets a caller continue.
+ */
+
+import type { FastifyInstance } from 'fastify';
+import type { RaftKvNode } from '../../node/index.js';
+import { badRequest, compareKeys, type KvItem, unavailable, utf8ByteLength } from '../../node/index.js';
+import { type Forwarder, hopsHeader, hopsMax } from '../forward.js';
+import { parseConsistency } from './kv.js';
+
+export const listLimitDefault = 100;
+export const listLimitMax = 1000;
+
+interface ListQuery {
+  prefix?: string;
+  limit?: string;
+  after?: string;
+  consistency?: string;
+  shard?: string;
+}
+
+interface WireItem {
+  key: string;
+  value: string;
+  version: string;
+}
+
+interface ShardPage {
+  items: WireItem[];
+  more: boolean;
+}
+
+export function listRoutes(
+  app: FastifyInstance,
+  { node, forwarder }: { node: RaftKvNode; forwarder: Forwarder },
+): void {
+  app.get<{ Querystring: ListQuery }>('/v1/kv', async (req) => {
+    const q = req.query;
+    const prefix = q.prefix ?? '';
+    const after = q.after ?? null;
+    const limit = q.limit === undefined ? listLimitDefault : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > listLimitMax) {
+      throw badRequest(`limit must be an integer from 1 to ${listLimitMax}`);
+    }
+    if (utf8ByteLength(prefix) < 0 || utf8ByteLength(prefix) > 1024)
+      throw badRequest('prefix is not a valid key prefix');
+    const consistency = parseConsistency(q.consistency);
+    const hops = Number(req.headers[hopsHeader] ?? 0);
+
+    const pageOf = async (shard: number): Promise<ShardPage> => {
+      if (consistency === 'stale' && node.groups.has(shard)) return local(shard, 'stale');
+      const route = node.route(shard);
+      if (route.kind === 'local') return local(shard, consistency);
+      if (route.kind === 'unknown' || hops >= hopsMax)
+        throw unavailable(`no leader known for shard ${shard}`);
+      const params = new URLSearchParams({ prefix, limit: String(limit), consistency, shard: String(shard) });
+      if (after !== null) params.set('after', after);
+      const res = await forwarder.forward(route.api, {
+        method: 'GET',
+        url: `/v1/kv?${params}`,
+        headers: {},
+        body: null,
+        hops,
+      });
+      if (res.status !== 200) throw unavailable(`shard ${shard} could not be listed (status ${res.status})`);
+      return JSON.parse(res.body.toString('utf8')) as ShardPage;
+    };
+    const local = async (shard: number, c: 'linearizable' | 'stale'): Promise<ShardPage> => {
+      const { page } = await node.list(shard, prefix, after, limit, c);
+      return { items: page.items.map(toWire), more: page.more };
+    };
+
+    if (q.shard !== undefined) {
+      const shard = Number(q.shard);
+      if (!Number.isInteger(shard) || shard < 0 || shard >= node.config.shards)
+        throw badRequest('no such shard');
+      return pageOf(shard);
+    }
+    const pages = await Promise.all(Array.from({ length: node.config.shards }, (_, s) => pageOf(s)));
+    const merged = pages.flatMap((p) => p.items).sort((a, b) => compareKeys(a.key, b.key));
+    const items = merged.slice(0, limit);
+    const more = merged.length > limit || pages.some((p) => p.more);
+    return more ? { items, more, next: items.at(-1)?.key ?? after } : { items, more };
+  });
+}
+
+function toWire(item: KvItem): WireItem {
+  return { key: item.key, value: Buffer.from(item.value).toString('base64'), version: item.version };
+}

@@ -1,0 +1,129 @@
+/**
+ * The cluster file (API.md "Cluster file"): parsing, validation with one clear message per
+ * problem, and the documented defaults of every optional tuning field. Every node of a cluster
+ * reads the same file; which node it is comes from --id.
+ */
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+const httpUrl = z
+  .string()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol) && new URL(s).port !== '', {
+    message: 'must be an http(s) URL with an explicit port, e.g. http://127.0.0.1:7001',
+  });
+
+const nodeSchema = z.strictObject({
+  id: z.string().regex(nodeIdPattern, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+  api: httpUrl,
+  peer: httpUrl,
+});
+
+/** Optional fields and their defaults; README's "Cluster file" section lists the same. */
+export const clusterDefaults = {
+  tickMs: 40,
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  snapshotEntries: 10_000,
+  valueBytesMax: 1024 * 1024,
+  requestTimeoutMs: 5_000,
+} as const;
+
+const clusterSchema = z
+  .strictObject({
+    clusterId: z.string().regex(nodeIdPattern, 'must be 1-64 letters, digits, ".", "_" or "-"').optional(),
+    nodes: z.array(nodeSchema).min(1, 'must name at least one node'),
+    shards: z.number().int().min(1).max(1024),
+    replicas: z.number().int().min(1).max(9),
+    tickMs: z.number().int().min(1).max(10_000).default(clusterDefaults.tickMs),
+    electionTicks: z.number().int().min(2).max(1_000).default(clusterDefaults.electionTicks),
+    heartbeatTicks: z.number().int().min(1).max(1_000).default(clusterDefaults.heartbeatTicks),
+    snapshotEntries: z.number().int().min(2).default(clusterDefaults.snapshotEntries),
+    valueBytesMax: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * 1024 * 1024)
+      .default(clusterDefaults.valueBytesMax),
+    requestTimeoutMs: z.number().int().min(100).max(600_000).default(clusterDefaults.requestTimeoutMs),
+  })
+  .superRefine((c, ctx) => {
+    const dup = (xs: string[]) => xs.find((x, i) => xs.indexOf(x) !== i);
+    const id = dup(c.nodes.map((n) => n.id));
+    if (id !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: `node id "${id}" appears twice` });
+    const url = dup(c.nodes.flatMap((n) => [hostPort(n.api), hostPort(n.peer)]));
+    if (url !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: `address ${url} is used twice` });
+    if (c.replicas > c.nodes.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replicas'],
+        message: `is ${c.replicas} but the file names only ${c.nodes.length} node(s)`,
+      });
+    }
+    if (c.heartbeatTicks >= c.electionTicks) {
+      ctx.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be below electionTicks' });
+    }
+  });
+
+const hostPort = (u: string) => new URL(u).host;
+
+export type NodeSpec = z.infer<typeof nodeSchema>;
+
+/** A validated cluster file with every default filled in. */
+export type ClusterConfig = Omit<z.infer<typeof clusterSchema>, 'clusterId'> & { readonly clusterId: string };
+
+/** A cluster file that cannot be used; the message is one sentence a person can act on. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates a parsed cluster file. The cluster id defaults to a digest of node ids, shards and replicas. */
+export function parseClusterConfig(raw: unknown, source = 'cluster file'): ClusterConfig {
+  const parsed = clusterSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? ` at "${issue.path.join('.')}"` : '';
+    throw new ConfigError(`${source} is invalid${where}: ${issue.message}`);
+  }
+  const c = parsed.data;
+  const clusterId =
+    c.clusterId ??
+    createHash('sha256')
+      .update(JSON.stringify([c.nodes.map((n) => n.id), c.shards, c.replicas]))
+      .digest('hex')
+      .slice(0, 16);
+  return { ...c, clusterId };
+}
+
+/** Reads and validates a cluster file from disk. */
+export function loadClusterConfig(path: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read cluster file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`cluster file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseClusterConfig(raw, `cluster file ${path}`);
+}
+
+/** This node's entry, or a ConfigError when the file does not name it. */
+export function nodeSpec(config: ClusterConfig, id: string): NodeSpec {
+  const spec = config.nodes.find((n) => n.id === id);
+  if (spec === undefined) {
+    throw new ConfigError(
+      `node id "${id}" is not in the cluster file (it names ${config.nodes.map((n) => n.id).join(', ')})`,
+    );
+  }
+  return spec;
+}

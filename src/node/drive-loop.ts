@@ -1,0 +1,103 @@
+/**
+ * The drive loop: one turn carries out the Ready of every group with work, in the order the
+ * Ready type documents — persist all groups in one batch (group commit, one fsync), then send,
+ * then apply — and then persists snapshots that came due. Turns never overlap; work arriving
+ * during a turn is taken by the next one, so many client writes share one fsync.
+ */
+
+import type { Logger } from 'pino';
+import type { Ready } from '../raft/types.js';
+import type { RaftStore } from '../storage/raft-store.js';
+import type { Transport } from '../transport/transport.js';
+import type { GroupMessage } from '../transport/wire.js';
+import type { Group } from './group.js';
+
+export interface DriveLoopDeps {
+  readonly groups: readonly Group[];
+  readonly store: RaftStore;
+  readonly transport: Transport;
+  readonly log: Logger;
+  /** A storage failure: the node must stop acknowledging and exit; called once. */
+  readonly onFatal: (err: Error) => void;
+}
+
+export class DriveLoop {
+  readonly #d: DriveLoopDeps;
+  #scheduled = false;
+  #running: Promise<void> | null = null;
+  #failed = false;
+  /** Turns run and fsyncs done, for metrics. */
+  turns = 0;
+  syncs = 0;
+
+  constructor(deps: DriveLoopDeps) {
+    this.#d = deps;
+  }
+
+  /** Asks for a turn soon; calls in one event-loop phase share it. */
+  schedule(): void {
+    if (this.#scheduled || this.#failed) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      if (this.#running === null) this.#running = this.#run().finally(() => (this.#running = null));
+    });
+  }
+
+  /** Resolves once no turn is running. */
+  async idle(): Promise<void> {
+    while (this.#running !== null) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (!this.#failed && (await this.#turn()));
+    } catch (err) {
+      this.#failed = true;
+      this.#d.onFatal(err as Error);
+    }
+  }
+
+  /** One turn; false when no group had work. */
+  async #turn(): Promise<boolean> {
+    const work: { g: Group; rd: Ready }[] = [];
+    for (const g of this.#d.groups) if (g.raft.hasReady()) work.push({ g, rd: g.raft.ready() });
+    if (work.length === 0) return false;
+    this.turns++;
+    // 1. persist: one batch for every group; fsync if any group must.
+    const sync = work.some((w) => w.rd.mustSync);
+    const writes = work.filter((w) => needsWrite(w.rd)).map((w) => w.g.toWrite(w.rd));
+    if (writes.length > 0) {
+      await this.#d.store.write(writes, { sync });
+      if (sync) this.syncs++;
+    }
+    // 2. speak: only now may this turn's messages leave.
+    const msgs: GroupMessage[] = [];
+    for (const { g, rd } of work) for (const msg of rd.messages) msgs.push({ group: g.id, msg });
+    if (msgs.length > 0) this.#d.transport.send(msgs);
+    // 3. apply, serve reads, hand each Ready back.
+    for (const { g, rd } of work) {
+      g.applyReady(rd);
+      g.raft.advance(rd);
+    }
+    await this.#snapshotDue(work.map((w) => w.g));
+    return true;
+  }
+
+  async #snapshotDue(groups: readonly Group[]): Promise<void> {
+    const due = groups.flatMap((g) => {
+      const w = g.snapshotIfDue();
+      return w === null ? [] : [{ g, w }];
+    });
+    if (due.length === 0) return;
+    await this.#d.store.write(
+      due.map((d) => d.w),
+      { sync: true },
+    );
+    for (const { g, w } of due) if (w.compactSnapshot !== null) g.compacted(w.compactSnapshot);
+  }
+}
+
+function needsWrite(rd: Ready): boolean {
+  return rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
+}

@@ -1,0 +1,34 @@
+/**
+ * The error catalogue of API.md, one named class with a stable code and status. The node and the
+ * API throw these; the API maps them to HTTP in one place.
+ */
+
+export type KvErrorCode =
+  | 'bad_request'
+  | 'not_found'
+  | 'precondition_failed'
+  | 'too_large'
+  | 'unavailable'
+  | 'timeout';
+
+export class KvError extends Error {
+  override readonly name = 'KvError';
+  constructor(
+    readonly code: KvErrorCode,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new KvError('bad_request', 400, message);
+export const notFound = (key: string) =>
+  new KvError('not_found', 404, `key ${JSON.stringify(key)} not found`);
+export const preconditionFailed = (message: string) => new KvError('precondition_failed', 412, message);
+export const tooLarge = (bytesMax: number) =>
+  new KvError('too_large', 413, `value is larger than ${bytesMax} bytes`);
+/** Nothing was done: safe to retry. */
+export const unavailable = (message: string) => new KvError('unavailable', 503, message);
+/** Proposed, outcome unknown: it may or may not take effect. */
+export const outcomeUnknown = (message: string) => new KvError('timeout', 504, message);

@@ -1,0 +1,17 @@
+/**
+ * The node layer's public surface for the client API: the node, its error catalogue, and the
+ * key-value vocabulary (commands, keys, results) that requests are validated and answered with.
+ */
+export {
+  type Condition,
+  compareKeys,
+  type KvCommand,
+  type KvEntry,
+  type KvItem,
+  type KvResult,
+  keyProblem,
+  type Session,
+  utf8ByteLength,
+} from '../kv/index.js';
+export * from './errors.js';
+export { type Provenance, RaftKvNode, type ShardRoute, StartupError } from './node.js';

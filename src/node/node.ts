@@ -1,0 +1,281 @@
+/**
+ * A raftkv node: hosts every shard group the cluster file places on it (multi-raft), drives them
+ * with one tick timer and one drive loop over one store and one transport, and offers the
+ * operations the client API needs: propose a write, read linearizably or stale, and say where
+ * each shard's leader is. Start-up refuses a data directory of another node or cluster.
+ */
+
+import type { Logger } from 'pino';
+import type { ClusterConfig } from '../config.js';
+import { encodeCommand, type KvCommand, type KvEntry, type KvListPage, type KvResult } from '../kv/index.js';
+import type { NodeId, RaftStatus } from '../raft/types.js';
+import { HashRing, placeShards } from '../shard/index.js';
+import { type RaftStore, storeFormat } from '../storage/raft-store.js';
+import type { Transport } from '../transport/transport.js';
+import type { GroupMessage } from '../transport/wire.js';
+import { DriveLoop } from './drive-loop.js';
+import { unavailable } from './errors.js';
+import { Group } from './group.js';
+
+/** Where a shard's requests go from this node. */
+export type ShardRoute =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'remote'; readonly node: NodeId; readonly api: string }
+  | { readonly kind: 'unknown' };
+
+/** What an answer about a key reflects (API.md X-Raft-* headers). */
+export interface Provenance {
+  readonly shard: number;
+  readonly node: NodeId;
+  readonly term: number;
+  readonly index: number;
+}
+
+export interface NodeDeps {
+  readonly config: ClusterConfig;
+  readonly id: NodeId;
+  readonly store: RaftStore;
+  /** Built once the node knows its peers; see HttpTransport. */
+  readonly transport: (peers: ReadonlyMap<NodeId, string>) => Transport;
+  readonly log: Logger;
+  readonly onFatal: (err: Error) => void;
+}
+
+/** A data directory or a cluster file that this node must not start with. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+export class RaftKvNode {
+  readonly id: NodeId;
+  readonly config: ClusterConfig;
+  readonly ring: HashRing;
+  /** Members of every shard, indexed by shard. */
+  readonly placement: readonly (readonly NodeId[])[];
+  readonly groups: ReadonlyMap<number, Group>;
+  readonly #loop: DriveLoop;
+  readonly #store: RaftStore;
+  readonly #transport: Transport;
+  readonly #log: Logger;
+  readonly #apiOf: ReadonlyMap<NodeId, string>;
+  #ticker: NodeJS.Timeout | null = null;
+  #readSeq = 0;
+  #stopped = false;
+
+  private constructor(
+    deps: NodeDeps,
+    groups: Map<number, Group>,
+    transport: Transport,
+    placement: NodeId[][],
+  ) {
+    this.id = deps.id;
+    this.config = deps.config;
+    this.ring = new HashRing(deps.config.shards);
+    this.placement = placement;
+    this.groups = groups;
+    this.#store = deps.store;
+    this.#transport = transport;
+    this.#log = deps.log;
+    this.#apiOf = new Map(deps.config.nodes.map((n) => [n.id, n.api]));
+    this.#loop = new DriveLoop({
+      groups: [...groups.values()],
+      store: deps.store,
+      transport,
+      log: deps.log,
+      onFatal: deps.onFatal,
+    });
+  }
+
+  /** Checks the store's identity, loads this node's groups and starts ticking. */
+  static async start(deps: NodeDeps): Promise<RaftKvNode> {
+    const { config, id, store, log } = deps;
+    const identity = await store.identity();
+    if (identity === null) {
+      await store.setIdentity({ clusterId: config.clusterId, nodeId: id, format: storeFormat });
+    } else if (identity.format > storeFormat) {
+      throw new StartupError(
+        `data directory has format ${identity.format}, newer than this build's ${storeFormat}`,
+      );
+    } else if (identity.clusterId !== config.clusterId) {
+      throw new StartupError(
+        `data directory belongs to cluster ${identity.clusterId}, not ${config.clusterId} of this cluster file`,
+      );
+    } else if (identity.nodeId !== id) {
+      throw new StartupError(`data directory belongs to node ${identity.nodeId}, not ${id}`);
+    }
+    const nodeIds = config.nodes.map((n) => n.id);
+    const placement = placeShards(nodeIds, config.shards, config.replicas);
+    const groups = new Map<number, Group>();
+    for (const [shard, members] of placement.entries()) {
+      if (!members.includes(id)) continue;
+      groups.set(shard, await Group.load(shard, id, members, store, config, log.child({ group: shard })));
+    }
+    const peers = new Map(
+      config.nodes
+        .filter((n) => n.id !== id && placement.some((m) => m.includes(n.id)))
+        .map((n) => [n.id, n.peer]),
+    );
+    const node = new RaftKvNode(deps, groups, deps.transport(peers), placement);
+    node.#ticker = setInterval(() => node.#tick(), config.tickMs);
+    node.#loop.schedule();
+    log.info({ groups: [...groups.keys()], clusterId: config.clusterId }, 'node started');
+    return node;
+  }
+
+  #tick(): void {
+    for (const g of this.groups.values()) {
+      g.raft.tick();
+      g.waiters.expire(Date.now());
+    }
+    this.#loop.schedule();
+  }
+
+  /** Messages from peers (already validated by the transport). */
+  receive(from: NodeId, msgs: readonly GroupMessage[]): void {
+    if (this.#stopped) return;
+    for (const { group, msg } of msgs) {
+      if (msg.from !== from) continue;
+      this.groups.get(group)?.raft.step(msg);
+    }
+    this.#loop.schedule();
+  }
+
+  shardOf(key: string): number {
+    return this.ring.shardOf(key);
+  }
+
+  /** Where requests for `shard` go: here if we lead it, else its known leader, else a member to ask. */
+  route(shard: number): ShardRoute {
+    const g = this.groups.get(shard);
+    if (g !== undefined) {
+      const { role, leader } = g.raft.status();
+      if (role === 'leader') return { kind: 'local' };
+      if (leader === null) return { kind: 'unknown' };
+      return { kind: 'remote', node: leader, api: this.#apiOf.get(leader)! };
+    }
+    const member = this.placement[shard]?.[0];
+    return member === undefined
+      ? { kind: 'unknown' }
+      : { kind: 'remote', node: member, api: this.#apiOf.get(member)! };
+  }
+
+  /** Proposes a write on a shard we lead and waits until it is applied. Throws KvError. */
+  async propose(shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
+    const g = this.#group(shard);
+    const res = g.raft.propose(encodeCommand(cmd));
+    if (!res.ok) {
+      throw unavailable(
+        res.reason === 'notLeader'
+          ? 'this node is not the shard leader'
+          : `the shard leader is ${res.reason}`,
+      );
+    }
+    this.#loop.schedule();
+    const result = await g.waiters.waitProposal(
+      res.index,
+      res.term,
+      Date.now() + this.config.requestTimeoutMs,
+    );
+    return { result, at: { shard, node: this.id, term: res.term, index: res.index } };
+  }
+
+  /** Reads a key: linearizable (ReadIndex on the leader) or stale (this replica's state). */
+  async read(
+    shard: number,
+    key: string,
+    consistency: 'linearizable' | 'stale',
+  ): Promise<{ entry: KvEntry | null; at: Provenance }> {
+    const g = this.#group(shard);
+    if (consistency === 'linearizable') await this.#confirmRead(g);
+    return { entry: g.sm.get(key), at: this.#provenance(g) };
+  }
+
+  /** Lists keys of one shard by prefix (linearizable unless stale). */
+  async list(
+    shard: number,
+    prefix: string,
+    after: string | null,
+    limit: number,
+    consistency: 'linearizable' | 'stale',
+  ): Promise<{ page: KvListPage; at: Provenance }> {
+    const g = this.#group(shard);
+    if (consistency === 'linearizable') await this.#confirmRead(g);
+    return { page: g.sm.list(prefix, after, limit), at: this.#provenance(g) };
+  }
+
+  async #confirmRead(g: Group): Promise<void> {
+    const ctx = String(++this.#readSeq);
+    const res = g.raft.readIndex(ctx);
+    if (!res.ok) {
+      throw unavailable(
+        res.reason === 'notLeader' ? 'this node is not the shard leader' : 'too many reads waiting',
+      );
+    }
+    this.#loop.schedule();
+    await g.waiters.waitRead(ctx, Date.now() + this.config.requestTimeoutMs);
+  }
+
+  #provenance(g: Group): Provenance {
+    return { shard: g.id, node: this.id, term: g.raft.status().term, index: g.applied };
+  }
+
+  #group(shard: number): Group {
+    const g = this.groups.get(shard);
+    if (g === undefined) throw unavailable(`shard ${shard} has no replica on node ${this.id}`);
+    return g;
+  }
+
+  /** Per local group: role, term, leader, commit/applied/last/snapshot index. */
+  status(): { id: NodeId; groups: (RaftStatus & { shard: number; members: readonly NodeId[] })[] } {
+    return {
+      id: this.id,
+      groups: [...this.groups.values()].map((g) => ({ shard: g.id, members: g.members, ...g.raft.status() })),
+    };
+  }
+
+  /** API.md /readyz: every local group knows a leader and has applied its commit index. */
+  ready(): boolean {
+    return [...this.groups.values()].every((g) => {
+      const s = g.raft.status();
+      return s.leader !== null && s.applied >= s.commit;
+    });
+  }
+
+  /** Resolves when no group with other members is led by us, or after `waitMs`. */
+  #leadershipGone(waitMs: number): Promise<void> {
+    const leading = () =>
+      [...this.groups.values()].some((g) => g.members.length > 1 && g.raft.status().role === 'leader');
+    return new Promise((resolve) => {
+      const unsubscribe: (() => void)[] = [];
+      const done = () => {
+        clearTimeout(timer);
+        for (const u of unsubscribe) u();
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      for (const g of this.groups.values()) unsubscribe.push(g.onRoleChange(() => !leading() && done()));
+      if (!leading()) done();
+    });
+  }
+
+  /**
+   * SIGTERM: hand leadership of every group we lead to another member, wait (bounded) until it
+   * moved, then stop ticking, let the loop finish its turn, fail waiters and close the store.
+   */
+  async stop(opts: { readonly transferMs: number }): Promise<void> {
+    if (this.#stopped) return;
+    for (const g of this.groups.values()) {
+      const target = g.bestTransferee();
+      if (target !== null) g.raft.transferLeadership(target);
+    }
+    this.#loop.schedule();
+    await this.#leadershipGone(opts.transferMs);
+    this.#stopped = true;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    await this.#loop.idle();
+    for (const g of this.groups.values()) g.waiters.failAll();
+    await this.#transport.close();
+    await this.#store.close();
+    this.#log.info('node stopped');
+  }
+}

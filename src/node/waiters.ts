@@ -1,0 +1,114 @@
+/**
+ * Clients waiting on a group: proposals wait for their log index to be applied, reads for their
+ * ReadIndex round and then for the state machine to reach the read index. Every wait has a
+ * deadline; the table is bounded by what the core accepts (uncommitted entries, pending reads).
+ */
+
+import type { Index, Term } from '../raft/types.js';
+import { outcomeUnknown, unavailable } from './errors.js';
+
+interface Waiter<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (err: Error) => void;
+  readonly deadlineMs: number;
+}
+
+interface ProposalWaiter<T> extends Waiter<T> {
+  readonly term: Term;
+}
+
+interface ReadWaiter extends Waiter<Index> {
+  /** Set once leadership is confirmed: the index the state machine must reach. */
+  index: Index | null;
+}
+
+export class Waiters<R> {
+  readonly #proposals = new Map<Index, ProposalWaiter<R>>();
+  readonly #reads = new Map<string, ReadWaiter>();
+
+  waitProposal(index: Index, term: Term, deadlineMs: number): Promise<R> {
+    return new Promise((resolve, reject) =>
+      this.#proposals.set(index, { resolve, reject, term, deadlineMs }),
+    );
+  }
+
+  waitRead(ctx: string, deadlineMs: number): Promise<Index> {
+    return new Promise((resolve, reject) =>
+      this.#reads.set(ctx, { resolve, reject, deadlineMs, index: null }),
+    );
+  }
+
+  /**
+   * The entry at (index, term) was applied with `result` (null for an entry that carried no
+   * command); a waiter of another term lost its entry, which can then never commit.
+   */
+  applied(index: Index, term: Term, result: R | null): void {
+    const w = this.#proposals.get(index);
+    if (w === undefined) return;
+    this.#proposals.delete(index);
+    if (w.term === term && result !== null) w.resolve(result);
+    else w.reject(unavailable('leadership changed before the write committed; nothing was written'));
+  }
+
+  /** A snapshot replaced the log up to `index`: what was proposed there has an unknown outcome. */
+  coveredBySnapshot(index: Index): void {
+    for (const [i, w] of this.#proposals) {
+      if (i > index) continue;
+      this.#proposals.delete(i);
+      w.reject(outcomeUnknown('the write was overtaken by a snapshot; its outcome is unknown'));
+    }
+  }
+
+  /** Leadership for read `ctx` is confirmed at `index`; serve once applied >= index. */
+  readConfirmed(ctx: string, index: Index, applied: Index): void {
+    const w = this.#reads.get(ctx);
+    if (w === undefined) return;
+    w.index = index;
+    if (applied >= index) {
+      this.#reads.delete(ctx);
+      w.resolve(index);
+    }
+  }
+
+  /** The state machine reached `applied`: serve the reads that waited for it. */
+  appliedTo(applied: Index): void {
+    for (const [ctx, w] of this.#reads) {
+      if (w.index !== null && w.index <= applied) {
+        this.#reads.delete(ctx);
+        w.resolve(w.index);
+      }
+    }
+  }
+
+  /** Leadership was lost: unconfirmed reads will never be confirmed. */
+  failUnconfirmedReads(): void {
+    for (const [ctx, w] of this.#reads) {
+      if (w.index !== null) continue;
+      this.#reads.delete(ctx);
+      w.reject(unavailable('leadership changed before the read was confirmed'));
+    }
+  }
+
+  /** Fails every wait past its deadline. */
+  expire(nowMs: number): void {
+    for (const [i, w] of this.#proposals) {
+      if (w.deadlineMs > nowMs) continue;
+      this.#proposals.delete(i);
+      w.reject(outcomeUnknown('proposed, but not applied in time; the write may or may not take effect'));
+    }
+    for (const [ctx, w] of this.#reads) {
+      if (w.deadlineMs > nowMs) continue;
+      this.#reads.delete(ctx);
+      w.reject(unavailable('no quorum confirmed the read in time'));
+    }
+  }
+
+  /** The node is stopping: every waiter fails. */
+  failAll(): void {
+    this.expire(Number.POSITIVE_INFINITY);
+  }
+
+  get size(): number {
+    return this.#proposals.size + this.#reads.size;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * The HTTP transport: one PeerLink per peer node. send() sorts a drive-loop turn's messages by
+ * destination, so all messages for one peer in one turn leave in one request.
+ */
+
+import type { Logger } from 'pino';
+import { PeerLink } from './peer-link.js';
+import type { Transport } from './transport.js';
+import type { GroupMessage } from './wire.js';
+
+export interface HttpTransportOptions {
+  readonly clusterId: string;
+  readonly self: string;
+  /** Peer node id → its peer URL. */
+  readonly peers: ReadonlyMap<string, string>;
+  readonly requestTimeoutMs: number;
+  readonly log: Logger;
+}
+
+export class HttpTransport implements Transport {
+  readonly #links = new Map<string, PeerLink>();
+
+  constructor(o: HttpTransportOptions) {
+    for (const [peer, url] of o.peers) {
+      this.#links.set(
+        peer,
+        new PeerLink({
+          clusterId: o.clusterId,
+          self: o.self,
+          peer,
+          url,
+          requestTimeoutMs: o.requestTimeoutMs,
+          queueMessagesMax: 50_000,
+          batchMessagesMax: 4_096,
+          snapshotChunkBytes: 1024 * 1024,
+          log: o.log,
+        }),
+      );
+    }
+  }
+
+  send(msgs: readonly GroupMessage[]): void {
+    const byPeer = new Map<string, GroupMessage[]>();
+    for (const gm of msgs) {
+      const list = byPeer.get(gm.msg.to);
+      if (list === undefined) byPeer.set(gm.msg.to, [gm]);
+      else list.push(gm);
+    }
+    for (const [peer, list] of byPeer) this.#links.get(peer)?.enqueue(list);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#links.values()].map((l) => l.close()));
+  }
+}

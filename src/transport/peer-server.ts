@@ -1,0 +1,118 @@
+/**
+ * The peer port: a fastify app taking msgpack batches of Raft messages and snapshot chunks from
+ * the other nodes of this cluster. Malformed bodies get 400 and one log line per sender; a
+ * request from another cluster gets 403; nothing of either reaches Raft. Built apart from
+ * listen() so tests can inject().
+ */
+
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Message } from '../raft/types.js';
+import { batchPath, snapshotPath } from './peer-link.js';
+import type { MessageSink } from './transport.js';
+import { decodeBatch, decodeSnapshotChunk } from './wire.js';
+
+export interface PeerServerOptions {
+  readonly clusterId: string;
+  readonly self: string;
+  /** Node ids allowed to send to us. */
+  readonly peers: ReadonlySet<string>;
+  readonly sink: MessageSink;
+  readonly log: Logger;
+  readonly bodyBytesMax: number;
+  readonly messagesMax: number;
+  /** Largest snapshot we accept from a leader. */
+  readonly snapshotBytesMax: number;
+}
+
+interface Assembly {
+  readonly index: number;
+  readonly term: number;
+  readonly parts: Uint8Array[];
+  received: number;
+}
+
+export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: o.log.child({ port: 'peer' }) as FastifyBaseLogger,
+    bodyLimit: o.bodyBytesMax,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.addContentTypeParser('application/msgpack', { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
+  const refusedOnce = new Set<string>();
+  const refuse = (source: string, reason: string) => {
+    if (refusedOnce.has(`${source}:${reason}`)) return;
+    refusedOnce.add(`${source}:${reason}`);
+    o.log.warn({ source, reason }, 'refused peer request');
+  };
+  const checkSender = (cluster: string, from: string): string | null => {
+    if (cluster !== o.clusterId) return `cluster id ${cluster} is not ${o.clusterId}`;
+    if (!o.peers.has(from)) return `unknown sender ${from}`;
+    return null;
+  };
+
+  app.post(batchPath, async (req, reply) => {
+    if (!(req.body instanceof Uint8Array)) return reply.code(415).send();
+    const decoded = decodeBatch(req.body, { messagesMax: o.messagesMax });
+    if (!decoded.ok) {
+      refuse(req.ip, decoded.reason);
+      return reply.code(400).send({ error: decoded.reason });
+    }
+    const bad = checkSender(decoded.value.cluster, decoded.value.from);
+    if (bad !== null) {
+      refuse(req.ip, bad);
+      return reply.code(403).send({ error: bad });
+    }
+    o.sink(decoded.value.from, decoded.value.msgs);
+    return reply.code(204).send();
+  });
+
+  // One snapshot assembly per (group, sender); a new snapshot from the same sender replaces it.
+  const assemblies = new Map<string, Assembly>();
+  app.post(snapshotPath, async (req, reply) => {
+    if (!(req.body instanceof Uint8Array)) return reply.code(415).send();
+    const decoded = decodeSnapshotChunk(req.body);
+    if (!decoded.ok) {
+      refuse(req.ip, decoded.reason);
+      return reply.code(400).send({ error: decoded.reason });
+    }
+    const c = decoded.value;
+    const bad =
+      checkSender(c.cluster, c.from) ?? (c.total > o.snapshotBytesMax ? 'snapshot too large' : null);
+    if (bad !== null) {
+      refuse(req.ip, bad);
+      return reply.code(bad === 'snapshot too large' ? 413 : 403).send({ error: bad });
+    }
+    const key = `${c.group}/${c.from}`;
+    let a = assemblies.get(key);
+    if (c.offset === 0) {
+      a = { index: c.header.meta.index, term: c.header.meta.term, parts: [], received: 0 };
+      assemblies.set(key, a);
+    }
+    if (
+      a === undefined ||
+      a.index !== c.header.meta.index ||
+      a.term !== c.header.meta.term ||
+      a.received !== c.offset
+    ) {
+      assemblies.delete(key);
+      return reply.code(409).send({ error: 'snapshot chunk out of order' });
+    }
+    a.parts.push(c.chunk);
+    a.received += c.chunk.byteLength;
+    if (c.done) {
+      assemblies.delete(key);
+      if (a.received !== c.total) return reply.code(400).send({ error: 'snapshot shorter than announced' });
+      const msg: Message = {
+        ...c.header,
+        type: 'snapshot',
+        snapshot: { meta: c.header.meta, data: Buffer.concat(a.parts) },
+      };
+      o.sink(c.from, [{ group: c.group, msg }]);
+    }
+    return reply.code(204).send();
+  });
+  return app;
+}

@@ -1,0 +1,17 @@
+/**
+ * The transport seam: how a node hands Raft messages to its peers. Loss, delay and reordering
+ * are normal (Raft tolerates them); what a transport must never do is block the caller or let
+ * one slow peer hold up the others.
+ */
+
+import type { GroupMessage } from './wire.js';
+
+export interface Transport {
+  /** Queues messages for their destinations (msg.to); returns at once. */
+  send(msgs: readonly GroupMessage[]): void;
+  /** Stops sending; pending messages may be dropped. */
+  close(): Promise<void>;
+}
+
+/** Receives what peers sent: already decoded, validated and checked for the cluster id. */
+export type MessageSink = (from: string, msgs: readonly GroupMessage[]) => void;

@@ -1,0 +1,235 @@
+/**
+ * The peer wire format: a batch of Raft messages for one destination node, msgpack-encoded,
+ * stamped with the cluster id and the sender. Decoding validates every field; anything
+ * malformed is refused as a whole with a reason and never reaches Raft.
+ */
+
+import { Packr } from 'msgpackr';
+import type { Entry, Message, Snapshot } from '../raft/types.js';
+
+/** The wire format's version; a peer speaking another is refused. */
+export const wireVersion = 1;
+
+export interface GroupMessage {
+  readonly group: number;
+  readonly msg: Message;
+}
+
+export interface PeerBatch {
+  readonly v: number;
+  readonly cluster: string;
+  readonly from: string;
+  readonly msgs: readonly GroupMessage[];
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number' });
+
+export function encodeBatch(batch: PeerBatch): Uint8Array {
+  return packr.pack(batch);
+}
+
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly reason: string };
+
+class WireError extends Error {}
+
+/** Decodes and validates a peer batch; never throws. */
+export function decodeBatch(body: Uint8Array, limits: { readonly messagesMax: number }): Decoded<PeerBatch> {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(body);
+  } catch {
+    return { ok: false, reason: 'body is not msgpack' };
+  }
+  try {
+    const o = obj(raw, 'batch');
+    const v = int(o.v, 'v');
+    if (v !== wireVersion) throw new WireError(`wire version ${v} is not ${wireVersion}`);
+    const msgs = arr(o.msgs, 'msgs');
+    if (msgs.length > limits.messagesMax) throw new WireError(`more than ${limits.messagesMax} messages`);
+    return {
+      ok: true,
+      value: {
+        v,
+        cluster: str(o.cluster, 'cluster'),
+        from: str(o.from, 'from'),
+        msgs: msgs.map(groupMessage),
+      },
+    };
+  } catch (err) {
+    if (err instanceof WireError) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
+
+function groupMessage(raw: unknown): GroupMessage {
+  const o = obj(raw, 'message');
+  return { group: int(o.group, 'group'), msg: message(obj(o.msg, 'msg')) };
+}
+
+/** Rebuilds a Message field by field, so nothing but known fields of the right types gets through. */
+function message(o: Record<string, unknown>): Message {
+  const env = { from: str(o.from, 'from'), to: str(o.to, 'to'), term: int(o.term, 'term') };
+  const type = o.type;
+  switch (type) {
+    case 'requestVote':
+      return {
+        ...env,
+        type,
+        pre: bool(o.pre, 'pre'),
+        lastIndex: int(o.lastIndex, 'lastIndex'),
+        lastTerm: int(o.lastTerm, 'lastTerm'),
+        transfer: bool(o.transfer, 'transfer'),
+      };
+    case 'voteReply':
+      return { ...env, type, pre: bool(o.pre, 'pre'), granted: bool(o.granted, 'granted') };
+    case 'append':
+      return {
+        ...env,
+        type,
+        prevIndex: int(o.prevIndex, 'prevIndex'),
+        prevTerm: int(o.prevTerm, 'prevTerm'),
+        entries: arr(o.entries, 'entries').map(entry),
+        commit: int(o.commit, 'commit'),
+      };
+    case 'appendReply': {
+      const hint = o.hint === null ? null : obj(o.hint, 'hint');
+      return {
+        ...env,
+        type,
+        index: int(o.index, 'index'),
+        ok: bool(o.ok, 'ok'),
+        hint:
+          hint === null ? null : { index: int(hint.index, 'hint.index'), term: int(hint.term, 'hint.term') },
+      };
+    }
+    case 'heartbeat':
+      return { ...env, type, commit: int(o.commit, 'commit'), read: int(o.read, 'read') };
+    case 'heartbeatReply':
+      return { ...env, type, read: int(o.read, 'read') };
+    case 'snapshot':
+      return { ...env, type, snapshot: snapshot(obj(o.snapshot, 'snapshot')) };
+    case 'timeoutNow':
+      return { ...env, type };
+    default:
+      throw new WireError(`unknown message type ${JSON.stringify(type)}`);
+  }
+}
+
+function entry(raw: unknown): Entry {
+  const o = obj(raw, 'entry');
+  const kind = o.kind;
+  if (kind !== 'command' && kind !== 'noop') throw new WireError('entry kind');
+  return {
+    index: int(o.index, 'entry.index'),
+    term: int(o.term, 'entry.term'),
+    kind,
+    data: bytes(o.data, 'entry.data'),
+  };
+}
+
+function snapshot(o: Record<string, unknown>): Snapshot {
+  const meta = obj(o.meta, 'snapshot.meta');
+  return {
+    meta: {
+      index: int(meta.index, 'snapshot.index'),
+      term: int(meta.term, 'snapshot.term'),
+      voters: arr(meta.voters, 'snapshot.voters').map((v) => str(v, 'voter')),
+    },
+    data: bytes(o.data, 'snapshot.data'),
+  };
+}
+
+function obj(x: unknown, what: string): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x) || x instanceof Uint8Array) {
+    throw new WireError(`${what} is not an object`);
+  }
+  return x as Record<string, unknown>;
+}
+
+function arr(x: unknown, what: string): unknown[] {
+  if (!Array.isArray(x)) throw new WireError(`${what} is not an array`);
+  return x;
+}
+
+function str(x: unknown, what: string): string {
+  if (typeof x !== 'string' || x.length > 1024) throw new WireError(`${what} is not a string`);
+  return x;
+}
+
+function int(x: unknown, what: string): number {
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < 0)
+    throw new WireError(`${what} is not a non-negative integer`);
+  return x;
+}
+
+function bool(x: unknown, what: string): boolean {
+  if (typeof x !== 'boolean') throw new WireError(`${what} is not a boolean`);
+  return x;
+}
+
+function bytes(x: unknown, what: string): Uint8Array {
+  if (!(x instanceof Uint8Array)) throw new WireError(`${what} is not bytes`);
+  return x;
+}
+
+/** One piece of a snapshot on its way to a follower; pieces arrive in order, `done` on the last. */
+export interface SnapshotChunk {
+  readonly v: number;
+  readonly cluster: string;
+  readonly from: string;
+  readonly group: number;
+  readonly header: {
+    readonly from: string;
+    readonly to: string;
+    readonly term: number;
+    readonly meta: Snapshot['meta'];
+  };
+  readonly offset: number;
+  readonly total: number;
+  readonly chunk: Uint8Array;
+  readonly done: boolean;
+}
+
+export function encodeSnapshotChunk(c: SnapshotChunk): Uint8Array {
+  return packr.pack(c);
+}
+
+/** Decodes and validates one snapshot chunk; never throws. */
+export function decodeSnapshotChunk(body: Uint8Array): Decoded<SnapshotChunk> {
+  let raw: unknown;
+  try {
+    raw = packr.unpack(body);
+  } catch {
+    return { ok: false, reason: 'body is not msgpack' };
+  }
+  try {
+    const o = obj(raw, 'chunk');
+    const v = int(o.v, 'v');
+    if (v !== wireVersion) throw new WireError(`wire version ${v} is not ${wireVersion}`);
+    const h = obj(o.header, 'header');
+    const meta = snapshot({ meta: h.meta, data: new Uint8Array(0) }).meta;
+    const value: SnapshotChunk = {
+      v,
+      cluster: str(o.cluster, 'cluster'),
+      from: str(o.from, 'from'),
+      group: int(o.group, 'group'),
+      header: {
+        from: str(h.from, 'header.from'),
+        to: str(h.to, 'header.to'),
+        term: int(h.term, 'header.term'),
+        meta,
+      },
+      offset: int(o.offset, 'offset'),
+      total: int(o.total, 'total'),
+      chunk: bytes(o.chunk, 'chunk'),
+      done: bool(o.done, 'done'),
+    };
+    if (value.offset + value.chunk.byteLength > value.total) throw new WireError('chunk beyond total');
+    return { ok: true, value };
+  } catch (err) {
+    if (err instanceof WireError) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
