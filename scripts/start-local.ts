@@ -39,7 +39,7 @@ process.stdout.write(
   [
     '',
     `raftkv: starting ${config.nodes.length} nodes from cluster/local.json (data in ./data/, JSON logs in data/<id>.log)`,
-    ...config.nodes.map((n) => `  ${n.id}  API ${n.api}`),
+    ...nodes.map((p, i) => `  ${p.id}  API ${config.nodes[i]!.api}  pid ${p.child.pid}`),
     '',
     'try:',
     `  curl -X PUT --data-binary hello ${first}/v1/kv/greeting`,

@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from 'pino';
-import type { Ready } from '../raft/types.js';
+import type { Message, Ready } from '../raft/types.js';
 import type { RaftStore } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
@@ -64,6 +64,14 @@ export class DriveLoop {
     for (const g of this.#d.groups) if (g.raft.hasReady()) work.push({ g, rd: g.raft.ready() });
     if (work.length === 0) return false;
     this.turns++;
+    // Thesis §10.2.1: a leader's replication messages may leave while its own write is under
+    // way (it counts itself in a quorum only once durable); everything else waits for the write.
+    const early: GroupMessage[] = [];
+    const late: GroupMessage[] = [];
+    for (const { g, rd } of work) {
+      for (const msg of rd.messages) (isLeaderReplication(msg) ? early : late).push({ group: g.id, msg });
+    }
+    if (early.length > 0) this.#d.transport.send(early);
     // 1. persist: one batch for every group; fsync if any group must.
     const sync = work.some((w) => w.rd.mustSync);
     const writes = work.filter((w) => needsWrite(w.rd)).map((w) => w.g.toWrite(w.rd));
@@ -71,10 +79,8 @@ export class DriveLoop {
       await this.#d.store.write(writes, { sync });
       if (sync) this.syncs++;
     }
-    // 2. speak: only now may this turn's messages leave.
-    const msgs: GroupMessage[] = [];
-    for (const { g, rd } of work) for (const msg of rd.messages) msgs.push({ group: g.id, msg });
-    if (msgs.length > 0) this.#d.transport.send(msgs);
+    // 2. speak: only now may the rest of this turn's messages leave.
+    if (late.length > 0) this.#d.transport.send(late);
     // 3. apply, serve reads, hand each Ready back.
     for (const { g, rd } of work) {
       g.applyReady(rd);
@@ -96,6 +102,11 @@ export class DriveLoop {
     );
     for (const { g, w } of due) if (w.compactSnapshot !== null) g.compacted(w.compactSnapshot);
   }
+}
+
+/** Messages only a leader sends, about entries it replicates (not votes or acknowledgements). */
+function isLeaderReplication(msg: Message): boolean {
+  return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
 }
 
 function needsWrite(rd: Ready): boolean {

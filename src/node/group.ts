@@ -20,6 +20,9 @@ export interface GroupTuning {
   readonly snapshotEntries: number;
 }
 
+/** Snapshot also once this many bytes of commands were applied since the last one: bounds the log kept in memory. */
+export const snapshotLogBytes = 64 * 1024 * 1024;
+
 export class Group {
   readonly id: GroupId;
   readonly members: readonly NodeId[];
@@ -29,6 +32,7 @@ export class Group {
   // Invariant: #snapshotIndex <= #applied; #applied is the last index handed to the state machine.
   #applied: Index;
   #snapshotIndex: Index;
+  #bytesSinceSnapshot = 0;
   readonly #snapshotEntries: number;
   readonly #log: Logger;
 
@@ -107,6 +111,7 @@ export class Group {
     for (const e of rd.committed) {
       if (e.kind === 'command') {
         this.waiters.applied(e.index, e.term, this.#sm.apply(e.index, e.data));
+        this.#bytesSinceSnapshot += e.data.byteLength;
       } else {
         this.#sm.applyNoop(e.index);
         this.waiters.applied(e.index, e.term, null);
@@ -139,6 +144,7 @@ export class Group {
     this.#sm = KvStateMachine.restore(snapshot.data);
     this.#applied = snapshot.meta.index;
     this.#snapshotIndex = snapshot.meta.index;
+    this.#bytesSinceSnapshot = 0;
     this.waiters.coveredBySnapshot(snapshot.meta.index);
     this.waiters.appliedTo(this.#applied);
     this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'installed snapshot from leader');
@@ -146,7 +152,10 @@ export class Group {
 
   /** Our own snapshot when the log since the last one passed the threshold; persist it, then call compacted(). */
   snapshotIfDue(): GroupWrite | null {
-    if (this.#applied - this.#snapshotIndex < this.#snapshotEntries) return null;
+    const due =
+      this.#applied - this.#snapshotIndex >= this.#snapshotEntries ||
+      this.#bytesSinceSnapshot >= snapshotLogBytes;
+    if (!due) return null;
     const log = this.raft.logView();
     const term = log.entries[this.#applied - log.snapshot.index - 1]?.term;
     if (term === undefined) return null;
@@ -161,6 +170,7 @@ export class Group {
   compacted(snapshot: Snapshot): void {
     this.raft.compact(snapshot.meta.index, snapshot.data);
     this.#snapshotIndex = snapshot.meta.index;
+    this.#bytesSinceSnapshot = 0;
     this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'snapshot taken; log compacted');
   }
 }

@@ -115,7 +115,10 @@ export type MessageType = Message['type'];
  * What the shell must do, in this order, before handing the Ready back with `advance()`:
  * 1. persist `snapshot` (if any: it replaces the whole stored log), then `entries` (dropping any
  *    stored entry at or after `entries[0].index`), then `hardState`, atomically; fsync iff `mustSync`;
- * 2. only then send `messages` (loss, delay and reordering are tolerated);
+ * 2. only then send `messages` (loss, delay and reordering are tolerated); the one exception is
+ *    a leader's append, heartbeat and snapshot messages, which may leave while step 1 is under
+ *    way (thesis §10.2.1): the leader counts its own log in a quorum only once advance() says it
+ *    is persisted;
  * 3. install `snapshot` (if any) into the state machine, then apply `committed` in order;
  * 4. serve each of `readStates` once the state machine has applied its index.
  * `softState`, when not null, says the role, leader or term changed: waiting reads of a former

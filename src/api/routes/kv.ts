@@ -159,6 +159,8 @@ function failure(code: 'precondition_failed' | 'not_found' | 'session_expired', 
     case 'not_found':
       return notFound(key);
     case 'session_expired':
-      return badRequest('this retry is older than the session table remembers; it was not applied again');
+      return badRequest(
+        'the session table does not remember this client and sequence number; nothing was applied (start a new client id at sequence 1)',
+      );
   }
 }

@@ -1,0 +1,392 @@
+/**
+ * RaftKV, the client library: learns the cluster map from any reachable node, hashes each key on
+ * the same ring as the nodes, sends each request straight to the shard's leader, follows leader
+ * changes, and retries what is safe: anything known not to have been applied, and writes of
+ * unknown outcome under the same session so that they apply exactly once.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { type ClusterDescription, ClusterMap } from './cluster-map.js';
+import { RaftKVError, type RaftKVErrorCode } from './errors.js';
+import { type Lane, Lanes } from './lanes.js';
+
+export interface RaftKVOptions {
+  /** API URLs of one or more nodes, e.g. http://127.0.0.1:7001. */
+  readonly endpoints: readonly string[];
+  /** Longest wait for one attempt (ms). Default 5000. */
+  readonly attemptTimeoutMs?: number;
+  /** Longest time one operation may take over all its retries (ms). Default 20000. */
+  readonly operationTimeoutMs?: number;
+}
+
+export interface PutOptions {
+  /** Write only if the key's current version is this one. */
+  readonly ifMatch?: string;
+  /** Write only if the key is absent. */
+  readonly ifNoneMatch?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface DeleteOptions {
+  readonly ifMatch?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface GetOptions {
+  /** `linearizable` (default) asks the leader; `stale` any replica, round-robin. */
+  readonly consistency?: 'linearizable' | 'stale';
+  readonly signal?: AbortSignal;
+}
+
+/** Where an answer came from (API.md X-Raft-* headers). */
+export interface Served {
+  readonly shard: number;
+  readonly node: string;
+  readonly term: number;
+  readonly index: number;
+}
+
+export interface PutResult extends Served {
+  readonly key: string;
+  readonly version: string;
+}
+
+export interface GetResult extends Served {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly version: string;
+}
+
+export interface ListItem {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly version: string;
+}
+
+export interface ListResult {
+  readonly items: readonly ListItem[];
+  readonly more: boolean;
+  /** Pass as `after` to continue; null when there is no more. */
+  readonly next: string | null;
+}
+
+interface Attempt {
+  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly shard: number | null;
+  readonly leaderOnly: boolean;
+  readonly body?: Uint8Array;
+  readonly headers?: Record<string, string>;
+  readonly lane?: Lane;
+  readonly signal?: AbortSignal | undefined;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Buffer;
+}
+
+const retryDelayMaxMs = 200;
+
+export class RaftKV {
+  readonly #endpoints: readonly string[];
+  readonly #attemptTimeoutMs: number;
+  readonly #operationTimeoutMs: number;
+  readonly #agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 });
+  readonly #lanes = new Lanes(`c${randomBytes(6).toString('hex')}`);
+  #map: ClusterMap | null = null;
+  #mapLoading: Promise<ClusterMap> | null = null;
+
+  constructor(o: RaftKVOptions) {
+    if (o.endpoints.length === 0) throw new RangeError('RaftKV needs at least one endpoint');
+    for (const e of o.endpoints) if (!URL.canParse(e)) throw new RangeError(`endpoint ${e} is not a URL`);
+    this.#endpoints = [...o.endpoints];
+    this.#attemptTimeoutMs = o.attemptTimeoutMs ?? 5_000;
+    this.#operationTimeoutMs = o.operationTimeoutMs ?? 20_000;
+  }
+
+  /** Writes `value` under `key`; throws RaftKVError `precondition_failed` when a condition does not hold. */
+  async put(key: string, value: Uint8Array | string, o: PutOptions = {}): Promise<PutResult> {
+    const map = await this.#cluster();
+    const headers: Record<string, string> = {};
+    if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`;
+    if (o.ifNoneMatch === true) headers['if-none-match'] = '*';
+    const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+    const answer = await this.#withLane((lane) =>
+      this.#send({
+        method: 'PUT',
+        path: keyPath(key),
+        shard: map.shardOf(key),
+        leaderOnly: true,
+        body,
+        headers,
+        lane,
+        signal: o.signal,
+      }),
+    );
+    if (answer.status !== 200) throw errorOf(answer, false);
+    const parsed = JSON.parse(answer.body.toString('utf8')) as { version: string };
+    return { key, version: parsed.version, ...served(answer) };
+  }
+
+  /** Reads `key`; null when it is absent. */
+  async get(key: string, o: GetOptions = {}): Promise<GetResult | null> {
+    const map = await this.#cluster();
+    const stale = o.consistency === 'stale';
+    const answer = await this.#send({
+      method: 'GET',
+      path: `${keyPath(key)}${stale ? '?consistency=stale' : ''}`,
+      shard: map.shardOf(key),
+      leaderOnly: !stale,
+      signal: o.signal,
+    });
+    if (answer.status === 404) return null;
+    if (answer.status !== 200) throw errorOf(answer, false);
+    return { key, value: new Uint8Array(answer.body), version: etagVersion(answer), ...served(answer) };
+  }
+
+  /** Deletes `key`; false when it was absent. */
+  async delete(key: string, o: DeleteOptions = {}): Promise<boolean> {
+    const map = await this.#cluster();
+    const headers: Record<string, string> = {};
+    if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`;
+    const answer = await this.#withLane((lane) =>
+      this.#send({
+        method: 'DELETE',
+        path: keyPath(key),
+        shard: map.shardOf(key),
+        leaderOnly: true,
+        headers,
+        lane,
+        signal: o.signal,
+      }),
+    );
+    if (answer.status === 204) return true;
+    if (answer.status === 404) return false;
+    throw errorOf(answer, false);
+  }
+
+  /** Keys starting with `prefix` across all shards, sorted; continue with `after: result.next`. */
+  async list(
+    prefix: string,
+    o: { limit?: number; after?: string; signal?: AbortSignal } = {},
+  ): Promise<ListResult> {
+    const params = new URLSearchParams({ prefix, limit: String(o.limit ?? 100) });
+    if (o.after !== undefined) params.set('after', o.after);
+    const answer = await this.#send({
+      method: 'GET',
+      path: `/v1/kv?${params}`,
+      shard: null,
+      leaderOnly: false,
+      signal: o.signal,
+    });
+    if (answer.status !== 200) throw errorOf(answer, false);
+    const page = JSON.parse(answer.body.toString('utf8')) as {
+      items: { key: string; value: string; version: string }[];
+      more: boolean;
+      next?: string;
+    };
+    return {
+      items: page.items.map((i) => ({
+        key: i.key,
+        value: new Uint8Array(Buffer.from(i.value, 'base64')),
+        version: i.version,
+      })),
+      more: page.more,
+      next: page.more ? (page.next ?? null) : null,
+    };
+  }
+
+  /** The cluster map as the nodes describe it (fetched afresh). */
+  async cluster(): Promise<ClusterDescription> {
+    return (await this.#refreshMap()).description;
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  async #withLane<T>(run: (lane: Lane) => Promise<T>): Promise<T> {
+    const lane = this.#lanes.acquire();
+    try {
+      return await run(lane);
+    } finally {
+      this.#lanes.release(lane);
+    }
+  }
+
+  async #cluster(): Promise<ClusterMap> {
+    return this.#map ?? (await this.#refreshMap()).map;
+  }
+
+  /** Asks the endpoints (then every node known) for GET /v1/cluster; one request at a time is shared. */
+  async #refreshMap(): Promise<{ map: ClusterMap; description: ClusterDescription }> {
+    let description: ClusterDescription | null = null;
+    const load = async (): Promise<ClusterMap> => {
+      const urls = [...new Set([...this.#endpoints, ...(this.#map?.apiUrls() ?? [])])];
+      let last: unknown = null;
+      for (const url of urls) {
+        try {
+          const res = await request(new URL('/v1/cluster', url), {
+            dispatcher: this.#agent,
+            signal: AbortSignal.timeout(this.#attemptTimeoutMs),
+          });
+          const body = await res.body.text();
+          if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+          description = JSON.parse(body) as ClusterDescription;
+          return new ClusterMap(description);
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw new RaftKVError(
+        'unreachable',
+        null,
+        `no endpoint answered (${urls.join(', ')}): ${String(last)}`,
+        false,
+      );
+    };
+    this.#mapLoading ??= load().finally(() => (this.#mapLoading = null));
+    const map = await this.#mapLoading;
+    this.#map = map;
+    return { map, description: description ?? (await this.#describe(map)) };
+  }
+
+  async #describe(map: ClusterMap): Promise<ClusterDescription> {
+    const answer = await this.#send({ method: 'GET', path: '/v1/cluster', shard: null, leaderOnly: false });
+    void map;
+    return JSON.parse(answer.body.toString('utf8')) as ClusterDescription;
+  }
+
+  /**
+   * Sends until an answer is final. Retried: connection failures before sending, 503 (nothing was
+   * done), and — for writes, which always carry a session — timeouts, lost answers and 504.
+   */
+  async #send(a: Attempt): Promise<Answer> {
+    const deadline = Date.now() + this.#operationTimeoutMs;
+    let unknownOutcome = false;
+    let lastError: RaftKVError | null = null;
+    for (let attempt = 0; ; attempt++) {
+      a.signal?.throwIfAborted();
+      const map = await this.#cluster();
+      const candidates =
+        a.shard === null
+          ? map.apiUrls()
+          : a.leaderOnly
+            ? map.leaderCandidates(a.shard)
+            : map.replicaCandidates(a.shard);
+      const url = candidates[attempt % Math.max(1, candidates.length)] ?? this.#endpoints[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const headers: Record<string, string> = { ...a.headers };
+      if (a.lane !== undefined) {
+        headers['x-raft-client'] = a.lane.client;
+        headers['x-raft-seq'] = String(a.lane.seq);
+      }
+      try {
+        const timeout = AbortSignal.timeout(Math.min(this.#attemptTimeoutMs, left));
+        const res = await request(new URL(a.path, url), {
+          method: a.method,
+          headers,
+          body: a.body,
+          dispatcher: this.#agent,
+          signal: a.signal === undefined ? timeout : AbortSignal.any([a.signal, timeout]),
+        });
+        const answer: Answer = {
+          status: res.statusCode,
+          headers: res.headers,
+          body: Buffer.from(await res.body.arrayBuffer()),
+        };
+        if (answer.status === 503 || answer.status === 504) {
+          if (answer.status === 504) unknownOutcome = true;
+          lastError = errorOf(answer, unknownOutcome);
+          if (a.shard !== null && a.leaderOnly) map.forgetLeader(a.shard);
+          if (attempt % 3 === 2) await this.#refreshMap().catch(() => undefined);
+          await delay(Math.min(retryDelayMaxMs, 20 * (attempt + 1)), a.signal);
+          continue;
+        }
+        const node = header(answer, 'x-raft-node');
+        if (a.shard !== null && a.leaderOnly && node !== null && answer.status < 500)
+          map.learnLeader(a.shard, node);
+        return answer;
+      } catch (err) {
+        if (a.signal?.aborted === true) throw err;
+        const code = (err as { code?: string }).code;
+        const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH';
+        if (a.method !== 'GET' && !neverSent) unknownOutcome = true;
+        lastError = new RaftKVError(
+          unknownOutcome ? 'timeout' : 'unreachable',
+          null,
+          `${a.method} ${url}${a.path}: ${(err as Error).message}`,
+          unknownOutcome,
+        );
+        if (a.shard !== null && a.leaderOnly) map.forgetLeader(a.shard);
+        await delay(Math.min(retryDelayMaxMs, 10 * (attempt + 1)), a.signal);
+      }
+    }
+    throw (
+      lastError ??
+      new RaftKVError('timeout', null, `${a.method} ${a.path} did not complete in time`, unknownOutcome)
+    );
+  }
+}
+
+function keyPath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+function header(a: Answer, name: string): string | null {
+  const v = a.headers[name];
+  return typeof v === 'string' ? v : null;
+}
+
+function served(a: Answer): Served {
+  return {
+    shard: Number(header(a, 'x-raft-shard') ?? -1),
+    node: header(a, 'x-raft-node') ?? '',
+    term: Number(header(a, 'x-raft-term') ?? 0),
+    index: Number(header(a, 'x-raft-index') ?? 0),
+  };
+}
+
+function etagVersion(a: Answer): string {
+  const etag = header(a, 'etag') ?? '';
+  return etag.replace(/^"|"$/g, '');
+}
+
+const codes: ReadonlySet<string> = new Set([
+  'bad_request',
+  'not_found',
+  'precondition_failed',
+  'too_large',
+  'unavailable',
+  'timeout',
+]);
+
+function errorOf(a: Answer, outcomeUnknown: boolean): RaftKVError {
+  let code: RaftKVErrorCode = 'internal';
+  let message = `status ${a.status}`;
+  try {
+    const parsed = JSON.parse(a.body.toString('utf8')) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code !== undefined && codes.has(parsed.error.code))
+      code = parsed.error.code as RaftKVErrorCode;
+    if (parsed.error?.message !== undefined) message = parsed.error.message;
+  } catch {}
+  return new RaftKVError(code, a.status, message, outcomeUnknown || a.status === 504);
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

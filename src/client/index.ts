@@ -1,0 +1,15 @@
+/** The client library's public surface. */
+export {
+  type DeleteOptions,
+  type GetOptions,
+  type GetResult,
+  type ListItem,
+  type ListResult,
+  type PutOptions,
+  type PutResult,
+  RaftKV,
+  type RaftKVOptions,
+  type Served,
+} from './client.js';
+export type { ClusterDescription } from './cluster-map.js';
+export { RaftKVError, type RaftKVErrorCode } from './errors.js';

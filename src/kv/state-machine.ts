@@ -1,0 +1,262 @@
+/**
+ * The replicated key-value state machine of one shard group: the key map with versions, the
+ * sorted key index for listing, and the session table, advanced only by committed log entries in
+ * order. Deterministic: the same entries give the same state and results on every replica. It
+ * does no I/O and holds no clock; the node applies entries and serves reads from here.
+ */
+import { createHash } from 'node:crypto';
+import { Packr, Unpackr } from 'msgpackr';
+import { decodeCommand, type KvCommand } from './commands.js';
+import { invariant, KvSnapshotError } from './errors.js';
+import { compareKeys, keyProblem, utf8ByteLength } from './keys.js';
+import { type KvResult, versionOf } from './results.js';
+import { defaultSessionLimits, type SessionLimits, SessionTable } from './sessions.js';
+import { SortedKeys } from './sorted-keys.js';
+
+/** A key's current value and version. The caller must not modify `value`. */
+export interface KvEntry {
+  readonly value: Uint8Array;
+  readonly version: string;
+}
+
+/** One key of a list, with its current value and version. The caller must not modify `value`. */
+export interface KvItem {
+  readonly key: string;
+  readonly value: Uint8Array;
+  readonly version: string;
+}
+
+/** A page of keys in `compareKeys` order; `more` says whether keys past the last item match. */
+export interface KvListPage {
+  readonly items: KvItem[];
+  readonly more: boolean;
+}
+
+interface StoredEntry {
+  readonly value: Uint8Array;
+  /** The log index of the write that set this value; the version is its decimal form. */
+  readonly versionIndex: number;
+}
+
+const snapshotFormat = 1;
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, copyBuffers: true, int64AsType: 'number' });
+const preconditionFailed: KvResult = { ok: false, code: 'precondition_failed' };
+const notFound: KvResult = { ok: false, code: 'not_found' };
+const deleted: KvResult = { ok: true, op: 'delete' };
+
+/**
+ * The state machine. The node calls `apply` (commands) or `applyNoop` (entries without a command)
+ * for every committed entry, in log order, each index once; then `appliedIndex` is the group's
+ * applied index. Reads (`get`, `list`, `size`) see the state after the last applied entry.
+ */
+export class KvStateMachine {
+  // Invariant: appliedIndex only grows; every stored versionIndex is ≤ appliedIndex.
+  #appliedIndex = 0;
+  readonly #map = new Map<string, StoredEntry>();
+  // Invariant: holds exactly the keys of #map.
+  #index = new SortedKeys();
+  #sessions: SessionTable;
+
+  /** A machine with no keys, no sessions and applied index 0. Throws RangeError on bad limits. */
+  constructor(limits: SessionLimits = defaultSessionLimits) {
+    this.#sessions = new SessionTable(limits);
+  }
+
+  /** The index of the last entry applied (0 before any). */
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** The number of keys. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** The number of client sessions remembered. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** The session bounds this machine was built with; part of its replicated state. */
+  get sessionLimits(): SessionLimits {
+    return this.#sessions.limits;
+  }
+
+  /**
+   * Applies the command in `data`, the entry at log index `index`, and returns its result.
+   * A put's version is `versionOf(index)`. Throws KvInvariantError unless `index` is a safe
+   * integer above `appliedIndex`, and KvCommandError (changing nothing) if `data` is malformed.
+   */
+  apply(index: number, data: Uint8Array): KvResult {
+    this.#checkNext(index);
+    const cmd = decodeCommand(data);
+    this.#appliedIndex = index;
+    this.#sessions.expire(index);
+    if (cmd.session === null) return this.#execute(cmd, index);
+    return this.#sessions.once(cmd.session, index, () => this.#execute(cmd, index));
+  }
+
+  /** Records that the entry at `index` carries no command (e.g. a new leader's no-op). Checked as `apply`. */
+  applyNoop(index: number): void {
+    this.#checkNext(index);
+    this.#appliedIndex = index;
+    this.#sessions.expire(index);
+  }
+
+  /** The current value and version of `key`, or null if it is absent. */
+  get(key: string): KvEntry | null {
+    const entry = this.#map.get(key);
+    return entry === undefined ? null : { value: entry.value, version: versionOf(entry.versionIndex) };
+  }
+
+  /**
+   * Up to `limit` keys that start with `prefix` and, if `after` is not null, sort after it, in
+   * `compareKeys` (UTF-8 byte) order. `more` is true when further keys match. Costs O(log n + limit).
+   * Throws RangeError if `prefix` or `after` holds a lone surrogate or `limit` is not a safe
+   * integer ≥ 0.
+   */
+  list(prefix: string, after: string | null, limit: number): KvListPage {
+    if (utf8ByteLength(prefix) < 0) throw new RangeError('prefix holds a lone surrogate');
+    if (after !== null && utf8ByteLength(after) < 0) throw new RangeError('after holds a lone surrogate');
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('limit must be a safe integer ≥ 0');
+    const fromAfter = after !== null && compareKeys(after, prefix) >= 0;
+    const items: KvItem[] = [];
+    for (const key of this.#index.from(fromAfter ? after : prefix, fromAfter)) {
+      if (!key.startsWith(prefix)) break;
+      if (items.length === limit) return { items, more: true };
+      const entry = this.#map.get(key)!;
+      items.push({ key, value: entry.value, version: versionOf(entry.versionIndex) });
+    }
+    return { items, more: false };
+  }
+
+  /** The whole state (keys, versions, values, sessions, limits, applied index) as bytes for `restore`. */
+  snapshot(): Uint8Array {
+    const keys: string[] = [];
+    const versions: number[] = [];
+    const values: Uint8Array[] = [];
+    for (const key of this.#index.from('', false)) {
+      const entry = this.#map.get(key)!;
+      keys.push(key);
+      versions.push(entry.versionIndex);
+      values.push(entry.value);
+    }
+    const { seqWindow, clientsMax, idleEntriesMax } = this.#sessions.limits;
+    return packr.pack([
+      snapshotFormat,
+      this.#appliedIndex,
+      [seqWindow, clientsMax, idleEntriesMax],
+      keys,
+      versions,
+      values,
+      this.#sessions.rows(),
+    ]);
+  }
+
+  /**
+   * The machine that `snapshot()` described: equal state, equal `digest()`, and the same results
+   * for every entry applied from then on. Throws KvSnapshotError if `data` is not such a snapshot.
+   */
+  static restore(data: Uint8Array): KvStateMachine {
+    let raw: unknown;
+    try {
+      raw = unpackr.unpack(data);
+    } catch (err) {
+      throw new KvSnapshotError(`snapshot is not msgpack: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(raw) || raw.length !== 7 || raw[0] !== snapshotFormat) {
+      throw new KvSnapshotError('snapshot has an unknown format');
+    }
+    const [, appliedIndex, limits, keys, versions, values, rows] = raw as unknown[];
+    if (!Number.isSafeInteger(appliedIndex) || (appliedIndex as number) < 0) {
+      throw new KvSnapshotError('bad applied index');
+    }
+    if (!Array.isArray(limits) || limits.length !== 3) throw new KvSnapshotError('bad session limits');
+    const [seqWindow, clientsMax, idleEntriesMax] = limits as number[];
+    let machine: KvStateMachine;
+    try {
+      machine = new KvStateMachine({
+        seqWindow: seqWindow!,
+        clientsMax: clientsMax!,
+        idleEntriesMax: idleEntriesMax!,
+      });
+    } catch (err) {
+      throw new KvSnapshotError((err as Error).message);
+    }
+    machine.#appliedIndex = appliedIndex as number;
+    machine.#restoreKeys(keys, versions, values);
+    machine.#sessions = SessionTable.fromRows(machine.#sessions.limits, rows, machine.#appliedIndex);
+    return machine;
+  }
+
+  /**
+   * A SHA-256 hex digest of the whole state: equal on two machines exactly when their keys,
+   * values, versions, sessions, limits and applied index are equal. Linear in the state's size;
+   * for tests and consistency checks, not for every request.
+   */
+  digest(): string {
+    const hash = createHash('sha256');
+    const { seqWindow, clientsMax, idleEntriesMax } = this.#sessions.limits;
+    hash.update(`kv ${this.#appliedIndex} ${seqWindow} ${clientsMax} ${idleEntriesMax} ${this.#map.size}\n`);
+    for (const key of this.#index.from('', false)) {
+      const entry = this.#map.get(key)!;
+      hash.update(`${key.length}:${key} ${entry.versionIndex} ${entry.value.byteLength}\n`);
+      hash.update(entry.value);
+    }
+    this.#sessions.forEach((client, lastIndex, seqMax, results) => {
+      hash.update(`${client.length}:${client} ${lastIndex} ${seqMax} ${results.join(' ')}\n`);
+    });
+    return hash.digest('hex');
+  }
+
+  #checkNext(index: number): void {
+    invariant(
+      Number.isSafeInteger(index) && index > this.#appliedIndex,
+      () =>
+        `entry ${index} applied after entry ${this.#appliedIndex}: indexes must be safe integers and increase`,
+    );
+  }
+
+  #execute(cmd: KvCommand, index: number): KvResult {
+    const current = this.#map.get(cmd.key);
+    if (
+      cmd.cond.ifMatch !== null &&
+      (current === undefined || versionOf(current.versionIndex) !== cmd.cond.ifMatch)
+    ) {
+      return preconditionFailed;
+    }
+    if (cmd.cond.ifNoneMatch && current !== undefined) return preconditionFailed;
+    if (cmd.op === 'delete') {
+      if (current === undefined) return notFound;
+      this.#map.delete(cmd.key);
+      this.#index.delete(cmd.key);
+      return deleted;
+    }
+    if (current === undefined) this.#index.insert(cmd.key);
+    this.#map.set(cmd.key, { value: cmd.value, versionIndex: index });
+    return { ok: true, op: 'put', version: versionOf(index) };
+  }
+
+  #restoreKeys(keys: unknown, versions: unknown, values: unknown): void {
+    const bad = (why: string) => new KvSnapshotError(`bad key map: ${why}`);
+    if (!Array.isArray(keys) || !Array.isArray(versions) || !Array.isArray(values)) throw bad('shape');
+    if (versions.length !== keys.length || values.length !== keys.length) throw bad('lengths differ');
+    for (let i = 0; i < keys.length; i++) {
+      const key: unknown = keys[i];
+      const versionIndex: unknown = versions[i];
+      const value: unknown = values[i];
+      if (typeof key !== 'string' || keyProblem(key) !== null) throw bad(`key ${i}`);
+      if (!Number.isSafeInteger(versionIndex) || (versionIndex as number) < 1) throw bad(`version ${i}`);
+      if ((versionIndex as number) > this.#appliedIndex) throw bad(`version ${i} above the applied index`);
+      if (!(value instanceof Uint8Array)) throw bad(`value ${i}`);
+      this.#map.set(key, {
+        value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+        versionIndex: versionIndex as number,
+      });
+    }
+    const index = SortedKeys.fromSorted(keys as string[]);
+    if (index === null) throw bad('keys are not strictly ascending');
+    this.#index = index;
+  }
+}
