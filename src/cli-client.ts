@@ -1,65 +1,54 @@
 /**
- * The client commands of the CLI over plain HTTP: each request goes to the first endpoint that
- * answers (any node forwards to the right leader). Prints values raw, errors as one line.
+ * The client commands of the CLI: put/get/del through the client library (straight to the
+ * shard's leader, with safe retries), status over plain HTTP from every node. Prints values raw,
+ * errors as one line and exit code 1.
  */
 
 import { request } from 'undici';
+import { RaftKV, RaftKVError } from './client/index.js';
 
 export class ClientCli {
   readonly #endpoints: readonly string[];
+  readonly #kv: RaftKV;
 
   constructor(endpoints: readonly string[]) {
-    if (endpoints.length === 0) throw new Error('no endpoints given');
     this.#endpoints = endpoints;
+    this.#kv = new RaftKV({ endpoints });
   }
 
-  async #call(method: 'GET' | 'PUT' | 'DELETE', path: string, body?: string) {
-    let lastError: Error | null = null;
-    for (const endpoint of this.#endpoints) {
-      try {
-        const res = await request(new URL(path, endpoint), {
-          method,
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
-      } catch (err) {
-        lastError = err as Error;
-      }
-    }
-    throw new Error(`no endpoint answered (${this.#endpoints.join(', ')}): ${lastError?.message}`);
-  }
-
-  #fail(status: number, text: string): never {
-    let message = text;
+  async #run(op: () => Promise<void>): Promise<void> {
     try {
-      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      if (parsed.error) message = `${parsed.error.code}: ${parsed.error.message}`;
-    } catch {}
-    process.stderr.write(`error ${status} ${message}\n`);
-    process.exit(1);
+      await op();
+    } catch (err) {
+      if (!(err instanceof RaftKVError)) throw err;
+      process.stderr.write(`error ${err.status ?? ''} ${err.code}: ${err.message}\n`);
+      process.exitCode = 1;
+    } finally {
+      await this.#kv.close();
+    }
   }
 
-  async put(key: string, value: string): Promise<void> {
-    const res = await this.#call('PUT', `/v1/kv/${encodeURIComponent(key)}`, value);
-    if (res.status !== 200) this.#fail(res.status, res.text);
-    process.stdout.write(`${res.text}\n`);
+  put(key: string, value: string): Promise<void> {
+    return this.#run(async () => {
+      const r = await this.#kv.put(key, value);
+      process.stdout.write(`${JSON.stringify({ key: r.key, version: r.version })}\n`);
+    });
   }
 
-  async get(key: string, stale: boolean): Promise<void> {
-    const res = await this.#call(
-      'GET',
-      `/v1/kv/${encodeURIComponent(key)}${stale ? '?consistency=stale' : ''}`,
-    );
-    if (res.status !== 200) this.#fail(res.status, res.text);
-    process.stdout.write(`${res.text}\n`);
+  get(key: string, stale: boolean): Promise<void> {
+    return this.#run(async () => {
+      const r = await this.#kv.get(key, { consistency: stale ? 'stale' : 'linearizable' });
+      if (r === null) throw new RaftKVError('not_found', 404, `key ${JSON.stringify(key)} not found`, false);
+      process.stdout.write(`${Buffer.from(r.value).toString('utf8')}\n`);
+    });
   }
 
-  async del(key: string): Promise<void> {
-    const res = await this.#call('DELETE', `/v1/kv/${encodeURIComponent(key)}`);
-    if (res.status !== 204) this.#fail(res.status, res.text);
+  del(key: string): Promise<void> {
+    return this.#run(async () => {
+      if (!(await this.#kv.delete(key)))
+        throw new RaftKVError('not_found', 404, `key ${JSON.stringify(key)} not found`, false);
+    });
   }
-
   async status(): Promise<void> {
     for (const endpoint of this.#endpoints) {
       try {

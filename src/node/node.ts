@@ -17,6 +17,11 @@ import { DriveLoop } from './drive-loop.js';
 import { unavailable } from './errors.js';
 import { Group } from './group.js';
 
+/** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
+const balanceEveryTicks = 25;
+/** A preferred leader this far behind is left to catch up before leadership moves to it. */
+const balanceLagEntriesMax = 1_000;
+
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
   | { readonly kind: 'local' }
@@ -60,6 +65,7 @@ export class RaftKvNode {
   readonly #apiOf: ReadonlyMap<NodeId, string>;
   #ticker: NodeJS.Timeout | null = null;
   #readSeq = 0;
+  #ticks = 0;
   #stopped = false;
 
   private constructor(
@@ -127,7 +133,28 @@ export class RaftKvNode {
       g.raft.tick();
       g.waiters.expire(Date.now());
     }
+    if (++this.#ticks % balanceEveryTicks === 0) this.#balanceLeaders();
     this.#loop.schedule();
+  }
+
+  /**
+   * Leaders spread evenly: each shard's first member (placement spreads them over the nodes) is
+   * its preferred leader. A leader that is not the preferred one hands over once the preferred
+   * member is replicating and close behind, e.g. after a failover and the failed node's return.
+   */
+  #balanceLeaders(): void {
+    if (this.#stopped) return;
+    for (const g of this.groups.values()) {
+      const preferred = g.members[0];
+      if (preferred === undefined || preferred === this.id) continue;
+      const s = g.raft.status();
+      if (s.role !== 'leader' || s.transferee !== null) continue;
+      const f = g.raft.followers().find((x) => x.id === preferred);
+      // The transfer itself catches the target up; only a member already replicating closely is asked.
+      if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax) continue;
+      this.#log.info({ group: g.id, to: preferred }, 'handing leadership to the preferred leader');
+      g.raft.transferLeadership(preferred);
+    }
   }
 
   /** Messages from peers (already validated by the transport). */
