@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { checkHistory } from './checker.js';
+import type { Op, Operation, Output } from './history.js';
+
+let nextId = 0;
+const op = (
+  client: number,
+  call: number,
+  ret: number | null,
+  o: Op,
+  output: Output | null,
+  outcome: Operation['outcome'] = ret === null ? 'info' : 'ok',
+  key = 'k',
+): Operation => ({
+  id: nextId++,
+  client,
+  key,
+  op: o,
+  call,
+  ret: ret ?? Number.POSITIVE_INFINITY,
+  outcome,
+  output,
+});
+
+const write = (value: string): Op => ({ f: 'write', value });
+const read: Op = { f: 'read' };
+const cas = (expect: string, value: string): Op => ({ f: 'cas', expect, value });
+const del: Op = { f: 'delete' };
+const written = (version: string): Output => ({ kind: 'written', version });
+const value = (v: string, version: string): Output => ({ kind: 'value', value: v, version });
+const absentOut: Output = { kind: 'absent' };
+
+const verdict = (h: Operation[]) => checkHistory(h)[0]!;
+
+describe('linearizability checker (register per key)', () => {
+  it('accepts a sequential history', () => {
+    const h = [
+      op(1, 0, 1, write('a'), written('1')),
+      op(1, 2, 3, read, value('a', '1')),
+      op(1, 4, 5, del, { kind: 'deleted' }),
+      op(1, 6, 7, read, absentOut),
+    ];
+    expect(verdict(h)).toEqual({ key: 'k', ok: true, operations: 4, explanation: null, unknown: false });
+  });
+
+  it('rejects a stale read: a read after a completed write sees the older value', () => {
+    const h = [
+      op(1, 0, 1, write('a'), written('1')),
+      op(1, 2, 3, write('b'), written('2')),
+      op(2, 4, 5, read, value('a', '1')),
+    ];
+    const v = verdict(h);
+    expect(v.ok).toBe(false);
+    expect(v.unknown).toBe(false);
+    expect(v.explanation).toContain('cannot linearize');
+    expect(v.explanation).toContain('read = a@1');
+  });
+
+  it('accepts concurrent operations in either order', () => {
+    const h = [
+      op(1, 0, 10, write('a'), written('1')),
+      op(2, 1, 9, write('b'), written('2')),
+      op(3, 11, 12, read, value('a', '1')),
+    ];
+    expect(verdict(h).ok).toBe(true);
+  });
+
+  it('rejects two reads that see concurrent writes in opposite orders', () => {
+    const h = [
+      op(1, 0, 10, write('a'), written('1')),
+      op(2, 0, 10, write('b'), written('2')),
+      op(3, 11, 12, read, value('a', '1')),
+      op(3, 13, 14, read, value('b', '2')),
+    ];
+    expect(verdict(h).ok).toBe(false);
+  });
+
+  it('lets an indeterminate write take effect late, or never', () => {
+    const late = [
+      op(1, 0, null, write('x'), null),
+      op(2, 5, 6, read, absentOut),
+      op(2, 7, 8, read, { kind: 'value', value: 'x', version: '7' }),
+    ];
+    expect(verdict(late).ok).toBe(true);
+    const never = [
+      op(1, 0, null, write('x'), null),
+      op(2, 5, 6, read, absentOut),
+      op(2, 7, 8, read, absentOut),
+    ];
+    expect(verdict(never).ok).toBe(true);
+  });
+
+  it('does not let an indeterminate write take effect before it was called', () => {
+    const h = [
+      op(2, 0, 1, read, { kind: 'value', value: 'x', version: '7' }),
+      op(1, 5, null, write('x'), null),
+    ];
+    expect(verdict(h).ok).toBe(false);
+  });
+
+  it('does not let a value come back after it was overwritten (no time travel)', () => {
+    const h = [
+      op(1, 0, null, write('x'), null),
+      op(2, 1, 2, read, value('x', '3')),
+      op(2, 3, 4, write('y'), written('4')),
+      op(2, 5, 6, read, value('x', '3')),
+    ];
+    expect(verdict(h).ok).toBe(false);
+  });
+
+  it('checks compare-and-set against versions', () => {
+    const ok = [
+      op(1, 0, 1, write('a'), written('1')),
+      op(1, 2, 3, cas('1', 'b'), written('2')),
+      op(2, 4, 5, cas('1', 'c'), { kind: 'preconditionFailed' }),
+      op(2, 6, 7, read, value('b', '2')),
+    ];
+    expect(verdict(ok).ok).toBe(true);
+    const bad = [
+      op(1, 0, 1, write('a'), written('1')),
+      op(1, 2, 3, cas('1', 'b'), { kind: 'preconditionFailed' }),
+    ];
+    expect(verdict(bad).ok).toBe(false);
+  });
+
+  it('ignores failed operations (known not applied)', () => {
+    const h = [op(1, 0, 1, write('a'), null, 'fail'), op(2, 2, 3, read, absentOut)];
+    expect(verdict(h)).toEqual({ key: 'k', ok: true, operations: 1, explanation: null, unknown: false });
+  });
+
+  it('rejects a delete of a present key that answers not found', () => {
+    const h = [op(1, 0, 1, write('a'), written('1')), op(1, 2, 3, del, absentOut)];
+    expect(verdict(h).ok).toBe(false);
+  });
+
+  it('checks keys independently and names the bad one', () => {
+    const h = [
+      op(1, 0, 1, write('a'), written('1'), 'ok', 'good'),
+      op(1, 0, 1, write('a'), written('1'), 'ok', 'bad'),
+      op(1, 2, 3, read, absentOut, 'ok', 'bad'),
+    ];
+    const verdicts = checkHistory(h);
+    expect(verdicts.map((v) => [v.key, v.ok])).toEqual([
+      ['bad', false],
+      ['good', true],
+    ]);
+  });
+
+  it('decides a long concurrent history without exhausting its search budget', () => {
+    const h: Operation[] = [];
+    let t = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const c = i % 8;
+      h.push(op(c, t, t + 3, write(`v${i}`), written(String(i + 1))));
+      h.push(op((c + 1) % 8, t + 1, t + 5, read, value(`v${i}`, String(i + 1))));
+      t += 4;
+    }
+    expect(checkHistory(h, { statesMax: 200_000 })[0]).toEqual({
+      key: 'k',
+      ok: true,
+      operations: 4_000,
+      explanation: null,
+      unknown: false,
+    });
+  });
+});
