@@ -75,12 +75,15 @@ export function stepLeader(r: Raft, m: Message): void {
 }
 
 function onAppendAccepted(r: Raft, m: Msg<'appendReply'>, pr: Progress): void {
+  // A follower that was paused missed any commit broadcast meanwhile (etcd's oldPaused).
+  const wasPaused = pr.isPaused();
   if (pr.maybeUpdate(m.index)) {
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match + 1 >= r.log.firstIndex()) pr.becomeReplicate();
     else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
     if (maybeCommit(r)) bcastAppend(r);
-    else while (sendAppend(r, m.from, pr, false));
+    else if (wasPaused) sendAppend(r, m.from, pr);
+    while (sendAppend(r, m.from, pr, false));
     if (m.from === r.transferee && pr.match === r.log.lastIndex()) {
       r.send({ type: 'timeoutNow', to: m.from });
     }

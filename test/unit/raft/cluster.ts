@@ -7,14 +7,14 @@
 import { RaftNode } from '../../../src/raft/raft-node.js';
 import { createRng } from '../../../src/raft/rng.js';
 import {
-  defaultRaftTuning,
   type DurableState,
+  defaultRaftTuning,
   type Entry,
   type Message,
   type NodeId,
   type RaftConfig,
-  type Ready,
   type ReadState,
+  type Ready,
   type Snapshot,
 } from '../../../src/raft/types.js';
 
@@ -34,15 +34,23 @@ const emptyDurable = (): Member['durable'] => ({
   entries: [],
 });
 
+/** What a cluster did, in order, for transcripts: a Ready handled, a message delivered or dropped. */
+export type ClusterEvent =
+  | { readonly kind: 'ready'; readonly id: NodeId; readonly rd: Ready }
+  | { readonly kind: 'deliver' | 'drop'; readonly msg: Message }
+  | { readonly kind: 'crash'; readonly id: NodeId; readonly lost: Ready | null };
+
 export class TestCluster {
   readonly members = new Map<NodeId, Member>();
   /** Directed links that drop everything: `${from}>${to}`. */
   readonly #cut = new Set<string>();
   #filter: ((m: Message) => boolean) | null = null;
+  #rewrite: ((m: Message) => Message) | null = null;
   readonly #queue: Message[] = [];
   readonly delivered: Message[] = [];
   readonly config: Omit<RaftConfig, 'id'>;
   #seed: number;
+  #observer: ((e: ClusterEvent) => void) | null = null;
 
   constructor(ids: readonly NodeId[], tuning: Partial<Omit<RaftConfig, 'id' | 'voters'>> = {}, seed = 1) {
     this.config = { ...defaultRaftTuning, ...tuning, voters: ids };
@@ -67,6 +75,7 @@ export class TestCluster {
     if (!m.raft.hasReady()) return false;
     const rd = m.raft.ready();
     m.readys.push(rd);
+    this.#observer?.({ kind: 'ready', id, rd });
     if (rd.snapshot !== null) {
       m.durable.snapshot = rd.snapshot;
       m.durable.entries = [];
@@ -100,12 +109,15 @@ export class TestCluster {
     throw new Error('cluster did not stabilize');
   }
 
-  deliver(msg: Message): void {
-    if (this.#cut.has(`${msg.from}>${msg.to}`)) return;
-    if (this.#filter !== null && !this.#filter(msg)) return;
+  deliver(sent: Message): void {
+    const msg = this.#rewrite === null ? sent : this.#rewrite(sent);
     const target = this.members.get(msg.to);
-    if (target === undefined) return;
+    if (this.#cut.has(`${msg.from}>${msg.to}`) || (this.#filter !== null && !this.#filter(msg)) || !target) {
+      this.#observer?.({ kind: 'drop', msg });
+      return;
+    }
     this.delivered.push(msg);
+    this.#observer?.({ kind: 'deliver', msg });
     target.raft.step(msg);
   }
 
@@ -129,7 +141,9 @@ export class TestCluster {
   /** Ticks `id` until its election timeout fires, then lets the campaign run to its end. */
   campaign(id: NodeId): void {
     const m = this.get(id);
-    for (let t = 0; t < 2 * this.config.electionTicks && m.raft.status().role === 'follower'; t++) m.raft.tick();
+    for (let t = 0; t < 2 * this.config.electionTicks && m.raft.status().role === 'follower'; t++) {
+      m.raft.tick();
+    }
     this.stabilize();
   }
 
@@ -175,11 +189,33 @@ export class TestCluster {
   heal(): void {
     this.#cut.clear();
     this.#filter = null;
+    this.#rewrite = null;
   }
 
   /** Delivers only messages for which `keep` is true. */
   filter(keep: (m: Message) => boolean): void {
     this.#filter = keep;
+  }
+
+  /**
+   * Delivers every message as `fn` returns it, until heal(). Meant for appends that arrive
+   * carrying only a prefix of their entries, as a smaller batch would have.
+   */
+  rewrite(fn: (m: Message) => Message): void {
+    this.#rewrite = fn;
+  }
+
+  /**
+   * The application of `id` snapshots its state at `index` (at most what it applied) and persists
+   * the snapshot in place of the entries it covers, then the core drops them from its log.
+   */
+  compact(id: NodeId, index: number, data: Uint8Array): void {
+    const m = this.get(id);
+    m.raft.compact(index, data);
+    const meta = m.raft.logView().snapshot;
+    const base = (m.durable.snapshot?.meta.index ?? 0) + 1;
+    m.durable.entries = m.durable.entries.slice(meta.index + 1 - base);
+    m.durable.snapshot = { meta, data };
   }
 
   /** Loses the member's volatile state; it restarts from what it persisted. */
@@ -193,6 +229,47 @@ export class TestCluster {
     this.members.set(id, this.#boot(id, durable));
   }
 
+  /**
+   * Crashes `id` after ready() handed out a Ready and before any of it was persisted or sent:
+   * the Ready is lost and the member restarts from what it persisted before. Returns the lost Ready.
+   */
+  crashBeforePersist(id: NodeId): Ready | null {
+    const m = this.get(id);
+    const lost = m.raft.hasReady() ? m.raft.ready() : null;
+    this.#observer?.({ kind: 'crash', id, lost });
+    this.restart(id);
+    return lost;
+  }
+
+  /** Ticks `id` alone until `done` holds, at most `ticksMax` times; returns the ticks taken. */
+  tickUntil(id: NodeId, done: (m: Member) => boolean, ticksMax = 2 * this.config.electionTicks): number {
+    const m = this.get(id);
+    for (let t = 0; t < ticksMax; t++) {
+      if (done(m)) return t;
+      m.raft.tick();
+    }
+    if (done(m)) return ticksMax;
+    throw new Error(`${id}: condition not reached within ${ticksMax} ticks`);
+  }
+
+  /** Calls `fn` with every Ready handled and every message delivered or dropped from now on. */
+  observe(fn: ((e: ClusterEvent) => void) | null): void {
+    this.#observer = fn;
+  }
+
+  /** The messages of `type` delivered so far, optionally only those `from` → `to`. */
+  deliveredOf<T extends Message['type']>(
+    type: T,
+    route: { from?: NodeId; to?: NodeId } = {},
+  ): Extract<Message, { type: T }>[] {
+    return this.delivered.filter(
+      (m): m is Extract<Message, { type: T }> =>
+        m.type === type &&
+        (route.from === undefined || m.from === route.from) &&
+        (route.to === undefined || m.to === route.to),
+    );
+  }
+
   /** The texts of the commands `id` applied, in order. */
   appliedTexts(id: NodeId): string[] {
     return this.get(id)
@@ -202,3 +279,56 @@ export class TestCluster {
 }
 
 export const text = (e: Entry): string => new TextDecoder().decode(e.data);
+
+/** Bytes of a command text. */
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** `index:term` of each entry, for comparing logs and applied entries at a glance. */
+export const positions = (entries: readonly Entry[]): string[] => entries.map((e) => `${e.index}:${e.term}`);
+
+/** One RaftNode outside any cluster, for tests that hand it messages themselves. */
+export function lone(
+  id: NodeId,
+  voters: readonly NodeId[],
+  tuning: Partial<Omit<RaftConfig, 'id' | 'voters'>> = {},
+  durable: Partial<DurableState> = {},
+  seed = 1,
+): RaftNode {
+  return new RaftNode(
+    { ...defaultRaftTuning, ...tuning, id, voters },
+    { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [], ...durable },
+    { rng: createRng(seed) },
+  );
+}
+
+/** Takes the node's Ready and hands it straight back, as a shell that persisted it would. */
+export function drain(raft: RaftNode): Ready {
+  const rd = raft.ready();
+  raft.advance(rd);
+  return rd;
+}
+
+/** Entries of the given terms from index 1 on, as a persisted log. */
+export function logOf(terms: readonly number[]): Entry[] {
+  return terms.map((term, k) => ({ index: k + 1, term, kind: 'command', data: bytes(`e${k + 1}`) }));
+}
+
+/** A vote request as a candidate (or pre-candidate) would send it. */
+export function voteRequest(
+  from: NodeId,
+  to: NodeId,
+  term: number,
+  last: { index: number; term: number },
+  opts: { pre?: boolean; transfer?: boolean } = {},
+): Message {
+  return {
+    type: 'requestVote',
+    from,
+    to,
+    term,
+    pre: opts.pre ?? false,
+    lastIndex: last.index,
+    lastTerm: last.term,
+    transfer: opts.transfer ?? false,
+  };
+}
