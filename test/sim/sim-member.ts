@@ -9,60 +9,39 @@ import { RaftNode } from '../../src/raft/raft-node.js';
 import type { Rng } from '../../src/raft/rng.js';
 import type {
   Entry,
-  Index,
   Message,
   NodeId,
   RaftConfig,
   RaftStatus,
   Ready,
   Snapshot,
-  SoftState,
   Term,
 } from '../../src/raft/types.js';
-import { decodeWrite, RegisterMachine } from './sim-state-machine.js';
+import { MemberWaiters, type PendingRead, type PendingWrite, type WaiterHooks } from './member-waiters.js';
+import { RegisterMachine } from './sim-state-machine.js';
 import { SimStorage } from './sim-storage.js';
 
-/** Where in the handling of a Ready a crash strikes; `idle` means between Readys. */
+/**
+ * Where in the handling of a Ready a crash strikes: before persisting a Ready that must be
+ * synced, after persisting it but before sending its messages, or before applying committed
+ * entries or a snapshot; `idle` means between Readys.
+ */
 export type CrashPoint = 'beforePersist' | 'beforeSend' | 'beforeApply' | 'idle';
 
+/** Every crash point, for drawing one. */
 export const crashPoints: readonly CrashPoint[] = ['beforePersist', 'beforeSend', 'beforeApply', 'idle'];
 
-/** A write a member proposed and a client waits on. */
-export interface PendingWrite {
-  readonly id: number;
-  readonly key: string;
-  readonly index: Index;
-  readonly term: Term;
-  readonly member: NodeId;
-  /** Set once the write is acknowledged, lost or given up on; nothing happens to it after that. */
-  done: boolean;
-}
-
-/** A linearizable read a member accepted and a client waits on. */
-export interface PendingRead {
-  readonly ctx: string;
-  readonly key: string;
-  readonly member: NodeId;
-  /** The highest log index of a write acknowledged before this read was issued. */
-  readonly ackedIndexMax: Index;
-  done: boolean;
-}
-
-/** The answer to a read, served once the member applied at least the read index. */
-export interface ReadAnswer {
-  readonly readIndex: Index;
-  readonly applied: Index;
-  readonly value: string | null;
-}
-
 /** How a member reports to the simulation. */
-export interface MemberHooks {
+export interface MemberHooks extends WaiterHooks {
   send(msg: Message): void;
+  /** A Ready was taken, before any of it is carried out (a crash may still lose it). */
+  onReady(member: SimMember, rd: Ready): void;
+  /** The member is about to crash, in this state. */
+  onCrash(member: SimMember, status: RaftStatus): void;
+  /** The member is leader of `term`, seen between Readys (it may step down before the next). */
+  onLeader(member: SimMember, term: Term): void;
   onApply(member: SimMember, entry: Entry): void;
   onRestore(member: SimMember, snapshot: Snapshot): void;
-  onSoftState(member: SimMember, softState: SoftState): void;
-  onWriteDone(write: PendingWrite, acked: boolean): void;
-  onReadDone(read: PendingRead, answer: ReadAnswer | null): void;
   /** Null unless the run is traced. */
   readonly trace: ((line: string) => void) | null;
 }
@@ -72,6 +51,27 @@ const readyRoundsMax = 16;
 /** The most messages a paused member holds; later ones are lost. */
 const inboxMax = 4096;
 
+/** The crash point, if `rd` is a Ready where a crash at it loses something. */
+function strikes(point: CrashPoint | null, rd: Ready): CrashPoint | null {
+  switch (point) {
+    case 'beforePersist':
+      return rd.mustSync ? point : null;
+    case 'beforeSend':
+      return rd.mustSync && rd.messages.length > 0 ? point : null;
+    case 'beforeApply':
+      return rd.committed.length > 0 || rd.snapshot !== null ? point : null;
+    case 'idle':
+    case null:
+      return null;
+  }
+}
+
+/** The messages a leader may send before its Ready is durable (thesis §10.2.1). */
+function isReplication(msg: Message): boolean {
+  return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
+}
+
+/** One member of a simulated cluster; the simulation drives it tick by tick. */
 export class SimMember {
   readonly id: NodeId;
   readonly storage = new SimStorage();
@@ -80,18 +80,15 @@ export class SimMember {
   readonly #rngFor: (incarnation: number) => Rng;
   readonly #log: Logger | undefined;
   readonly #snapshotEntriesMax: number;
+  readonly #leaderSendsEarly: boolean;
   #node: RaftNode | null = null;
   #machine = new RegisterMachine();
   #incarnation = 0;
   #paused = false;
   #inbox: Message[] = [];
   #crashPoint: CrashPoint | null = null;
-  // Invariant: every value has done === false; keyed by the index propose() returned.
-  readonly #writes = new Map<Index, PendingWrite>();
-  // Reads waiting for their ReadState, by ctx.
-  readonly #readsUnconfirmed = new Map<string, PendingRead>();
-  // Reads with a read index, waiting for applied >= index.
-  #readsConfirmed: { read: PendingRead; index: Index }[] = [];
+  #crashDeadlineTick = 0;
+  readonly #waiters: MemberWaiters;
   readonly counts = { crashes: 0, restarts: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
 
   constructor(opts: {
@@ -99,6 +96,8 @@ export class SimMember {
     hooks: MemberHooks;
     rngFor: (incarnation: number) => Rng;
     snapshotEntriesMax: number;
+    /** A leader sends its appends, heartbeats and snapshots while it persists (thesis §10.2.1). */
+    leaderSendsEarly: boolean;
     log?: Logger;
   }) {
     this.id = opts.config.id;
@@ -106,7 +105,9 @@ export class SimMember {
     this.#hooks = opts.hooks;
     this.#rngFor = opts.rngFor;
     this.#snapshotEntriesMax = opts.snapshotEntriesMax;
+    this.#leaderSendsEarly = opts.leaderSendsEarly;
     this.#log = opts.log;
+    this.#waiters = new MemberWaiters(this.id, opts.hooks);
   }
 
   get isUp(): boolean {
@@ -115,6 +116,11 @@ export class SimMember {
 
   get isPaused(): boolean {
     return this.#paused;
+  }
+
+  /** A crash is arranged for this member's next Ready handling. */
+  get isCrashPending(): boolean {
+    return this.#crashPoint !== null;
   }
 
   /** Up and not paused: it ticks, steps and handles Readys. */
@@ -146,25 +152,39 @@ export class SimMember {
       this.#hooks.onRestore(this, durable.snapshot);
     }
     const deps = { rng: this.#rngFor(this.#incarnation++), applied: this.#machine.applied };
-    this.#node = new RaftNode(this.#config, durable, this.#log === undefined ? deps : { ...deps, log: this.#log });
+    this.#node = new RaftNode(
+      this.#config,
+      durable,
+      this.#log === undefined ? deps : { ...deps, log: this.#log },
+    );
     if (this.#incarnation > 1) this.counts.restarts++;
   }
 
   /** The process dies now: volatile state, pending client calls and unsynced writes are gone. */
   crash(): void {
     if (this.#node === null) return;
+    this.#hooks.onCrash(this, this.#node.status());
     this.#node = null;
     this.#paused = false;
     this.#inbox = [];
     this.#crashPoint = null;
     this.storage.crash();
     this.counts.crashes++;
-    this.#failWaiters();
+    this.#waiters.failAll();
   }
 
-  /** Arranges a crash at `point` of the next Ready this member handles (or when idle, at once). */
-  crashAt(point: CrashPoint): void {
+  /**
+   * Arranges a crash at `point` of the first Ready this member handles where that point means
+   * something (see CrashPoint); if none comes by `deadlineTick`, it crashes idle then.
+   */
+  crashAt(point: CrashPoint, deadlineTick: number): void {
     this.#crashPoint = point;
+    this.#crashDeadlineTick = deadlineTick;
+  }
+
+  /** Calls off an arranged crash. */
+  cancelCrash(): void {
+    this.#crashPoint = null;
   }
 
   /** Stops ticking and handling; arriving messages wait in an inbox. */
@@ -178,7 +198,7 @@ export class SimMember {
     this.#paused = false;
     const inbox = this.#inbox;
     this.#inbox = [];
-    for (const msg of inbox) this.#node!.step(msg);
+    for (const msg of inbox) this.#step(this.#node!, msg);
   }
 
   tick(): void {
@@ -192,30 +212,37 @@ export class SimMember {
       if (this.#inbox.length < inboxMax) this.#inbox.push(msg);
       return;
     }
-    this.#node.step(msg);
+    this.#step(this.#node, msg);
+  }
+
+  /** Steps one message; a vote reply may make a leader, which the hooks hear of at once. */
+  #step(node: RaftNode, msg: Message): void {
+    node.step(msg);
+    if (msg.type !== 'voteReply') return;
+    const status = node.status();
+    if (status.role === 'leader') this.#hooks.onLeader(this, status.term);
   }
 
   /** Registers a write that propose() accepted at (index, term). */
   awaitWrite(write: PendingWrite): void {
-    const older = this.#writes.get(write.index);
-    if (older !== undefined) this.#finishWrite(older, false);
-    this.#writes.set(write.index, write);
+    this.#waiters.awaitWrite(write);
   }
 
   /** Registers a read that readIndex() accepted. */
   awaitRead(read: PendingRead): void {
-    this.#readsUnconfirmed.set(read.ctx, read);
+    this.#waiters.awaitRead(read);
   }
 
   /** Handles every Ready the core has, in the contract's order, crashing where arranged. */
-  handleReadys(): void {
+  handleReadys(now: number): void {
     if (!this.isRunning) return;
     const node = this.#node!;
     for (let round = 0; round < readyRoundsMax && node.hasReady(); round++) {
       const rd = node.ready();
       if (!this.#handleReady(node, rd)) return;
     }
-    if (this.#crashPoint !== null) {
+    if (this.#crashPoint !== null && now >= this.#crashDeadlineTick) {
+      this.#hooks.trace?.(`${this.id} crash idle (no ready for ${this.#crashPoint})`);
       this.crash();
       return;
     }
@@ -224,35 +251,46 @@ export class SimMember {
 
   /** Returns false when the member crashed part way. */
   #handleReady(node: RaftNode, rd: Ready): boolean {
-    const crashPoint = this.#crashPoint;
+    const crashPoint = strikes(this.#crashPoint, rd);
     const trace = this.#hooks.trace;
+    this.#hooks.onReady(this, rd);
+    const early = this.#leaderSendsEarly && node.status().role === 'leader';
+    if (early) this.#send(rd.messages, true);
     if (crashPoint === 'beforePersist') return this.#crashWithin(rd, crashPoint);
     this.storage.persist(rd);
     if (crashPoint === 'beforeSend') return this.#crashWithin(rd, crashPoint);
-    for (const msg of rd.messages) {
+    this.#send(rd.messages, early ? false : null);
+    if (crashPoint === 'beforeApply') return this.#crashWithin(rd, crashPoint);
+    if (rd.snapshot !== null) this.#install(rd.snapshot);
+    for (const entry of rd.committed) {
+      this.#machine.apply(entry);
+      this.#hooks.onApply(this, entry);
+      this.#waiters.onApply(entry);
+    }
+    this.#waiters.confirmReads(rd.readStates);
+    if (rd.softState !== null) {
+      trace?.(
+        `${this.id} soft state ${rd.softState.role} leader=${rd.softState.leader} term=${rd.softState.term}`,
+      );
+      this.#waiters.failUnconfirmedReads();
+    }
+    this.#waiters.serveReads(this.#machine);
+    node.advance(rd);
+    return true;
+  }
+
+  /**
+   * Sends `messages`: only the leader's appends, heartbeats and snapshots when `replication`
+   * is true, all but those when false, every one when null.
+   */
+  #send(messages: readonly Message[], replication: boolean | null): void {
+    for (const msg of messages) {
+      if (replication !== null && replication !== isReplication(msg)) continue;
       if (msg.from !== this.id || !this.#config.voters.includes(msg.to) || msg.to === this.id) {
         throw new Error(`ready contract: ${this.id} sends a message from ${msg.from} to ${msg.to}`);
       }
       this.#hooks.send(msg);
     }
-    if (crashPoint === 'beforeApply') return this.#crashWithin(rd, crashPoint);
-    if (rd.snapshot !== null) this.#install(rd.snapshot);
-    for (const entry of rd.committed) this.#apply(entry);
-    for (const rs of rd.readStates) {
-      const read = this.#readsUnconfirmed.get(rs.ctx);
-      if (read === undefined) continue;
-      this.#readsUnconfirmed.delete(rs.ctx);
-      if (!read.done) this.#readsConfirmed.push({ read, index: rs.index });
-    }
-    if (rd.softState !== null) {
-      trace?.(`${this.id} soft state ${rd.softState.role} leader=${rd.softState.leader} term=${rd.softState.term}`);
-      this.#hooks.onSoftState(this, rd.softState);
-      for (const read of this.#readsUnconfirmed.values()) this.#finishRead(read, null);
-      this.#readsUnconfirmed.clear();
-    }
-    this.#serveReads();
-    node.advance(rd);
-    return true;
   }
 
   #crashWithin(rd: Ready, point: CrashPoint): boolean {
@@ -265,7 +303,9 @@ export class SimMember {
   #install(snapshot: Snapshot): void {
     const { index } = snapshot.meta;
     if (index < this.#machine.applied) {
-      throw new Error(`ready contract: ${this.id} installs snapshot ${index} below applied ${this.#machine.applied}`);
+      throw new Error(
+        `ready contract: ${this.id} installs snapshot ${index} below applied ${this.#machine.applied}`,
+      );
     }
     this.#machine.restore(snapshot.data);
     if (this.#machine.applied !== index) {
@@ -274,41 +314,7 @@ export class SimMember {
     this.counts.snapshotsInstalled++;
     this.#hooks.trace?.(`${this.id} install snapshot ${index}/${snapshot.meta.term}`);
     this.#hooks.onRestore(this, snapshot);
-    for (const write of [...this.#writes.values()]) if (write.index <= index) this.#finishWrite(write, false);
-  }
-
-  #apply(entry: Entry): void {
-    this.#machine.apply(entry);
-    this.#hooks.onApply(this, entry);
-    const write = this.#writes.get(entry.index);
-    if (write === undefined) return;
-    if (entry.term !== write.term) {
-      this.#finishWrite(write, false);
-      return;
-    }
-    const id = entry.kind === 'command' ? decodeWrite(entry.data).id : null;
-    if (id !== write.id) {
-      throw new Error(
-        `proposal identity: ${this.id} proposed write ${write.id} at ${write.index}/${write.term} but applied ${id ?? 'noop'} there`,
-      );
-    }
-    this.#finishWrite(write, true);
-  }
-
-  #serveReads(): void {
-    if (this.#readsConfirmed.length === 0) return;
-    const applied = this.#machine.applied;
-    const waiting: { read: PendingRead; index: Index }[] = [];
-    for (const item of this.#readsConfirmed) {
-      if (item.read.done) continue;
-      if (item.index > applied) {
-        waiting.push(item);
-        continue;
-      }
-      const value = this.#machine.read(item.read.key)?.value ?? null;
-      this.#finishRead(item.read, { readIndex: item.index, applied, value });
-    }
-    this.#readsConfirmed = waiting;
+    this.#waiters.onInstall(index);
   }
 
   #maybeCompact(node: RaftNode): void {
@@ -321,26 +327,5 @@ export class SimMember {
     this.storage.compact({ meta, data });
     this.counts.snapshotsTaken++;
     this.#hooks.trace?.(`${this.id} snapshot at ${applied}/${meta.term}`);
-  }
-
-  #finishWrite(write: PendingWrite, acked: boolean): void {
-    this.#writes.delete(write.index);
-    if (write.done) return;
-    write.done = true;
-    this.#hooks.onWriteDone(write, acked);
-  }
-
-  #finishRead(read: PendingRead, answer: ReadAnswer | null): void {
-    if (read.done) return;
-    read.done = true;
-    this.#hooks.onReadDone(read, answer);
-  }
-
-  #failWaiters(): void {
-    for (const write of [...this.#writes.values()]) this.#finishWrite(write, false);
-    for (const read of this.#readsUnconfirmed.values()) this.#finishRead(read, null);
-    this.#readsUnconfirmed.clear();
-    for (const { read } of this.#readsConfirmed) this.#finishRead(read, null);
-    this.#readsConfirmed = [];
   }
 }

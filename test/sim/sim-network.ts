@@ -17,15 +17,6 @@ export interface NetworkFaults {
   readonly delayTicksMax: number;
 }
 
-/** A network that only delays, by one tick, in order. */
-export const calmNetwork: NetworkFaults = {
-  dropPermille: 0,
-  duplicatePermille: 0,
-  reorderPermille: 0,
-  delayTicksMin: 1,
-  delayTicksMax: 1,
-};
-
 /** What happened to the messages handed to the network, for summaries. */
 export interface NetworkCounts {
   sent: number;
@@ -41,6 +32,7 @@ export type NetworkTrace = (event: 'drop' | 'block' | 'duplicate' | 'deliver', m
 
 const linkKey = (from: NodeId, to: NodeId): string => `${from}>${to}`;
 
+/** The network of one simulated cluster; `send` from Readys, `deliverDue` once per tick. */
 export class SimNetwork {
   readonly #random: SimRandom;
   #faults: NetworkFaults;
@@ -114,13 +106,7 @@ export class SimNetwork {
     return out;
   }
 
-  /** How many messages are in flight. */
-  inflightCount(): number {
-    let count = 0;
-    for (const msgs of this.#inflight.values()) count += msgs.length;
-    return count;
-  }
-
+  /** True when nothing crosses the directed link from → to. */
   isBlocked(from: NodeId, to: NodeId): boolean {
     return this.#blocked.size > 0 && this.#blocked.has(linkKey(from, to));
   }
@@ -148,11 +134,6 @@ export class SimNetwork {
   /** True when some link is blocked. */
   isPartitioned(): boolean {
     return this.#blocked.size > 0;
-  }
-
-  /** True when `id` can neither reach nor hear from any other member. */
-  isIsolated(id: NodeId, members: readonly NodeId[]): boolean {
-    return members.every((m) => m === id || (this.isBlocked(id, m) && this.isBlocked(m, id)));
   }
 
   /** The blocked links, as "from>to", for traces. */

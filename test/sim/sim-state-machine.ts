@@ -15,10 +15,12 @@ export interface WriteCommand {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** A write command as entry data. */
 export function encodeWrite(cmd: WriteCommand): Uint8Array {
   return encoder.encode(JSON.stringify([cmd.id, cmd.key, cmd.value]));
 }
 
+/** The write command in an entry's data; the data must come from encodeWrite. */
 export function decodeWrite(data: Uint8Array): WriteCommand {
   const [id, key, value] = JSON.parse(decoder.decode(data)) as [number, string, string];
   return { id, key, value };
@@ -50,6 +52,7 @@ interface Register {
   readonly index: Index;
 }
 
+/** One member's state machine: registers and the hash chain, up to `applied`. */
 export class RegisterMachine {
   // Invariant: applied only grows, one entry at a time, or jumps forward by a snapshot restore.
   #applied: Index = 0;

@@ -16,6 +16,7 @@ export interface StorageCounts {
   lostWrites: number;
 }
 
+/** One member's durable storage; it outlives the member's crashes. */
 export class SimStorage {
   #hardState: HardState = emptyHardState;
   #snapshot: Snapshot | null = null;
@@ -110,6 +111,18 @@ export class SimStorage {
 
   lastIndex(): number {
     return this.firstIndex() + this.#entries.length - 1;
+  }
+
+  /** The term of the last stored entry (the snapshot's when the log after it is empty). */
+  lastTerm(): number {
+    return this.#entries.at(-1)?.term ?? this.#snapshot?.meta.term ?? 0;
+  }
+
+  /** The term of the stored entry at `index`, the snapshot's at its index, or null. */
+  term(index: number): number | null {
+    const snapshotIndex = this.firstIndex() - 1;
+    if (index === snapshotIndex) return this.#snapshot?.meta.term ?? 0;
+    return this.#entries[index - snapshotIndex - 1]?.term ?? null;
   }
 
   #appendEntries(entries: readonly Entry[]): void {

@@ -1,0 +1,321 @@
+/**
+ * A whole simulated cluster run from one seed, in the style of TigerBeetle's VOPR: a safety phase
+ * with faults (`run`), then `heal` and a liveness phase without faults (`runUntil`), with every
+ * checker run after every step. The same seed replays the same run event for event; the optional
+ * trace shows it. It owns the clock (ticks) and the order of everything within a tick.
+ */
+import { createRng } from '../../src/raft/rng.js';
+import type { Entry, NodeId, RaftStatus, Ready, Snapshot } from '../../src/raft/types.js';
+import { type ClientCounts, ClientHistory } from './client-history.js';
+import { ElectionTimer } from './election-timer.js';
+import type { PendingRead, PendingWrite, ReadAnswer } from './member-waiters.js';
+import { SafetyChecker } from './safety-checker.js';
+import { SafetyViolation } from './safety-violation.js';
+import { SimClients } from './sim-clients.js';
+import { FaultInjector } from './sim-faults.js';
+import { type MemberHooks, SimMember } from './sim-member.js';
+import { type NetworkCounts, SimNetwork } from './sim-network.js';
+import { forkSeed, SimRandom } from './sim-random.js';
+import { describeParams, type SwarmParams, swarmParams } from './swarm-params.js';
+import { describeMessage, traceLogger } from './trace-format.js';
+
+/** Tracing of a run; without a trace sink a run formats nothing. */
+export interface SimulationOptions {
+  /** Receives every event of the run as one line, prefixed with its tick. */
+  readonly trace?: (line: string) => void;
+  /** Also trace every message's fate and the core's own log records (needs `trace`). */
+  readonly traceMessages?: boolean;
+}
+
+/** What a run did, for summaries. */
+export interface SimStats {
+  readonly seed: number;
+  readonly memberCount: number;
+  readonly ticks: number;
+  readonly safetyTicks: number;
+  readonly livenessTicks: number;
+  /** Each counted election, from losing a leader to a new one known to a majority. */
+  readonly electionDurationsTicks: readonly number[];
+  readonly network: NetworkCounts;
+  readonly clients: ClientCounts;
+  readonly faults: FaultInjector['counts'];
+  readonly snapshotsTaken: number;
+  readonly snapshotsInstalled: number;
+  readonly appliedMax: number;
+}
+
+/** A run failed: a checker fired, the core threw, or the cluster did not converge after heal. */
+export class SimulationFailure extends Error {
+  override readonly name = 'SimulationFailure';
+  constructor(
+    readonly seed: number,
+    readonly tick: number,
+    readonly what: string,
+    options?: { cause: unknown },
+  ) {
+    super(
+      `seed=${seed}: ${what} (tick ${tick}; replay: npm run sim -- --seeds 1 --from ${seed} --trace)`,
+      options,
+    );
+  }
+}
+
+/** Random streams of one run; see forkSeed. */
+const stream = { faults: 1, network: 2, clients: 3, members: 100 } as const;
+
+/** One simulated cluster run; see the module comment for the phases. */
+export class Simulation {
+  readonly seed: number;
+  readonly params: SwarmParams;
+  readonly #members: SimMember[];
+  readonly #byId = new Map<NodeId, SimMember>();
+  readonly #network: SimNetwork;
+  readonly #faults: FaultInjector;
+  readonly #clients: SimClients;
+  readonly #safety = new SafetyChecker();
+  readonly #history = new ClientHistory();
+  readonly #elections = new ElectionTimer();
+  readonly #trace: ((line: string) => void) | null;
+  #now = 0;
+  #safetyTicks = 0;
+  #livenessTicks = 0;
+  #healed = false;
+
+  /** The run seed `seed` chooses: cluster size, fault rates, load and snapshot threshold. */
+  static swarm(seed: number, options: SimulationOptions = {}): Simulation {
+    return new Simulation(seed, swarmParams(seed), options);
+  }
+
+  constructor(seed: number, params: SwarmParams, options: SimulationOptions = {}) {
+    this.seed = seed;
+    this.params = params;
+    const sink = options.trace;
+    this.#trace = sink === undefined ? null : (line) => sink(`t=${this.#now} ${line}`);
+    const trace = this.#trace;
+    const traceMessages = trace !== null && options.traceMessages === true;
+    this.#network = new SimNetwork(
+      new SimRandom(forkSeed(seed, stream.network)),
+      params.network,
+      traceMessages ? (event, msg) => trace(`net ${event} ${describeMessage(msg)}`) : null,
+    );
+    const ids = Array.from({ length: params.memberCount }, (_, i) => `n${i + 1}`);
+    const hooks = this.#hooks();
+    this.#members = ids.map((id, i) => {
+      const member = new SimMember({
+        config: { ...params.tuning, id, voters: ids },
+        hooks,
+        rngFor: (incarnation) => createRng(forkSeed(seed, stream.members + i * 1000 + incarnation)),
+        snapshotEntriesMax: params.snapshotEntriesMax,
+        leaderSendsEarly: params.leaderSendsEarly,
+        ...(traceMessages ? { log: traceLogger(id, trace) } : {}),
+      });
+      this.#byId.set(id, member);
+      return member;
+    });
+    this.#faults = new FaultInjector({
+      random: new SimRandom(forkSeed(seed, stream.faults)),
+      params,
+      members: this.#members,
+      network: this.#network,
+      elections: this.#elections,
+      trace,
+    });
+    this.#clients = new SimClients({
+      random: new SimRandom(forkSeed(seed, stream.clients)),
+      params,
+      members: this.#byId,
+      history: this.#history,
+      trace,
+    });
+    trace?.(`seed=${seed} ${describeParams(params)}`);
+    this.#guard(() => {
+      for (const member of this.#members) member.start();
+    });
+  }
+
+  get now(): number {
+    return this.#now;
+  }
+
+  get members(): readonly SimMember[] {
+    return this.#members;
+  }
+
+  /** The safety phase: `ticks` steps with faults and client load. */
+  run({ ticks }: { ticks: number }): void {
+    if (this.#healed) throw new Error('run() after heal(): the safety phase is over');
+    for (let i = 0; i < ticks; i++) {
+      this.#step(true);
+      this.#safetyTicks++;
+    }
+  }
+
+  /** Ends the faults: restarts and resumes every member, heals partitions, calms the network. */
+  heal(): void {
+    this.#healed = true;
+    this.#trace?.('heal');
+    this.#network.heal();
+    const { delayTicksMin, delayTicksMax } = this.params.network;
+    this.#network.setFaults({
+      dropPermille: 0,
+      duplicatePermille: 0,
+      reorderPermille: 0,
+      delayTicksMin,
+      delayTicksMax,
+    });
+    this.#guard(() => {
+      for (const member of this.#members) {
+        member.cancelCrash();
+        if (!member.isUp) member.start();
+        member.resume();
+      }
+    });
+  }
+
+  /**
+   * The liveness phase: steps without faults or new requests until `pred` holds; throws a
+   * SimulationFailure naming liveness if it does not within `ticksMax`. Returns the ticks taken.
+   */
+  runUntil(pred: () => boolean, { ticksMax }: { ticksMax: number }): number {
+    for (let ticks = 0; ticks <= ticksMax; ticks++) {
+      if (pred()) return ticks;
+      if (ticks === ticksMax) break;
+      this.#step(false);
+      this.#livenessTicks++;
+    }
+    throw new SimulationFailure(
+      this.seed,
+      this.#now,
+      `liveness: not converged ${ticksMax} ticks after heal: ${this.describe()}`,
+    );
+  }
+
+  /**
+   * Converged: every member is up and follows one leader, whose log is entirely committed
+   * (its no-op included) and applied by every member.
+   */
+  converged(): boolean {
+    const leader = this.#members.find((m) => m.isRunning && m.node.status().role === 'leader');
+    if (leader === undefined) return false;
+    const { id, term, commit, lastIndex } = leader.node.status();
+    if (commit !== lastIndex) return false;
+    return this.#members.every((m) => {
+      if (!m.isRunning) return false;
+      const status = m.node.status();
+      return status.leader === id && status.term === term && m.machine.applied === lastIndex;
+    });
+  }
+
+  /** The final checks, once converged: every check of a step, and no acknowledged write lost. */
+  check(): void {
+    this.#guard(() => {
+      if (!this.converged()) throw new Error(`liveness: check() before convergence: ${this.describe()}`);
+      this.#safety.checkStep(this.#members);
+      this.#history.checkNoneLost(this.#members, this.#safety);
+    });
+  }
+
+  /** One line per member: role, term, leader, commit, applied, log, and up/paused state. */
+  describe(): string {
+    return this.#members
+      .map((m) => {
+        const s = m.status();
+        if (s === null) return `${m.id} down`;
+        const state = m.isPaused ? ' paused' : '';
+        return (
+          `${m.id} ${s.role} t${s.term} leader=${s.leader} commit=${s.commit} applied=${m.machine.applied} ` +
+          `log=${s.snapshotIndex}..${s.lastIndex}${state}`
+        );
+      })
+      .join('; ');
+  }
+
+  stats(): SimStats {
+    return {
+      seed: this.seed,
+      memberCount: this.#members.length,
+      ticks: this.#now,
+      safetyTicks: this.#safetyTicks,
+      livenessTicks: this.#livenessTicks,
+      electionDurationsTicks: this.#elections.durationsTicks,
+      network: this.#network.counts,
+      clients: this.#history.counts,
+      faults: this.#faults.counts,
+      snapshotsTaken: this.#members.reduce((n, m) => n + m.counts.snapshotsTaken, 0),
+      snapshotsInstalled: this.#members.reduce((n, m) => n + m.counts.snapshotsInstalled, 0),
+      appliedMax: this.#safety.appliedMax,
+    };
+  }
+
+  /**
+   * One tick: faults (safety phase only), every member ticks, due messages arrive, clients act,
+   * every member handles its Readys, then every checker runs.
+   */
+  #step(faulty: boolean): void {
+    this.#guard(() => {
+      const now = ++this.#now;
+      if (faulty) this.#faults.act(now);
+      for (const member of this.#members) member.tick();
+      for (const msg of this.#network.deliverDue(now)) {
+        const member = this.#byId.get(msg.to);
+        if (member === undefined) throw new Error(`ready contract: message to unknown member ${msg.to}`);
+        if (!member.isUp) this.#trace?.(`lost ${describeMessage(msg)}: ${msg.to} is down`);
+        member.deliver(msg);
+      }
+      this.#clients.act(now, faulty);
+      for (const member of this.#members) member.handleReadys(now);
+      this.#safety.checkStep(this.#members);
+      this.#elections.observe(now, this.#members);
+    });
+  }
+
+  /** Runs `fn`, turning anything it throws into a SimulationFailure that names the seed. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof SimulationFailure) throw err;
+      const what =
+        err instanceof SafetyViolation
+          ? err.message
+          : err instanceof Error
+            ? err.name === 'Error'
+              ? err.message
+              : `${err.name}: ${err.message}`
+            : String(err);
+      this.#trace?.(`FAILED ${what}`);
+      throw new SimulationFailure(this.seed, this.#now, what, { cause: err });
+    }
+  }
+
+  #hooks(): MemberHooks {
+    const sim = this;
+    return {
+      send: (msg) => sim.#network.send(msg, sim.#now),
+      onReady: (member: SimMember, rd: Ready) => sim.#safety.onReady(member, rd),
+      onCrash: (member: SimMember, status: RaftStatus) => {
+        if (status.role === 'leader') sim.#elections.leaderLost(member.id, status.term, sim.#now);
+      },
+      onLeader: (member: SimMember, term: number) => sim.#safety.onLeader(member, term),
+      onApply: (member: SimMember, entry: Entry) => sim.#safety.onApply(member, entry),
+      onRestore: (member: SimMember, snapshot: Snapshot) => sim.#safety.onRestore(member, snapshot),
+      onWriteDone: (write: PendingWrite, acked: boolean) => {
+        sim.#trace?.(
+          `w${write.id} ${acked ? 'acknowledged' : 'failed'} at ${write.member} ${write.index}/${write.term}`,
+        );
+        sim.#history.onWriteDone(write, acked);
+      },
+      onReadDone: (read: PendingRead, answer: ReadAnswer | null) => {
+        sim.#trace?.(
+          answer === null
+            ? `${read.ctx} failed at ${read.member}`
+            : `${read.ctx} ${read.key}=${answer.value} at ${read.member} index=${answer.readIndex} applied=${answer.applied}`,
+        );
+        sim.#history.onReadDone(read, answer);
+      },
+      get trace() {
+        return sim.#trace;
+      },
+    };
+  }
+}
