@@ -6,6 +6,7 @@
  */
 
 import { Command, Option } from 'commander';
+import { type BenchOptions, benchCommand } from './bench/bench-command.js';
 import { ClientCli } from './cli-client.js';
 import { ConfigError } from './config.js';
 import { StartupError } from './node/node.js';
@@ -71,10 +72,31 @@ program
   .addOption(endpoints())
   .action(async (o: { endpoints: string }) => client(o).status());
 
+program
+  .command('bench')
+  .description('load a running cluster and report throughput and latency percentiles')
+  .addOption(endpoints())
+  .option(
+    '--target <kind>',
+    'client (library, straight to leaders), http (plain HTTP through the nodes) or etcd',
+    'client',
+  )
+  .option('--clients <n>', 'concurrent clients (closed loop), or most requests in flight (open loop)', '16')
+  .option('--duration <s>', 'seconds to run', '10')
+  .option('--rate <n>', 'open loop at n operations/s (0 = closed loop)', '0')
+  .option('--mix <weights>', 'operation weights, e.g. put=1,get=3,cas=0', 'put=1')
+  .option('--value-size <bytes>', 'value size', '100')
+  .option('--keys <n>', 'number of distinct keys', '10000')
+  .option('--distribution <d>', 'uniform or zipfian', 'uniform')
+  .option('--consistency <c>', 'reads: linearizable or stale', 'linearizable')
+  .option('--seed <n>', 'workload seed', '1')
+  .option('--json', 'print the result as one JSON object')
+  .action(async (o: BenchOptions) => benchCommand(o));
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof StartupError) {
+  if (err instanceof ConfigError || err instanceof StartupError || err instanceof RangeError) {
     process.stderr.write(`raftkv: ${err.message}\n`);
     process.exit(1);
   }

@@ -286,13 +286,16 @@ export class RaftKV {
         headers['x-raft-seq'] = String(a.lane.seq);
       }
       try {
-        const timeout = AbortSignal.timeout(Math.min(this.#attemptTimeoutMs, left));
+        const timeoutMs = Math.min(this.#attemptTimeoutMs, left);
         const res = await request(new URL(a.path, url), {
           method: a.method,
           headers,
           body: a.body,
           dispatcher: this.#agent,
-          signal: a.signal === undefined ? timeout : AbortSignal.any([a.signal, timeout]),
+          // undici's own timers are far cheaper per request than an AbortSignal.timeout.
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          signal: a.signal,
         });
         const answer: Answer = {
           status: res.statusCode,

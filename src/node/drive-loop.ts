@@ -74,7 +74,7 @@ export class DriveLoop {
     if (early.length > 0) this.#d.transport.send(early);
     // 1. persist: one batch for every group; fsync if any group must.
     const sync = work.some((w) => w.rd.mustSync);
-    const writes = work.filter((w) => needsWrite(w.rd)).map((w) => w.g.toWrite(w.rd));
+    const writes = work.flatMap((w) => w.g.toWrite(w.rd) ?? []);
     if (writes.length > 0) {
       await this.#d.store.write(writes, { sync });
       if (sync) this.syncs++;
@@ -107,8 +107,4 @@ export class DriveLoop {
 /** Messages only a leader sends, about entries it replicates (not votes or acknowledgements). */
 function isLeaderReplication(msg: Message): boolean {
   return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
-}
-
-function needsWrite(rd: Ready): boolean {
-  return rd.entries.length > 0 || rd.snapshot !== null || rd.hardState !== null;
 }

@@ -9,7 +9,14 @@ import type { Logger } from 'pino';
 import { type KvResult, KvStateMachine } from '../kv/index.js';
 import { RaftNode } from '../raft/raft-node.js';
 import { createRng } from '../raft/rng.js';
-import { defaultRaftTuning, type Index, type NodeId, type Ready, type Snapshot } from '../raft/types.js';
+import {
+  defaultRaftTuning,
+  type HardState,
+  type Index,
+  type NodeId,
+  type Ready,
+  type Snapshot,
+} from '../raft/types.js';
 import type { GroupId, GroupWrite, RaftStore } from '../storage/raft-store.js';
 import { Waiters } from './waiters.js';
 
@@ -94,16 +101,26 @@ export class Group {
     return this.#applied;
   }
 
-  /** Step 1 of a Ready: what this group persists. */
-  toWrite(rd: Ready): GroupWrite {
+  /**
+   * Step 1 of a Ready: what this group persists, or null when nothing needs to be. A hard state
+   * whose only change is the commit index is not written on its own (the commit index is a hint
+   * for a faster restart, not needed for safety); it rides along with the group's next write.
+   */
+  toWrite(rd: Ready): GroupWrite | null {
+    if (rd.hardState !== null) this.#hardState = rd.hardState;
+    const needed = rd.mustSync || rd.entries.length > 0 || rd.snapshot !== null;
+    if (!needed) return null;
     return {
       group: this.id,
       installSnapshot: rd.snapshot,
       compactSnapshot: null,
       entries: rd.entries,
-      hardState: rd.hardState,
+      hardState: this.#hardState,
     };
   }
+
+  /** The newest hard state seen in a Ready, persisted or not. */
+  #hardState: HardState | null = null;
 
   /** Steps 3 and 4 of a Ready, after it was persisted and its messages sent. */
   applyReady(rd: Ready): void {

@@ -151,7 +151,8 @@ export class RaftKvNode {
       if (s.role !== 'leader' || s.transferee !== null) continue;
       const f = g.raft.followers().find((x) => x.id === preferred);
       // The transfer itself catches the target up; only a member already replicating closely is asked.
-      if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax) continue;
+      if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax)
+        continue;
       this.#log.info({ group: g.id, to: preferred }, 'handing leadership to the preferred leader');
       g.raft.transferLeadership(preferred);
     }

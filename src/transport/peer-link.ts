@@ -67,7 +67,8 @@ export class PeerLink {
         path,
         body,
         headers: { 'content-type': 'application/msgpack' },
-        signal: AbortSignal.timeout(this.#o.requestTimeoutMs),
+        headersTimeout: this.#o.requestTimeoutMs,
+        bodyTimeout: this.#o.requestTimeoutMs,
       });
       await res.body.dump();
       if (res.statusCode >= 300) throw new Error(`peer answered ${res.statusCode}`);
