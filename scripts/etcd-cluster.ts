@@ -1,0 +1,96 @@
+/**
+ * A local three-member etcd cluster for side-by-side benchmarks: Debian's etcd-server (installed
+ * with apt when missing), loopback ports of its own, fresh data directories, default durability.
+ * Members are started and stopped by PID.
+ */
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface EtcdCluster {
+  readonly endpoints: readonly string[];
+  readonly version: string;
+  stop(): Promise<void>;
+}
+
+export function ensureEtcd(): string {
+  if (!existsSync('/usr/bin/etcd')) {
+    process.stdout.write('etcd not found; installing Debian etcd-server with apt...\n');
+    execFileSync('apt-get', ['install', '-y', 'etcd-server'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
+  return execFileSync('/usr/bin/etcd', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? 'etcd';
+}
+
+export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdCluster> {
+  const version = ensureEtcd();
+  const members = [0, 1, 2].map((i) => ({
+    name: `e${i + 1}`,
+    client: `http://127.0.0.1:${basePort + i * 10}`,
+    peer: `http://127.0.0.1:${basePort + i * 10 + 1}`,
+  }));
+  const initial = members.map((m) => `${m.name}=${m.peer}`).join(',');
+  const children: ChildProcess[] = members.map((m) => {
+    const data = join(dir, m.name);
+    mkdirSync(data, { recursive: true });
+    const log = openSync(join(dir, `${m.name}.log`), 'a');
+    return spawn(
+      '/usr/bin/etcd',
+      [
+        '--name',
+        m.name,
+        '--data-dir',
+        data,
+        '--listen-client-urls',
+        m.client,
+        '--advertise-client-urls',
+        m.client,
+        '--listen-peer-urls',
+        m.peer,
+        '--initial-advertise-peer-urls',
+        m.peer,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        'raftkv-bench',
+      ],
+      {
+        stdio: ['ignore', log, log],
+        env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
+      },
+    );
+  });
+  const endpoints = members.map((m) => m.client);
+  const deadline = Date.now() + 30_000;
+  for (const e of endpoints) {
+    while (true) {
+      try {
+        const res = await fetch(`${e}/health`, { signal: AbortSignal.timeout(1_000) });
+        if (res.ok && ((await res.json()) as { health?: string }).health === 'true') break;
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`etcd member ${e} did not become healthy; see ${dir}/*.log`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return {
+    endpoints,
+    version,
+    async stop() {
+      await Promise.all(
+        children.map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              if (c.exitCode !== null) return resolve();
+              c.once('exit', () => resolve());
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
