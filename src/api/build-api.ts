@@ -28,8 +28,8 @@ export function buildApi({ node, log }: ApiDeps): FastifyInstance {
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  const forwarder = new Forwarder(node.config.requestTimeoutMs);
   const metrics = new ApiMetrics(node);
+  const forwarder = new Forwarder(node.config.requestTimeoutMs, () => metrics.forwarded.inc());
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });

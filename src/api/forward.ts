@@ -34,9 +34,12 @@ export interface Forwarded {
 export class Forwarder {
   readonly #pools = new Map<string, Pool>();
   readonly #timeoutMs: number;
+  readonly #onForward: () => void;
 
-  constructor(timeoutMs: number) {
+  /** `onForward` is called for every request relayed (for metrics). */
+  constructor(timeoutMs: number, onForward: () => void = () => {}) {
     this.#timeoutMs = timeoutMs;
+    this.#onForward = onForward;
   }
 
   #pool(origin: string): Pool {
@@ -65,6 +68,7 @@ export class Forwarder {
       if (typeof v === 'string') headers[h] = v;
     }
     const isWrite = req.method !== 'GET' && req.method !== 'HEAD';
+    this.#onForward();
     try {
       const res = await this.#pool(new URL(api).origin).request({
         method: req.method as 'GET',

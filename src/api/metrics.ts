@@ -10,6 +10,7 @@ export class ApiMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly latency: Histogram<'method' | 'route'>;
+  readonly forwarded: Counter;
 
   constructor(node: RaftKvNode) {
     this.requests = new Counter({
@@ -23,6 +24,11 @@ export class ApiMetrics {
       help: 'Client API request latency',
       labelNames: ['method', 'route'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers: [this.registry],
+    });
+    this.forwarded = new Counter({
+      name: 'raftkv_forwarded_requests_total',
+      help: 'Client requests this node relayed to another node (the shard leader)',
       registers: [this.registry],
     });
     const groupGauge = (
