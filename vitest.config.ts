@@ -2,8 +2,26 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/lin/checker.test.ts'],
+        },
+      },
+      {
+        // Real processes on real ports with timing assertions (failover windows): one file at a time.
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/integration/**/*.test.ts', 'test/lin/**/*.test.ts'],
+          exclude: ['test/lin/checker.test.ts'],
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

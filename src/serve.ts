@@ -23,6 +23,8 @@ export interface ServeOptions {
 
 /** How long a stopping leader waits for leadership to move before it leaves anyway. */
 const transferOnStopMs = 3_000;
+/** How long requests in flight get to finish once the node stops taking new connections. */
+const closeGraceMs = 1_000;
 
 export async function serve(o: ServeOptions): Promise<void> {
   const config: ClusterConfig = loadClusterConfig(o.configPath);
@@ -69,8 +71,14 @@ export async function serve(o: ServeOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: handing leadership over');
-    await apiApp.close();
-    await started.stop({ transferMs: transferOnStopMs });
+    // Keep serving (and forwarding) while leadership moves, so the shards stay available.
+    await started.handOver(transferOnStopMs);
+    const apiClosed = apiApp.close();
+    // Keep-alive connections that stay open would hold close() for their whole timeout.
+    const force = setTimeout(() => apiApp.server.closeAllConnections(), closeGraceMs);
+    await started.shutdown();
+    await apiClosed;
+    clearTimeout(force);
     await peerApp.close();
     process.exit(0);
   };

@@ -25,6 +25,9 @@ export function buildApi({ node, log }: ApiDeps): FastifyInstance {
     bodyLimit: node.config.valueBytesMax,
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 4096 },
+    // While closing, requests on open connections are still served (the node answers them, in
+    // API.md's format), rather than getting fastify's own 503.
+    return503OnClosing: false,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));

@@ -5,7 +5,7 @@
  */
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { KvError } from '../node/index.js';
+import { KvError, NotLeaderError, unavailable } from '../node/index.js';
 
 export function sendError(reply: FastifyReply, err: KvError): FastifyReply {
   if (err.status === 503) reply.header('retry-after', '1');
@@ -21,6 +21,8 @@ export function errorHandler(
   reply: FastifyReply,
 ): FastifyReply {
   if (err instanceof KvError) return sendError(reply, err);
+  // Leadership moved before anything was proposed and the route did not re-route: nothing was done.
+  if (err instanceof NotLeaderError) return sendError(reply, unavailable(`${err.message}; nothing was done`));
   const fe = err as FastifyError;
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return sendError(reply, new KvError('too_large', 413, fe.message));

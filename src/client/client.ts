@@ -114,11 +114,12 @@ export class RaftKV {
     if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`;
     if (o.ifNoneMatch === true) headers['if-none-match'] = '*';
     const body = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-    const answer = await this.#withLane((lane) =>
+    const shard = map.shardOf(key);
+    const answer = await this.#withLane(shard, (lane) =>
       this.#send({
         method: 'PUT',
         path: keyPath(key),
-        shard: map.shardOf(key),
+        shard,
         leaderOnly: true,
         body,
         headers,
@@ -152,11 +153,12 @@ export class RaftKV {
     const map = await this.#cluster();
     const headers: Record<string, string> = {};
     if (o.ifMatch !== undefined) headers['if-match'] = `"${o.ifMatch}"`;
-    const answer = await this.#withLane((lane) =>
+    const shard = map.shardOf(key);
+    const answer = await this.#withLane(shard, (lane) =>
       this.#send({
         method: 'DELETE',
         path: keyPath(key),
-        shard: map.shardOf(key),
+        shard,
         leaderOnly: true,
         headers,
         lane,
@@ -208,8 +210,8 @@ export class RaftKV {
     await this.#agent.close();
   }
 
-  async #withLane<T>(run: (lane: Lane) => Promise<T>): Promise<T> {
-    const lane = this.#lanes.acquire();
+  async #withLane<T>(shard: number, run: (lane: Lane) => Promise<T>): Promise<T> {
+    const lane = this.#lanes.acquire(shard);
     try {
       return await run(lane);
     } finally {

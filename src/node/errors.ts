@@ -32,3 +32,14 @@ export const tooLarge = (bytesMax: number) =>
 export const unavailable = (message: string) => new KvError('unavailable', 503, message);
 /** Proposed, outcome unknown: it may or may not take effect. */
 export const outcomeUnknown = (message: string) => new KvError('timeout', 504, message);
+
+/**
+ * This node is not (or no longer) the shard's leader, and nothing was proposed: the caller may
+ * route the request to the leader instead. Not part of the catalogue; never reaches a client.
+ */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  constructor(readonly shard: number) {
+    super(`this node is not the leader of shard ${shard}`);
+  }
+}

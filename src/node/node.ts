@@ -14,7 +14,7 @@ import { type RaftStore, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
 import { DriveLoop } from './drive-loop.js';
-import { unavailable } from './errors.js';
+import { NotLeaderError, unavailable } from './errors.js';
 import { Group } from './group.js';
 
 /** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
@@ -65,6 +65,9 @@ export class RaftKvNode {
   readonly #apiOf: ReadonlyMap<NodeId, string>;
   #ticker: NodeJS.Timeout | null = null;
   #readSeq = 0;
+  #handingOver = false;
+  /** Groups whose leadership this node handed over when stopping, and to whom. */
+  readonly #handedTo = new Map<number, NodeId>();
   #ticks = 0;
   #stopped = false;
 
@@ -163,6 +166,7 @@ export class RaftKvNode {
     if (this.#stopped) return;
     for (const { group, msg } of msgs) {
       if (msg.from !== from) continue;
+      if (this.#handingOver && msg.type === 'timeoutNow') continue;
       this.groups.get(group)?.raft.step(msg);
     }
     this.#loop.schedule();
@@ -178,8 +182,10 @@ export class RaftKvNode {
     if (g !== undefined) {
       const { role, leader } = g.raft.status();
       if (role === 'leader') return { kind: 'local' };
-      if (leader === null) return { kind: 'unknown' };
-      return { kind: 'remote', node: leader, api: this.#apiOf.get(leader)! };
+      // A stopping node no longer hears from the new leader; it knows whom it handed over to.
+      const next = leader ?? this.#handedTo.get(shard) ?? null;
+      if (next === null) return { kind: 'unknown' };
+      return { kind: 'remote', node: next, api: this.#apiOf.get(next)! };
     }
     const member = this.placement[shard]?.[0];
     return member === undefined
@@ -190,13 +196,16 @@ export class RaftKvNode {
   /** Proposes a write on a shard we lead and waits until it is applied. Throws KvError. */
   async propose(shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
     const g = this.#group(shard);
-    const res = g.raft.propose(encodeCommand(cmd));
+    const data = encodeCommand(cmd);
+    let res = g.raft.propose(data);
+    if (!res.ok && res.reason === 'transferring') {
+      // Leadership is moving: wait (bounded by the transfer's own timeout) and try once more.
+      await this.#roleChange(g, this.config.electionTicks * this.config.tickMs);
+      res = g.raft.propose(data);
+    }
     if (!res.ok) {
-      throw unavailable(
-        res.reason === 'notLeader'
-          ? 'this node is not the shard leader'
-          : `the shard leader is ${res.reason}`,
-      );
+      if (res.reason === 'notLeader' || res.reason === 'transferring') throw new NotLeaderError(shard);
+      throw unavailable(`the shard leader is ${res.reason}; nothing was written`);
     }
     this.#loop.schedule();
     const result = await g.waiters.waitProposal(
@@ -235,9 +244,8 @@ export class RaftKvNode {
     const ctx = String(++this.#readSeq);
     const res = g.raft.readIndex(ctx);
     if (!res.ok) {
-      throw unavailable(
-        res.reason === 'notLeader' ? 'this node is not the shard leader' : 'too many reads waiting',
-      );
+      if (res.reason === 'notLeader') throw new NotLeaderError(g.id);
+      throw unavailable('too many reads waiting');
     }
     this.#loop.schedule();
     await g.waiters.waitRead(ctx, Date.now() + this.config.requestTimeoutMs);
@@ -248,6 +256,7 @@ export class RaftKvNode {
   }
 
   #group(shard: number): Group {
+    if (this.#stopped) throw unavailable(`node ${this.id} is shutting down`);
     const g = this.groups.get(shard);
     if (g === undefined) throw unavailable(`shard ${shard} has no replica on node ${this.id}`);
     return g;
@@ -269,6 +278,19 @@ export class RaftKvNode {
     });
   }
 
+  /** Resolves at the group's next change of role, leader or term, or after `waitMs`. */
+  #roleChange(g: Group, waitMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      const unsubscribe = g.onRoleChange(done);
+    });
+  }
+
   /** Resolves when no group with other members is led by us, or after `waitMs`. */
   #leadershipGone(waitMs: number): Promise<void> {
     const leading = () =>
@@ -287,17 +309,26 @@ export class RaftKvNode {
   }
 
   /**
-   * SIGTERM: hand leadership of every group we lead to another member, wait (bounded) until it
-   * moved, then stop ticking, let the loop finish its turn, fail waiters and close the store.
+   * First half of SIGTERM: hand leadership of every group we lead to its most up-to-date other
+   * member and wait (at most `waitMs`) until it moved. Meanwhile the node keeps serving and
+   * forwarding, and refuses to take leadership back (it ignores TimeoutNow).
    */
-  async stop(opts: { readonly transferMs: number }): Promise<void> {
-    if (this.#stopped) return;
+  async handOver(waitMs: number): Promise<void> {
+    this.#handingOver = true;
     for (const g of this.groups.values()) {
       const target = g.bestTransferee();
-      if (target !== null) g.raft.transferLeadership(target);
+      if (target !== null && g.raft.transferLeadership(target).ok) this.#handedTo.set(g.id, target);
     }
     this.#loop.schedule();
-    await this.#leadershipGone(opts.transferMs);
+    await this.#leadershipGone(waitMs);
+  }
+
+  /**
+   * Second half: stop ticking and taking messages, let the running turn finish (so what it
+   * persisted is on disk), fail every waiting client, close the transport and the store.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#stopped) return;
     this.#stopped = true;
     if (this.#ticker !== null) clearInterval(this.#ticker);
     await this.#loop.idle();
@@ -305,5 +336,11 @@ export class RaftKvNode {
     await this.#transport.close();
     await this.#store.close();
     this.#log.info('node stopped');
+  }
+
+  /** handOver() then shutdown(). */
+  async stop(opts: { readonly transferMs: number }): Promise<void> {
+    await this.handOver(opts.transferMs);
+    await this.shutdown();
   }
 }

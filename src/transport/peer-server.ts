@@ -36,6 +36,8 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: o.log.child({ port: 'peer' }) as FastifyBaseLogger,
     bodyLimit: o.bodyBytesMax,
+    // Peers keep connections open; a stopping node drops them at once (Raft resends).
+    forceCloseConnections: true,
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.addContentTypeParser('application/msgpack', { parseAs: 'buffer' }, (_req, body, done) =>

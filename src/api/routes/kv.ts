@@ -11,6 +11,7 @@ import {
   type KvCommand,
   type KvError,
   keyProblem,
+  NotLeaderError,
   notFound,
   preconditionFailed,
   type Session,
@@ -25,51 +26,66 @@ export interface KvRouteDeps {
 }
 
 export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps): void {
-  /** False when this node leads the shard and should serve; otherwise relays the leader's answer. */
-  const forwardIfNeeded = async (
+  /**
+   * Serves the request here when this node leads the shard, else relays the leader's answer. If
+   * leadership moves away before anything was proposed, the request is routed once more.
+   */
+  const serveOrForward = async (
     req: FastifyRequest,
     reply: FastifyReply,
     shard: number,
-  ): Promise<boolean> => {
-    const route = node.route(shard);
-    if (route.kind === 'local') return false;
-    const hops = Number(req.headers[hopsHeader] ?? 0);
-    if (route.kind === 'unknown' || hops >= hopsMax) throw unavailable(`no leader known for shard ${shard}`);
-    const res = await forwarder.forward(route.api, {
-      method: req.method,
-      url: req.url,
-      headers: req.headers,
-      body: Buffer.isBuffer(req.body) ? req.body : null,
-      hops,
-    });
-    reply.code(res.status).headers(res.headers).send(res.body);
-    return true;
+    serve: () => Promise<FastifyReply>,
+  ): Promise<FastifyReply> => {
+    for (let attempt = 0; ; attempt++) {
+      const route = node.route(shard);
+      if (route.kind === 'local') {
+        try {
+          return await serve();
+        } catch (err) {
+          if (!(err instanceof NotLeaderError)) throw err;
+          if (attempt > 0) throw unavailable(`leadership of shard ${shard} is moving; nothing was done`);
+          continue;
+        }
+      }
+      const hops = Number(req.headers[hopsHeader] ?? 0);
+      if (route.kind === 'unknown' || hops >= hopsMax)
+        throw unavailable(`no leader known for shard ${shard}`);
+      const res = await forwarder.forward(route.api, {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: Buffer.isBuffer(req.body) ? req.body : null,
+        hops,
+      });
+      return reply.code(res.status).headers(res.headers).send(res.body);
+    }
   };
 
   app.put<{ Params: { '*': string } }>('/v1/kv/*', async (req, reply) => {
     const key = parseKey(req.params['*']);
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const shard = node.shardOf(key);
-    if (await forwardIfNeeded(req, reply, shard)) return reply;
     const cmd: KvCommand = { op: 'put', key, value, cond: parseCondition(req), session: parseSession(req) };
-    const { result, at } = await node.propose(shard, cmd);
-    if (!result.ok) throw failure(result.code, key);
-    setProvenance(reply, at);
-    return reply
-      .header('etag', `"${result.op === 'put' ? result.version : ''}"`)
-      .send({ key, version: result.op === 'put' ? result.version : null });
+    return serveOrForward(req, reply, node.shardOf(key), async () => {
+      const { result, at } = await node.propose(node.shardOf(key), cmd);
+      if (!result.ok) throw failure(result.code, key);
+      setProvenance(reply, at);
+      const version = result.op === 'put' ? result.version : '';
+      return reply.header('etag', `"${version}"`).send({ key, version });
+    });
   });
 
   app.delete<{ Params: { '*': string } }>('/v1/kv/*', async (req, reply) => {
     const key = parseKey(req.params['*']);
-    const shard = node.shardOf(key);
-    if (await forwardIfNeeded(req, reply, shard)) return reply;
     const cond = parseCondition(req);
     if (cond.ifNoneMatch) throw badRequest('If-None-Match is not supported on DELETE');
-    const { result, at } = await node.propose(shard, { op: 'delete', key, cond, session: parseSession(req) });
-    if (!result.ok) throw failure(result.code, key);
-    setProvenance(reply, at);
-    return reply.code(204).send();
+    const cmd: KvCommand = { op: 'delete', key, cond, session: parseSession(req) };
+    const shard = node.shardOf(key);
+    return serveOrForward(req, reply, shard, async () => {
+      const { result, at } = await node.propose(shard, cmd);
+      if (!result.ok) throw failure(result.code, key);
+      setProvenance(reply, at);
+      return reply.code(204).send();
+    });
   });
 
   app.get<{ Params: { '*': string }; Querystring: { consistency?: string } }>(
@@ -81,8 +97,9 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
       if (consistency === 'stale' && node.groups.has(shard)) {
         return sendRead(reply, key, await node.read(shard, key, 'stale'));
       }
-      if (await forwardIfNeeded(req, reply, shard)) return reply;
-      return sendRead(reply, key, await node.read(shard, key, consistency));
+      return serveOrForward(req, reply, shard, async () =>
+        sendRead(reply, key, await node.read(shard, key, consistency)),
+      );
     },
   );
 }
