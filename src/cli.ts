@@ -6,7 +6,7 @@
  */
 
 import { Command, Option } from 'commander';
-import { type BenchOptions, benchCommand } from './bench/bench-command.js';
+import type { BenchOptions } from './bench/bench-command.js';
 import { ClientCli } from './cli-client.js';
 import { ConfigError } from './config.js';
 import { StartupError } from './node/node.js';
@@ -91,7 +91,8 @@ program
   .option('--consistency <c>', 'reads: linearizable or stale', 'linearizable')
   .option('--seed <n>', 'workload seed', '1')
   .option('--json', 'print the result as one JSON object')
-  .action(async (o: BenchOptions) => benchCommand(o));
+  // Loaded on demand: a node need not load the load generator.
+  .action(async (o: BenchOptions) => (await import('./bench/bench-command.js')).benchCommand(o));
 
 try {
   await program.parseAsync(process.argv);

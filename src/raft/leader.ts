@@ -81,7 +81,9 @@ function onAppendAccepted(r: Raft, m: Msg<'appendReply'>, pr: Progress): void {
     if (pr.state === 'probe') pr.becomeReplicate();
     else if (pr.state === 'snapshot' && pr.match + 1 >= r.log.firstIndex()) pr.becomeReplicate();
     else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
-    if (maybeCommit(r)) bcastAppend(r);
+    // A new commit index reaches every follower in one append each per Ready (see RaftNode.ready),
+    // however many replies advanced it.
+    if (maybeCommit(r)) r.broadcastPending = true;
     else if (wasPaused) sendAppend(r, m.from, pr);
     while (sendAppend(r, m.from, pr, false));
     if (m.from === r.transferee && pr.match === r.log.lastIndex()) {

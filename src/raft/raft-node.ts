@@ -164,7 +164,7 @@ export class RaftNode {
     const lastApplied = rd.committed.at(-1);
     if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
     // Thesis §10.2.1: the leader counts its own log in the quorum only once it is durable.
-    if (r.role === 'leader' && lastEntry !== undefined && maybeCommit(r)) bcastAppend(r);
+    if (r.role === 'leader' && lastEntry !== undefined && maybeCommit(r)) r.broadcastPending = true;
   }
 
   status(): RaftStatus {
