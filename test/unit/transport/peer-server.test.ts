@@ -1,0 +1,142 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { batchPath, snapshotPath } from '../../../src/transport/peer-link.js';
+import { buildPeerServer } from '../../../src/transport/peer-server.js';
+import type { GroupMessage } from '../../../src/transport/wire.js';
+import { encodeBatch, encodeSnapshotChunk, wireVersion } from '../../../src/transport/wire.js';
+
+const received: { from: string; msgs: readonly GroupMessage[] }[] = [];
+const lines: string[] = [];
+const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+const app = () =>
+  buildPeerServer({
+    clusterId: 'c1',
+    self: 'n1',
+    peers: new Set(['n2', 'n3']),
+    sink: (from, msgs) => void received.push({ from, msgs }),
+    log,
+    bodyBytesMax: 4096,
+    messagesMax: 100,
+    snapshotBytesMax: 1000,
+  });
+const post = (a: ReturnType<typeof app>, url: string, payload: Uint8Array | string) =>
+  a.inject({
+    method: 'POST',
+    url,
+    payload: Buffer.from(payload),
+    headers: { 'content-type': 'application/msgpack' },
+  });
+
+afterEach(() => {
+  received.length = 0;
+  lines.length = 0;
+});
+
+const heartbeat = { type: 'heartbeat' as const, from: 'n2', to: 'n1', term: 2, commit: 5, read: 0 };
+
+describe('the peer port', () => {
+  it('steps a valid batch and answers 204', async () => {
+    const a = app();
+    const res = await post(
+      a,
+      batchPath,
+      encodeBatch({ v: wireVersion, cluster: 'c1', from: 'n2', msgs: [{ group: 1, msg: heartbeat }] }),
+    );
+    expect(res.statusCode).toBe(204);
+    expect(received).toEqual([{ from: 'n2', msgs: [{ group: 1, msg: heartbeat }] }]);
+  });
+
+  it('answers garbage with 400, logs it once per sender, and steps nothing', async () => {
+    const a = app();
+    for (let i = 0; i < 3; i++) expect((await post(a, batchPath, 'not msgpack at all')).statusCode).toBe(400);
+    expect(received).toEqual([]);
+    expect(lines.filter((l) => l.includes('refused peer request'))).toHaveLength(1);
+  });
+
+  it('refuses a batch from another cluster or an unknown sender with 403', async () => {
+    const a = app();
+    const other = await post(
+      a,
+      batchPath,
+      encodeBatch({ v: wireVersion, cluster: 'c2', from: 'n2', msgs: [{ group: 1, msg: heartbeat }] }),
+    );
+    expect(other.statusCode).toBe(403);
+    expect(other.json()).toEqual({ error: 'cluster id c2 is not c1' });
+    const stranger = await post(
+      a,
+      batchPath,
+      encodeBatch({ v: wireVersion, cluster: 'c1', from: 'n9', msgs: [] }),
+    );
+    expect(stranger.statusCode).toBe(403);
+    expect(received).toEqual([]);
+  });
+
+  it('refuses an oversized body with 413', async () => {
+    const res = await post(app(), batchPath, new Uint8Array(5000));
+    expect(res.statusCode).toBe(413);
+    expect(received).toEqual([]);
+  });
+
+  it('assembles a snapshot from chunks in order and steps it once complete', async () => {
+    const a = app();
+    const base = {
+      v: wireVersion,
+      cluster: 'c1',
+      from: 'n2',
+      group: 0,
+      header: { from: 'n2', to: 'n1', term: 3, meta: { index: 40, term: 2, voters: ['n1', 'n2', 'n3'] } },
+      total: 6,
+    };
+    const first = await post(
+      a,
+      snapshotPath,
+      encodeSnapshotChunk({ ...base, offset: 0, chunk: new Uint8Array([1, 2, 3]), done: false }),
+    );
+    expect(first.statusCode).toBe(204);
+    expect(received).toEqual([]);
+    const outOfOrder = await post(
+      a,
+      snapshotPath,
+      encodeSnapshotChunk({ ...base, offset: 4, chunk: new Uint8Array([9]), done: false }),
+    );
+    expect(outOfOrder.statusCode).toBe(409);
+    await post(
+      a,
+      snapshotPath,
+      encodeSnapshotChunk({ ...base, offset: 0, chunk: new Uint8Array([1, 2, 3]), done: false }),
+    );
+    const last = await post(
+      a,
+      snapshotPath,
+      encodeSnapshotChunk({ ...base, offset: 3, chunk: new Uint8Array([4, 5, 6]), done: true }),
+    );
+    expect(last.statusCode).toBe(204);
+    expect(received).toHaveLength(1);
+    const msg = received[0]!.msgs[0]!.msg;
+    expect(msg.type === 'snapshot' && [...msg.snapshot.data]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(msg.type === 'snapshot' && msg.snapshot.meta).toEqual({
+      index: 40,
+      term: 2,
+      voters: ['n1', 'n2', 'n3'],
+    });
+  });
+
+  it('refuses a snapshot larger than the limit with 413', async () => {
+    const res = await post(
+      app(),
+      snapshotPath,
+      encodeSnapshotChunk({
+        v: wireVersion,
+        cluster: 'c1',
+        from: 'n2',
+        group: 0,
+        header: { from: 'n2', to: 'n1', term: 3, meta: { index: 40, term: 2, voters: ['n1'] } },
+        total: 5000,
+        offset: 0,
+        chunk: new Uint8Array([1]),
+        done: false,
+      }),
+    );
+    expect(res.statusCode).toBe(413);
+  });
+});
