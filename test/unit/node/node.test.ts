@@ -1,0 +1,104 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { KvError, NotLeaderError } from '../../../src/node/errors.js';
+import { InMemoryCluster } from './in-memory-cluster.js';
+
+const put = (key: string, value: string) => ({
+  op: 'put' as const,
+  key,
+  value: Buffer.from(value),
+  cond: { ifMatch: null, ifNoneMatch: false },
+  session: null,
+});
+
+let cluster: InMemoryCluster | null = null;
+afterEach(async () => {
+  await cluster?.stopAll();
+  cluster = null;
+});
+
+describe('RaftKvNode on in-memory stores and transport', () => {
+  it('commits a write on the shard leader and every replica applies it', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
+    await cluster.startAll();
+    const leader = await cluster.leaderOf(0);
+    const { result, at } = await leader.propose(0, put('k', 'v1'));
+    expect(result).toEqual({ ok: true, op: 'put', version: String(at.index) });
+    for (const n of cluster.nodes.values()) {
+      await expect.poll(async () => (await n.read(0, 'k', 'stale')).entry?.version).toBe(String(at.index));
+    }
+    const read = await leader.read(0, 'k', 'linearizable');
+    expect(Buffer.from(read.entry!.value).toString()).toBe('v1');
+    expect(cluster.fatal).toBe(null);
+  });
+
+  it('many concurrent writes share fsyncs (group commit) and all commit in order', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
+    await cluster.startAll();
+    const leader = await cluster.leaderOf(0);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => leader.propose(0, put(`k${i}`, `v${i}`))),
+    );
+    const indexes = results.map((r) => r.at.index);
+    expect(new Set(indexes).size).toBe(200);
+    for (const [i, r] of results.entries())
+      expect(r.result).toEqual({ ok: true, op: 'put', version: String(r.at.index) });
+    expect(results.every((r, i) => i === 0 || r.at.index > results[i - 1]!.at.index)).toBe(true);
+  });
+
+  it('a follower refuses to propose with NotLeaderError, so the API can route instead', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
+    await cluster.startAll();
+    const leader = await cluster.leaderOf(0);
+    const follower = [...cluster.nodes.values()].find((n) => n !== leader)!;
+    await expect(follower.propose(0, put('k', 'v'))).rejects.toBeInstanceOf(NotLeaderError);
+    expect(follower.route(0)).toEqual({
+      kind: 'remote',
+      node: leader.id,
+      api: follower.config.nodes.find((n) => n.id === leader.id)!.api,
+    });
+  });
+
+  it('a write on a leader cut off from its followers ends in 504 (outcome unknown), never a false success', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1, { requestTimeoutMs: 300 });
+    await cluster.startAll();
+    const leader = await cluster.leaderOf(0);
+    cluster.isolated.add(leader.id);
+    const err = await leader.propose(0, put('lost', 'v')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KvError);
+    expect((err as KvError).status === 504 || (err as KvError).status === 503).toBe(true);
+    expect(err instanceof KvError && err.code).toBe(
+      err instanceof KvError && err.status === 504 ? 'timeout' : 'unavailable',
+    );
+  });
+
+  it('a new leader takes over when the old one is cut off, and every acknowledged write survives', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
+    await cluster.startAll();
+    const first = await cluster.leaderOf(0);
+    const acked = [];
+    for (let i = 0; i < 20; i++) acked.push(await first.propose(0, put(`w${i}`, `v${i}`)));
+    cluster.isolated.add(first.id);
+    const second = await cluster.leaderOf(0);
+    expect(second.id).not.toBe(first.id);
+    for (let i = 0; i < 20; i++) {
+      const r = await second.read(0, `w${i}`, 'linearizable');
+      expect(r.entry?.version).toBe(String(acked[i]!.at.index));
+    }
+  });
+
+  it('restarts from what its store kept durable, with every acknowledged write', async () => {
+    cluster = new InMemoryCluster(['a'], 2);
+    await cluster.startAll();
+    const node = await cluster.leaderOf(0);
+    await cluster.leaderOf(1);
+    const a = await node.propose(0, put('x', '1'));
+    const b = await node.propose(1, put('y', '2'));
+    await node.shutdown();
+    cluster.nodes.clear();
+    const again = await cluster.start('a');
+    await cluster.leaderOf(0);
+    await cluster.leaderOf(1);
+    expect((await again.read(0, 'x', 'linearizable')).entry?.version).toBe(String(a.at.index));
+    expect((await again.read(1, 'y', 'linearizable')).entry?.version).toBe(String(b.at.index));
+  });
+});
