@@ -9,7 +9,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/lin/checker.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/lin/checker.test.ts', 'test/lin/report.test.ts'],
         },
       },
       {
@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['test/integration/**/*.test.ts', 'test/lin/**/*.test.ts'],
-          exclude: ['test/lin/checker.test.ts'],
+          exclude: ['test/lin/checker.test.ts', 'test/lin/report.test.ts'],
           fileParallelism: false,
         },
       },

@@ -18,20 +18,35 @@ export interface NodeProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `raftkv serve` for one node; stdout/stderr go to `onOutput`. */
+/**
+ * Starts `raftkv serve` for one node; stdout/stderr go to `onOutput`. With `netns`, the node runs
+ * inside that network namespace (`ip netns exec` replaces itself with node, so the child's PID is
+ * still the node's); `bind` is passed as `--bind`; `cli` runs another copy of the build.
+ */
 export function startNode(
-  o: { configPath: string; id: string; dataDir: string; env?: Record<string, string> },
+  o: {
+    configPath: string;
+    id: string;
+    dataDir: string;
+    env?: Record<string, string>;
+    netns?: string;
+    bind?: string;
+    /** The cli.js to run (default dist/cli.js), e.g. a private copy of the build. */
+    cli?: string;
+  },
   onOutput: (id: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void,
 ): NodeProcess {
   mkdirSync(o.dataDir, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    [cliPath, 'serve', '--config', o.configPath, '--id', o.id, '--data', o.dataDir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...o.env },
-    },
-  );
+  const serve = [o.cli ?? cliPath, 'serve', '--config', o.configPath, '--id', o.id, '--data', o.dataDir];
+  if (o.bind !== undefined) serve.push('--bind', o.bind);
+  const [command, args]: [string, string[]] =
+    o.netns === undefined
+      ? [process.execPath, serve]
+      : ['ip', ['netns', 'exec', o.netns, process.execPath, ...serve]];
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...o.env },
+  });
   child.stdout?.on('data', (c: Buffer) => onOutput(o.id, c, 'stdout'));
   child.stderr?.on('data', (c: Buffer) => onOutput(o.id, c, 'stderr'));
   const exited = new Promise<number | null>((res) =>

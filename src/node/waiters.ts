@@ -26,7 +26,14 @@ export class Waiters<R> {
   readonly #proposals = new Map<Index, ProposalWaiter<R>>();
   readonly #reads = new Map<string, ReadWaiter>();
 
+  /**
+   * Waits for the entry proposed at (index, term). A waiter already at that index lost its entry
+   * (the log was cut back there, so it can never commit): it fails as not applied.
+   */
   waitProposal(index: Index, term: Term, deadlineMs: number): Promise<R> {
+    this.#proposals
+      .get(index)
+      ?.reject(unavailable('leadership changed before the write committed; nothing was written'));
     return new Promise((resolve, reject) =>
       this.#proposals.set(index, { resolve, reject, term, deadlineMs }),
     );

@@ -31,6 +31,21 @@ export interface Operation {
   readonly output: Output | null;
   /** Free text for reports (status code, error). */
   readonly note?: string;
+  /** The node the request was sent to. */
+  readonly node?: string;
+  /** For `info` operations: when the client stopped waiting, in ms since the run began. */
+  readonly gaveUp?: number;
+}
+
+/** One operation as a JSON line (an `info` operation's endless completion is written as null). */
+export function toJsonLine(o: Operation): string {
+  return JSON.stringify({ ...o, ret: Number.isFinite(o.ret) ? o.ret : null });
+}
+
+/** The inverse of toJsonLine. */
+export function fromJsonLine(line: string): Operation {
+  const raw = JSON.parse(line) as Omit<Operation, 'ret'> & { ret: number | null };
+  return { ...raw, ret: raw.ret ?? Number.POSITIVE_INFINITY };
 }
 
 export function describeOp(o: Operation): string {
@@ -55,5 +70,6 @@ export function describeOp(o: Operation): string {
               ? ' deleted'
               : ' precondition failed';
   const end = Number.isFinite(o.ret) ? o.ret.toFixed(1) : '∞';
-  return `#${o.id} c${o.client} [${o.call.toFixed(1)}, ${end}] ${o.outcome} ${op}${out}`;
+  const via = o.node === undefined ? '' : ` (via ${o.node})`;
+  return `#${o.id} c${o.client} [${o.call.toFixed(1)}, ${end}] ${o.outcome} ${op}${out}${via}`;
 }

@@ -1,0 +1,197 @@
+/**
+ * `npm run jepsen -- [options]`: a fault-injection round against a real raftkv cluster, ending in a
+ * report. Results go to jepsen-results/<timestamp>/: history.jsonl, report.txt, report.json,
+ * timeline.html (open it in a browser), logs/<node>.log and run/cluster.json (the nodes' data
+ * directories stay in run/data only when the round is invalid, or with --keep-data).
+ *
+ *   --nemesis kill,pause,partition | all   faults to inject (default all)
+ *   --variants a,b    only these variants: leader, random, majority (kill, pause); isolate-node,
+ *                     isolate-leader, majority-minority, bridge (partition)
+ *   --time 120        seconds of faults         --clients 16   concurrent clients
+ *   --nodes 3         nodes                     --shards 3     shard groups
+ *   --keys 9          keys                      --seed N       picks operations and faults
+ *   --hold 3-8        seconds a fault is held   --quiet 2-5    seconds between faults
+ *   --request-timeout 1500  the cluster's requestTimeoutMs   --client-timeout 3000  ms
+ *   --tick-ms N  --election-ticks N  --snapshot-entries N       other cluster file tuning
+ *   --reads stale     send the workload's reads with ?consistency=stale (a deliberate fault the
+ *                     checker must report; the final reads stay linearizable)
+ *   --net auto|netns|loopback               --out DIR      --keep-data
+ *   --check FILE      only check a saved history.jsonl and print the verdicts
+ *
+ * Exit code 0: valid; 1: a violation, a lost write, no verdict, or a liveness problem; 2: usage.
+ */
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkHistory } from '../test/lin/checker.js';
+import { installSignalCleanup } from '../test/lin/cleanup.js';
+import { fromJsonLine } from '../test/lin/history.js';
+import { type NemesisKind, nemesisKinds, nemesisVariants } from '../test/lin/nemesis.js';
+import { runRound } from '../test/lin/round.js';
+import { repoRoot } from './local-cluster.js';
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        nemesis: { type: 'string', default: 'all' },
+        variants: { type: 'string', default: '' },
+        time: { type: 'string', default: '120' },
+        clients: { type: 'string', default: '16' },
+        nodes: { type: 'string', default: '3' },
+        shards: { type: 'string', default: '3' },
+        keys: { type: 'string', default: '9' },
+        seed: { type: 'string' },
+        hold: { type: 'string', default: '3-8' },
+        quiet: { type: 'string', default: '2-5' },
+        'request-timeout': { type: 'string', default: '1500' },
+        'client-timeout': { type: 'string', default: '3000' },
+        'tick-ms': { type: 'string' },
+        'election-ticks': { type: 'string' },
+        'snapshot-entries': { type: 'string' },
+        reads: { type: 'string', default: 'linearizable' },
+        net: { type: 'string', default: 'auto' },
+        out: { type: 'string' },
+        'keep-data': { type: 'boolean', default: false },
+        check: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+}
+
+function usage(message?: string): never {
+  if (message !== undefined) process.stderr.write(`jepsen: ${message}\n`);
+  process.stderr.write(
+    'usage: npm run jepsen -- [--nemesis kill,pause,partition|all] [--variants V,V] [--time S] [--clients N]\n' +
+      '       [--nodes N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B] [--net auto|netns|loopback]\n' +
+      '       [--request-timeout MS] [--client-timeout MS] [--tick-ms N] [--election-ticks N]\n' +
+      '       [--snapshot-entries N] [--reads linearizable|stale] [--out DIR] [--keep-data] | --check FILE\n',
+  );
+  process.exit(2);
+}
+
+const values = parse();
+
+const int = (name: string, s: string | undefined, min: number): number => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}`);
+  return n;
+};
+const range = (name: string, s: string): [number, number] => {
+  const m = /^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)$/.exec(s);
+  if (m === null || Number(m[1]) > Number(m[2])) usage(`--${name} must look like 3-8 (seconds)`);
+  return [Math.round(Number(m[1]) * 1000), Math.round(Number(m[2]) * 1000)];
+};
+
+if (values.help) usage();
+
+if (values.check !== undefined) {
+  const history = readFileSync(values.check, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(fromJsonLine);
+  const verdicts = checkHistory(history);
+  for (const v of verdicts) {
+    process.stdout.write(
+      `${v.key}: ${v.unknown ? 'UNKNOWN' : v.ok ? 'linearizable' : 'VIOLATION'} (${v.operations} ops)\n`,
+    );
+    if (v.explanation !== null) process.stdout.write(`${v.explanation}\n`);
+  }
+  process.exit(verdicts.every((v) => v.ok && !v.unknown) ? 0 : 1);
+}
+
+const nemeses: NemesisKind[] =
+  values.nemesis === 'all'
+    ? [...nemesisKinds]
+    : values.nemesis.split(',').map((s) => {
+        const k = s.trim() as NemesisKind;
+        if (!nemesisKinds.includes(k)) usage(`unknown nemesis "${s}" (kill, pause, partition, all)`);
+        return k;
+      });
+if (!['auto', 'netns', 'loopback'].includes(values.net)) usage('--net must be auto, netns or loopback');
+if (!['linearizable', 'stale'].includes(values.reads)) usage('--reads must be linearizable or stale');
+const variants = values.variants
+  .split(',')
+  .map((v) => v.trim())
+  .filter((v) => v !== '');
+const known: readonly string[] = [...new Set(nemeses.flatMap((k) => nemesisVariants[k]))];
+for (const v of variants) if (!known.includes(v)) usage(`unknown variant "${v}" (${known.join(', ')})`);
+const nodes = int('nodes', values.nodes, 1);
+const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', values.seed, 0);
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const outDir = values.out ?? join(repoRoot, 'jepsen-results', stamp);
+mkdirSync(outDir, { recursive: true });
+
+const tuning = {
+  ...(values['tick-ms'] === undefined ? {} : { tickMs: int('tick-ms', values['tick-ms'], 1) }),
+  ...(values['election-ticks'] === undefined
+    ? {}
+    : { electionTicks: int('election-ticks', values['election-ticks'], 2) }),
+  ...(values['snapshot-entries'] === undefined
+    ? {}
+    : { snapshotEntries: int('snapshot-entries', values['snapshot-entries'], 2) }),
+};
+const t0 = Date.now();
+const log = (line: string) => process.stdout.write(`${line}\n`);
+installSignalCleanup((signal) => log(`\njepsen: ${signal}: stopping every node and removing the network`));
+log(
+  `jepsen: seed ${seed}, nemesis ${nemeses.join(',')}, ${values.time} s, ${values.clients} clients, ` +
+    `${nodes} nodes, ${values.shards} shards; results in ${outDir}`,
+);
+
+const result = await runRound({
+  nemeses,
+  variants,
+  timeMs: int('time', values.time, 1) * 1000,
+  clients: int('clients', values.clients, 1),
+  nodes,
+  shards: int('shards', values.shards, 1),
+  keys: int('keys', values.keys, 1),
+  seed,
+  network: values.net as 'auto' | 'netns' | 'loopback',
+  holdMs: range('hold', values.hold),
+  quietMs: range('quiet', values.quiet),
+  requestTimeoutMs: int('request-timeout', values['request-timeout'], 100),
+  tuning,
+  clientTimeoutMs: int('client-timeout', values['client-timeout'], 100),
+  reads: values.reads as 'linearizable' | 'stale',
+  outDir,
+  keepData: values['keep-data'],
+  progressEveryMs: 5_000,
+  log,
+});
+log('');
+process.stdout.write(result.text);
+log(
+  `\nresults: ${outDir} (report.txt, history.jsonl, timeline.html, logs/); whole run ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+);
+const rerun = [
+  `--nemesis ${nemeses.join(',')}`,
+  ...(variants.length > 0 ? [`--variants ${variants.join(',')}`] : []),
+  `--time ${values.time}`,
+  `--clients ${values.clients}`,
+  `--nodes ${values.nodes}`,
+  `--shards ${values.shards}`,
+  `--keys ${values.keys}`,
+  `--hold ${values.hold}`,
+  `--quiet ${values.quiet}`,
+  `--request-timeout ${values['request-timeout']}`,
+  `--client-timeout ${values['client-timeout']}`,
+  `--net ${values.net}`,
+  ...(values.reads === 'stale' ? ['--reads stale'] : []),
+  ...Object.entries({
+    'tick-ms': values['tick-ms'],
+    'election-ticks': values['election-ticks'],
+    'snapshot-entries': values['snapshot-entries'],
+  })
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `--${k} ${v}`),
+  `--seed ${seed}`,
+];
+log(`the same choices again (timing differs): npm run jepsen -- ${rerun.join(' ')}`);
+process.exit(result.report.valid ? 0 : 1);

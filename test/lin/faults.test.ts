@@ -1,0 +1,128 @@
+/**
+ * The CI-sized fault-injection round: each nemesis (kill, pause, partition) for ~20 s against a
+ * real 3-node, 3-shard cluster with concurrent clients; fails on any linearizability violation,
+ * any key without a verdict, any acknowledged write missing from the final reads, or a cluster
+ * that does not recover after the heal. A failing round keeps its results (report, history,
+ * timeline, node logs) under jepsen-results/ci-*; the message says where and how to rerun it.
+ * Seeds are fixed (JEPSEN_SEED overrides) so the choices of operations and faults repeat.
+ */
+
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../scripts/local-cluster.js';
+import { ensureBuilt } from './build.js';
+import type { NemesisKind } from './nemesis.js';
+import { netnsSupport } from './netns.js';
+import { runRound } from './round.js';
+
+const roundMs = Number(process.env.JEPSEN_CI_MS ?? 20_000);
+const net = netnsSupport();
+
+async function ciRound(nemesis: NemesisKind, defaultSeed: number) {
+  const seed = process.env.JEPSEN_SEED === undefined ? defaultSeed : Number(process.env.JEPSEN_SEED);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const outDir = join(repoRoot, 'jepsen-results', `ci-${stamp}-${nemesis}`);
+  const lines: string[] = [];
+  const started = Date.now();
+  const r = await runRound({
+    nemeses: [nemesis],
+    timeMs: roundMs,
+    clients: 8,
+    nodes: 3,
+    shards: 3,
+    keys: 6,
+    seed,
+    network: nemesis === 'partition' ? 'netns' : 'loopback',
+    holdMs: [2_500, 5_000],
+    quietMs: [1_500, 3_000],
+    requestTimeoutMs: 1_500,
+    // Small, so that snapshots, log compaction and snapshot installs happen under the faults too.
+    tuning: { snapshotEntries: 300 },
+    clientTimeoutMs: 3_000,
+    outDir,
+    progressEveryMs: 10_000,
+    log: (l) => lines.push(l),
+  });
+  const failures = [
+    ...r.report.verdicts
+      .filter((v) => !v.ok || v.unknown)
+      .map((v) => `key ${v.key}: ${v.unknown ? 'no verdict' : 'violation'}`),
+    ...r.report.lost.map((l) => `key ${l.key}: acknowledged write missing (final ${l.finalRead})`),
+    ...r.report.problems,
+  ];
+  const okOps = r.history.filter((o) => o.outcome === 'ok').length;
+  const context =
+    `${r.text}\nprogress:\n${lines.join('\n')}\n\nresults kept in ${outDir}\n` +
+    `rerun: JEPSEN_SEED=${seed} npx vitest run test/lin/faults.test.ts, or ` +
+    `npm run jepsen -- --nemesis ${nemesis} --time ${roundMs / 1000} --clients 8 --keys 6 --hold 2.5-5 ` +
+    `--quiet 1.5-3 --snapshot-entries 300 --seed ${seed}`;
+  expect(failures, context).toEqual([]);
+  // A round that injected nothing or did nothing proves nothing.
+  expect(r.report.faults.length, context).toBeGreaterThan(0);
+  expect(okOps, context).toBeGreaterThan(100);
+  rmSync(outDir, { recursive: true, force: true });
+  process.stdout.write(
+    `fault round ${nemesis} (seed ${seed}): ${r.history.length} operations, ${r.report.faults.length} faults, ` +
+      `valid, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
+  );
+}
+
+describe('fault injection against a real 3-node, 3-shard cluster', () => {
+  beforeAll(async () => {
+    await ensureBuilt();
+    if (!net.ok) process.stderr.write(`faults.test: skipping the partition round: ${net.reason}\n`);
+  }, 240_000);
+
+  it('kill (SIGKILL and restart leaders, random nodes, majorities): linearizable, nothing lost', async () => {
+    await ciRound('kill', 101);
+  }, 180_000);
+
+  it('pause (SIGSTOP/SIGCONT leaders, random nodes, majorities): linearizable, nothing lost', async () => {
+    await ciRound('pause', 102);
+  }, 180_000);
+
+  it.skipIf(!net.ok)(
+    `partition (isolated node, isolated leader, majority/minority, bridge)${net.ok ? '' : ` — skipped: ${net.reason}`}: linearizable, nothing lost`,
+    async () => {
+      await ciRound('partition', 103);
+    },
+    180_000,
+  );
+
+  it.skipIf(!net.ok)(
+    'catches a deliberate fault: reads sent with ?consistency=stale to an isolated node are reported',
+    async () => {
+      const outDir = join(
+        repoRoot,
+        'jepsen-results',
+        `ci-${new Date().toISOString().replace(/[:.]/g, '-')}-stale`,
+      );
+      const r = await runRound({
+        nemeses: ['partition'],
+        variants: ['isolate-node'],
+        reads: 'stale',
+        timeMs: 10_000,
+        clients: 8,
+        nodes: 3,
+        shards: 3,
+        keys: 3,
+        seed: 104,
+        network: 'netns',
+        holdMs: [5_000, 6_000],
+        quietMs: [1_000, 1_500],
+        requestTimeoutMs: 1_500,
+        clientTimeoutMs: 3_000,
+        outDir,
+        progressEveryMs: 10_000,
+        log: () => {},
+      });
+      const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
+      expect(violations.length, r.text).toBeGreaterThan(0);
+      expect(violations[0]!.explanation, r.text).toMatch(/^cannot linearize #\d+ c\d+ \[/);
+      expect(r.report.valid).toBe(false);
+      rmSync(outDir, { recursive: true, force: true });
+    },
+    120_000,
+  );
+});

@@ -1,0 +1,236 @@
+/**
+ * The nemesis: injects one fault at a time into a FaultCluster, holds it, heals it, waits a quiet
+ * spell, and again, until stopped. Fault kinds and their variants:
+ *
+ *   kill       SIGKILL the leader of a random shard / a random node / a majority; restart after the hold
+ *   pause      SIGSTOP the leader of a random shard / a random node / a majority; SIGCONT after the hold
+ *   partition  isolate a random node / a shard's leader; a random majority-minority split; a bridge:
+ *              two sides that cannot talk and one node that talks to both
+ *
+ * Kinds take turns in a random order each cycle, variants are picked at random, all from the
+ * round's seed. Every fault is recorded with its start and heal times (ms since the run began)
+ * and marked in every node's log.
+ */
+
+import type { FaultCluster } from './fault-cluster.js';
+import type { NetLab } from './netns.js';
+import type { Rng } from './rng.js';
+
+export const nemesisKinds = ['kill', 'pause', 'partition'] as const;
+export const nemesisVariants = {
+  kill: ['leader', 'random', 'majority'],
+  pause: ['leader', 'random', 'majority'],
+  partition: ['isolate-node', 'isolate-leader', 'majority-minority', 'bridge'],
+} as const;
+export type NemesisKind = (typeof nemesisKinds)[number];
+
+export interface Fault {
+  readonly id: number;
+  readonly kind: NemesisKind;
+  readonly variant: string;
+  /** Human-readable: what was done to whom. */
+  readonly description: string;
+  readonly targets: readonly string[];
+  /** The cut links, for partitions. */
+  readonly cuts: readonly (readonly [string, string])[];
+  /** ms since the run began: injected, heal begun (restart, SIGCONT, reconnect), heal done. */
+  readonly start: number;
+  healBegan: number | null;
+  healed: number | null;
+}
+
+export interface NemesisOptions {
+  readonly kinds: readonly NemesisKind[];
+  /** Only these variants (e.g. "isolate-leader", "majority") of the kinds that have one listed. */
+  readonly variants?: readonly string[];
+  /** How long a fault is held, ms (uniform in [min, max]). */
+  readonly holdMs: readonly [number, number];
+  /** How long the cluster is left alone between faults, ms. */
+  readonly quietMs: readonly [number, number];
+  readonly rng: Rng;
+  readonly now: () => number;
+  readonly log: (line: string) => void;
+}
+
+export class Nemesis {
+  readonly faults: Fault[] = [];
+  readonly #cl: FaultCluster;
+  readonly #net: NetLab | null;
+  readonly #o: NemesisOptions;
+  #stopped = false;
+  #wake: (() => void) | null = null;
+  #loop: Promise<void> | null = null;
+  #active: { fault: Fault; heal: () => Promise<void> } | null = null;
+  /** Errors of the nemesis itself (a node that would not restart...), for the report. */
+  readonly errors: string[] = [];
+
+  constructor(cluster: FaultCluster, net: NetLab | null, o: NemesisOptions) {
+    if (o.kinds.includes('partition') && net === null)
+      throw new Error('the partition nemesis needs network namespaces');
+    this.#cl = cluster;
+    this.#net = net;
+    this.#o = o;
+  }
+
+  get active(): Fault | null {
+    return this.#active?.fault ?? null;
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  /** Stops injecting, heals the fault in force, and resolves once healed. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  /** Sleeps, or returns early when stopped. */
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+
+  async #run(): Promise<void> {
+    const rng = this.#o.rng;
+    let queue: NemesisKind[] = [];
+    while (!this.#stopped) {
+      await this.#sleep(rng.int(...this.#o.quietMs));
+      if (this.#stopped) break;
+      if (queue.length === 0) queue = rng.shuffle(this.#o.kinds);
+      const kind = queue.shift()!;
+      try {
+        await this.#inject(kind);
+      } catch (err) {
+        this.errors.push(`${kind}: ${(err as Error).message}`);
+        this.#o.log(`nemesis: ${kind} failed: ${(err as Error).message}`);
+      }
+      if (this.#active === null) continue;
+      await this.#sleep(rng.int(...this.#o.holdMs));
+      await this.#healActive();
+    }
+    await this.#healActive();
+  }
+
+  async #healActive(): Promise<void> {
+    const a = this.#active;
+    if (a === null) return;
+    this.#active = null;
+    a.fault.healBegan = this.#o.now();
+    try {
+      await a.heal();
+    } catch (err) {
+      this.errors.push(`healing ${a.fault.description}: ${(err as Error).message}`);
+    }
+    a.fault.healed = this.#o.now();
+    this.#cl.mark('fault healed', { fault: a.fault.id, description: a.fault.description });
+    this.#o.log(`nemesis: healed #${a.fault.id} ${a.fault.description}`);
+  }
+
+  #begin(
+    kind: NemesisKind,
+    variant: string,
+    description: string,
+    targets: readonly string[],
+    cuts: readonly (readonly [string, string])[],
+    heal: () => Promise<void>,
+  ): void {
+    const fault: Fault = {
+      id: this.faults.length + 1,
+      kind,
+      variant,
+      description,
+      targets,
+      cuts,
+      start: this.#o.now(),
+      healBegan: null,
+      healed: null,
+    };
+    this.faults.push(fault);
+    this.#active = { fault, heal };
+    this.#cl.mark('fault', { fault: fault.id, description });
+    this.#o.log(`nemesis: #${fault.id} ${description}`);
+  }
+
+  /** The leader of a random shard, or a random node (said so) when no leader is known right now. */
+  async #leaderTarget(): Promise<{ node: string; what: string }> {
+    const rng = this.#o.rng;
+    const shard = rng.int(0, this.#cl.shards - 1);
+    const leader = await this.#cl.leaderOf(shard);
+    if (leader !== null) return { node: leader, what: `leader of shard ${shard}` };
+    return { node: rng.pick(this.#cl.ids), what: `random node (shard ${shard} had no leader)` };
+  }
+
+  async #inject(kind: NemesisKind): Promise<void> {
+    const rng = this.#o.rng;
+    const ids = this.#cl.ids;
+    const majority = Math.floor(ids.length / 2) + 1;
+    const variants: Record<NemesisKind, readonly string[]> = nemesisVariants;
+    const listed = variants[kind].filter((v) => (this.#o.variants ?? []).includes(v));
+    const variant = rng.pick(listed.length > 0 ? listed : variants[kind]);
+    if (kind === 'kill' || kind === 'pause') {
+      let targets: string[];
+      let what: string;
+      if (variant === 'leader') {
+        const t = await this.#leaderTarget();
+        targets = [t.node];
+        what = t.what;
+      } else if (variant === 'random') {
+        targets = [rng.pick(ids)];
+        what = 'random node';
+      } else {
+        targets = rng.shuffle(ids).slice(0, majority).sort();
+        what = 'majority';
+      }
+      if (kind === 'kill') {
+        await Promise.all(targets.map((id) => this.#cl.kill(id)));
+        this.#begin(kind, variant, `kill ${targets.join(',')} (${what})`, targets, [], async () => {
+          await Promise.all(targets.map((id) => this.#cl.start(id)));
+        });
+      } else {
+        for (const id of targets) this.#cl.pause(id);
+        this.#begin(kind, variant, `pause ${targets.join(',')} (${what})`, targets, [], async () => {
+          for (const id of targets) this.#cl.resume(id);
+        });
+      }
+      return;
+    }
+    const net = this.#net!;
+    const shuffled = rng.shuffle(ids);
+    let sides: string[][];
+    let what: string;
+    let bridge: string | null = null;
+    if (variant === 'isolate-node') {
+      sides = [[shuffled[0]!], shuffled.slice(1)];
+      what = `${shuffled[0]} isolated`;
+    } else if (variant === 'isolate-leader') {
+      const t = await this.#leaderTarget();
+      sides = [[t.node], ids.filter((id) => id !== t.node)];
+      what = `${t.node} (${t.what}) isolated`;
+    } else if (variant === 'majority-minority') {
+      const minority = shuffled.slice(0, ids.length - majority);
+      sides = [minority, shuffled.slice(ids.length - majority)];
+      what = `minority ${minority.join(',')} | majority ${sides[1]!.join(',')}`;
+    } else {
+      bridge = shuffled[0]!;
+      const rest = shuffled.slice(1);
+      const half = Math.ceil(rest.length / 2);
+      sides = [rest.slice(0, half), rest.slice(half)];
+      what = `${sides[0]!.join(',')} | ${sides[1]!.join(',')}, bridged by ${bridge}`;
+    }
+    const cuts: [string, string][] = [];
+    for (const a of sides[0]!) for (const b of sides[1]!) cuts.push([a, b]);
+    net.setCuts(cuts);
+    const targets = bridge === null ? sides[0]! : [bridge];
+    this.#begin(kind, variant, `partition ${what}`, targets, cuts, async () => net.heal());
+  }
+}

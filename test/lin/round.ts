@@ -1,0 +1,333 @@
+/**
+ * One fault-injection round, as the runner (`npm run jepsen`) and the CI test run it:
+ *
+ *   1. clean up leftovers of crashed runs; take a slot; build dist/ if stale and copy it (the nodes
+ *      run the copy); build the namespaces (or use loopback); start the nodes and wait until every
+ *      shard has a leader;
+ *   2. the nemesis phase: clients record a history while the nemesis injects faults;
+ *   3. stop the clients, heal everything (restart, resume, reconnect), wait until every shard has
+ *      a leader again, then read every key linearizably (recorded in the history too, by the
+ *      "final" client);
+ *   4. stop the cluster and remove the network; check the history per key, look for acknowledged
+ *      writes missing from the final reads, measure each fault's recovery; write history.jsonl,
+ *      report.txt, report.json, timeline.html and the node logs into `outDir`.
+ *
+ * Everything started is stopped by PID and every namespace removed in a finally, and also on
+ * process exit (cleanup.ts).
+ */
+
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { repoRoot } from '../../scripts/local-cluster.js';
+import { privateBuild } from './build.js';
+import { checkHistory } from './checker.js';
+import { onExit } from './cleanup.js';
+import { FaultCluster, type Tuning } from './fault-cluster.js';
+import { type Operation, toJsonLine } from './history.js';
+import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
+import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
+import { countOperations, findLostWrites, formatReport, type Report, recoveryOf } from './report.js';
+import { Rng } from './rng.js';
+import { renderTimeline } from './timeline.js';
+import { Workload } from './workload.js';
+
+export interface RoundOptions {
+  readonly nemeses: readonly NemesisKind[];
+  /** Restricts the nemeses to these variants (nemesis.ts); all when absent. */
+  readonly variants?: readonly string[];
+  /** Length of the nemesis phase. */
+  readonly timeMs: number;
+  readonly clients: number;
+  readonly nodes: number;
+  readonly shards: number;
+  readonly keys: number;
+  readonly seed: number;
+  /** `auto`: namespaces when partitions are asked for, loopback otherwise. */
+  readonly network: 'netns' | 'loopback' | 'auto';
+  readonly holdMs: readonly [number, number];
+  readonly quietMs: readonly [number, number];
+  /** The cluster file's requestTimeoutMs: when a node answers 504/503 to a waiting request. */
+  readonly requestTimeoutMs: number;
+  /** Other tuning fields of the cluster file (tickMs, electionTicks, snapshotEntries...). */
+  readonly tuning?: Tuning;
+  readonly clientTimeoutMs: number;
+  /** Results: history, report, timeline, node logs (and, while running, the nodes' data). */
+  readonly outDir: string;
+  /** Keep the nodes' data directories even when the round is valid. */
+  readonly keepData?: boolean;
+  readonly progressEveryMs: number;
+  readonly log: (line: string) => void;
+  /** `stale`: the workload's reads ask for ?consistency=stale (to show the checker catches it). */
+  readonly reads?: 'linearizable' | 'stale';
+  /** How long clients keep going after the nemesis healed its last fault (default 3 s). */
+  readonly settleMs?: number;
+  /** The checker's search budget per key. */
+  readonly statesMax?: number;
+}
+
+export interface RoundResult {
+  readonly report: Report;
+  readonly text: string;
+  readonly history: readonly Operation[];
+  readonly outDir: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The nodes' log lines (and the harness's marks) between two wall-clock times, merged by time. */
+export function logExcerpt(
+  logDir: string,
+  ids: readonly string[],
+  fromEpoch: number,
+  toEpoch: number,
+  linesMax: number,
+): string[] {
+  const out: { time: number; text: string }[] = [];
+  for (const id of ids) {
+    let text = '';
+    try {
+      text = readFileSync(join(logDir, `${id}.log`), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      let e: Record<string, unknown>;
+      try {
+        e = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const time = typeof e.time === 'number' ? e.time : Number.NaN;
+      if (!(time >= fromEpoch && time <= toEpoch)) continue;
+      if (typeof e.harness === 'string') {
+        // Marks are written to every node's log; keep one copy.
+        if (id === ids[0])
+          out.push({ time, text: `harness: ${e.harness} ${String(e.description ?? '')}`.trim() });
+        continue;
+      }
+      const { time: _t, level: _l, node: _n, msg, ...rest } = e;
+      out.push({ time, text: `${id} ${String(msg ?? '')} ${JSON.stringify(rest)}` });
+    }
+  }
+  out.sort((a, b) => a.time - b.time);
+  const shown = out.length > linesMax ? [...out.slice(0, linesMax / 2), ...out.slice(-linesMax / 2)] : out;
+  return shown.map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.text}`);
+}
+
+/** `count` keys, spread evenly over the shards. */
+export function chooseKeys(count: number, shardOf: (key: string) => number, shards: number): string[] {
+  const per = Math.ceil(count / shards);
+  const taken = new Map<number, number>();
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const k = `k${i}`;
+    const s = shardOf(k);
+    if ((taken.get(s) ?? 0) >= per) continue;
+    taken.set(s, (taken.get(s) ?? 0) + 1);
+    keys.push(k);
+  }
+  return keys;
+}
+
+export async function runRound(o: RoundOptions): Promise<RoundResult> {
+  const log = o.log;
+  const network = o.network === 'auto' ? (o.nemeses.includes('partition') ? 'netns' : 'loopback') : o.network;
+  if (network === 'netns') {
+    const s = netnsSupport();
+    if (!s.ok) throw new Error(`network namespaces are not available: ${s.reason}`);
+  }
+  if (o.nemeses.includes('partition') && network !== 'netns')
+    throw new Error('the partition nemesis needs --net netns');
+  for (const line of cleanupLeftovers()) log(`leftover from a crashed run: ${line}`);
+
+  const slot = Slot.acquire();
+  const buildCopy = join(repoRoot, 'jepsen-results', `.dist-${slot.n}`);
+  const forgetBuildCopy = onExit('private build', () => rmSync(buildCopy, { recursive: true, force: true }));
+  let net: NetLab | null = null;
+  let cluster: FaultCluster | null = null;
+  let workload: Workload | null = null;
+  const runDir = join(o.outDir, 'run');
+  const problems: string[] = [];
+  let faults: Fault[] = [];
+  let keys: string[] = [];
+  const startedAt = new Date();
+  let t0Epoch = 0;
+  try {
+    const cli = await privateBuild(buildCopy);
+    const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+    if (network === 'netns') {
+      net = NetLab.create(slot, ids);
+      log(
+        `network: slot ${slot.n}, bridge address ${net.hostAddr}, ` +
+          net.nodes.map((n) => `${n.id} ${n.addr} in ${n.ns}`).join(', '),
+      );
+    }
+    cluster = await FaultCluster.create({
+      dir: runDir,
+      logDir: join(o.outDir, 'logs'),
+      nodes: o.nodes,
+      shards: o.shards,
+      replicas: Math.min(3, o.nodes),
+      tuning: { ...o.tuning, requestTimeoutMs: o.requestTimeoutMs },
+      net,
+      slot,
+      cli,
+    });
+    const cl = cluster;
+    let leaders: string[];
+    try {
+      await cl.startAll();
+      leaders = await cl.waitForLeaders(30_000);
+    } catch (err) {
+      throw new Error(`the cluster did not come up: ${(err as Error).message}; node logs in ${cl.logDir}`);
+    }
+    log(
+      `cluster up: ${cl.ids.map((id) => `${id} pid ${cl.pid(id)}`).join(', ')}; leaders ${leaders.join(', ')}`,
+    );
+    keys = chooseKeys(o.keys, (k) => cl.ring.shardOf(k), o.shards);
+
+    const t0 = performance.now();
+    t0Epoch = Date.now();
+    const now = () => performance.now() - t0;
+    workload = new Workload({
+      keys,
+      clients: o.clients,
+      endpoints: cl.nodes,
+      seed: o.seed,
+      timeoutMs: o.clientTimeoutMs,
+      t0,
+      reads: o.reads ?? 'linearizable',
+    });
+    const wl = workload;
+    const nemesis = new Nemesis(cl, net, {
+      kinds: o.nemeses,
+      variants: o.variants ?? [],
+      holdMs: o.holdMs,
+      quietMs: o.quietMs,
+      rng: new Rng(o.seed, 1),
+      now,
+      log: (line) => log(`[${(now() / 1000).toFixed(1).padStart(6)}s] ${line}`),
+    });
+    cl.mark('nemesis phase begins (history time 0)', { t0Epoch });
+    wl.start();
+    nemesis.start();
+    const progress = setInterval(() => {
+      const c = wl.counts;
+      const f = nemesis.active;
+      log(
+        `[${(now() / 1000).toFixed(1).padStart(6)}s] ops ${c.ok + c.fail + c.info}: ok ${c.ok}, fail ${c.fail}, ` +
+          `info ${c.info}${f === null ? '' : ` | in force: ${f.description}`}`,
+      );
+    }, o.progressEveryMs);
+    await sleep(o.timeMs);
+    await nemesis.stop();
+    // Clients go on for a moment after the last heal, so its recovery shows in the history.
+    await sleep(o.settleMs ?? 3_000);
+    clearInterval(progress);
+    await wl.stop();
+    faults = nemesis.faults;
+    problems.push(...nemesis.errors.map((e) => `nemesis: ${e}`));
+    cl.mark('nemesis phase over; healing');
+
+    // Heal everything, whatever the nemesis left.
+    net?.heal();
+    for (const id of cl.ids) {
+      if (cl.isPaused(id)) cl.resume(id);
+      if (!cl.isRunning(id)) {
+        try {
+          await cl.start(id);
+        } catch (err) {
+          problems.push(`restarting ${id} after the nemesis phase: ${(err as Error).message}`);
+        }
+      }
+    }
+    log(`[${(now() / 1000).toFixed(1).padStart(6)}s] healed; waiting for every shard to have a leader`);
+    try {
+      await cl.waitForLeaders(30_000);
+    } catch (err) {
+      problems.push(`after the heal: ${(err as Error).message}`);
+    }
+    const finalClient = o.clients;
+    const finalRng = new Rng(o.seed, 2);
+    for (const key of keys) {
+      const deadline = Date.now() + 30_000;
+      let done = false;
+      while (!done && Date.now() < deadline) {
+        const r = await wl.invoke(finalClient, key, { f: 'read' }, finalRng.pick(cl.nodes));
+        done = r.outcome === 'ok';
+        if (!done) await sleep(200);
+      }
+      if (!done) problems.push(`the final read of key ${key} did not succeed within 30 s of the heal`);
+    }
+    log(`[${(now() / 1000).toFixed(1).padStart(6)}s] final reads done`);
+  } finally {
+    await workload?.close();
+    await cluster?.stopAll();
+    net?.destroy();
+    rmSync(buildCopy, { recursive: true, force: true });
+    forgetBuildCopy();
+    slot.release();
+  }
+
+  const history = workload!.history;
+  const shardOf = (k: string) => cluster!.ring.shardOf(k);
+  log(`checking ${history.length} operations over ${keys.length} keys`);
+  const checkStart = performance.now();
+  const verdicts = checkHistory(history, o.statesMax === undefined ? {} : { statesMax: o.statesMax }).map(
+    (v) => ({ ...v, shard: shardOf(v.key) }),
+  );
+  const checkMs = performance.now() - checkStart;
+  const lost = findLostWrites(history, o.clients);
+  // What the nodes logged around each violation (wall clock = t0Epoch + history time).
+  const nodeLogs: Record<string, string[]> = {};
+  for (const v of verdicts) {
+    if (v.stuck === undefined) continue;
+    const from = t0Epoch + v.stuck.call - 3_000;
+    const to = t0Epoch + (Number.isFinite(v.stuck.ret) ? v.stuck.ret : v.stuck.call) + 1_000;
+    nodeLogs[v.key] = logExcerpt(join(o.outDir, 'logs'), cluster!.ids, from, to, 60);
+  }
+  const report: Report = {
+    meta: {
+      seed: o.seed,
+      startedAt: startedAt.toISOString(),
+      t0Epoch,
+      timeMs: o.timeMs,
+      nodes: o.nodes,
+      shards: o.shards,
+      clients: o.clients,
+      keys,
+      nemeses: o.nemeses,
+      network,
+      requestTimeoutMs: o.requestTimeoutMs,
+      clientTimeoutMs: o.clientTimeoutMs,
+      tuning: o.tuning ?? {},
+      reads: o.reads ?? 'linearizable',
+    },
+    counts: countOperations(history),
+    verdicts,
+    lost,
+    nodeLogs,
+    faults: faults.map((f) => ({ ...f, ...recoveryOf(f, history, shardOf, o.shards) })),
+    problems,
+    checkMs,
+    valid: verdicts.every((v) => v.ok && !v.unknown) && lost.length === 0 && problems.length === 0,
+  };
+  const text = formatReport(report);
+  const byInvocation = [...history].sort((a, b) => a.id - b.id);
+  writeFileSync(join(o.outDir, 'history.jsonl'), byInvocation.map((op) => `${toJsonLine(op)}\n`).join(''));
+  writeFileSync(join(o.outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(o.outDir, 'report.txt'), text);
+  writeFileSync(
+    join(o.outDir, 'timeline.html'),
+    renderTimeline({
+      title: `raftkv round seed ${o.seed} (${o.nemeses.join(', ')}): ${report.valid ? 'valid' : 'INVALID'}`,
+      summary: text,
+      history,
+      faults,
+      clientNames: new Map([[o.clients, 'final']]),
+    }),
+  );
+  if (report.valid && o.keepData !== true) rmSync(join(runDir, 'data'), { recursive: true, force: true });
+  return { report, text, history, outDir: o.outDir };
+}
