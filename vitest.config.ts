@@ -9,7 +9,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/lin/checker.test.ts', 'test/lin/report.test.ts'],
+          include: [
+            'test/unit/**/*.test.ts',
+            'test/sim/**/*.test.ts',
+            'test/lin/checker.test.ts',
+            'test/lin/report.test.ts',
+          ],
         },
       },
       {

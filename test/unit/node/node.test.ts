@@ -51,7 +51,7 @@ describe('RaftKvNode on in-memory stores and transport', () => {
     );
     const indexes = results.map((r) => r.at.index);
     expect(new Set(indexes).size).toBe(200);
-    for (const [i, r] of results.entries())
+    for (const [_i, r] of results.entries())
       expect(r.result).toEqual({ ok: true, op: 'put', version: String(r.at.index) });
     expect(results.every((r, i) => i === 0 || r.at.index > results[i - 1]!.at.index)).toBe(true);
   });
