@@ -11,6 +11,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../scripts/local-cluster.js';
+import type { BrokenVariant } from './broken-node.js';
 import { ensureBuilt } from './build.js';
 import type { NemesisKind } from './nemesis.js';
 import { netnsSupport } from './netns.js';
@@ -125,4 +126,72 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
     },
     120_000,
   );
+
+  /** A short round against deliberately broken nodes: the suite must report it invalid. */
+  async function brokenRound(
+    broken: BrokenVariant,
+    nemesis: NemesisKind,
+    variants: string[],
+    seed: number,
+    shape: {
+      timeMs: number;
+      clients: number;
+      keys: number;
+      holdMs: [number, number];
+      quietMs: [number, number];
+    },
+  ) {
+    const outDir = join(
+      repoRoot,
+      'jepsen-results',
+      `ci-${new Date().toISOString().replace(/[:.]/g, '-')}-${broken}`,
+    );
+    const r = await runRound({
+      nemeses: [nemesis],
+      variants,
+      broken,
+      ...shape,
+      nodes: 3,
+      shards: 3,
+      seed,
+      network: nemesis === 'partition' ? 'netns' : 'loopback',
+      requestTimeoutMs: 1_500,
+      clientTimeoutMs: 3_000,
+      outDir,
+      progressEveryMs: 10_000,
+      log: () => {},
+    });
+    const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
+    expect(violations.length + r.report.lost.length, r.text).toBeGreaterThan(0);
+    expect(r.report.valid).toBe(false);
+    process.stdout.write(
+      `broken node ${broken}: caught (${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost)\n` +
+        (violations[0]?.explanation ?? '') +
+        '\n',
+    );
+    rmSync(outDir, { recursive: true, force: true });
+  }
+
+  it('catches a broken node that serves linearizable reads from local state (a paused leader answers stale values)', async () => {
+    // A leader paused (SIGSTOP) while the others elect a new one and commit writes, then resumed,
+    // handles the reads queued in its sockets before it hears of the new term.
+    await brokenRound('local-reads', 'pause', ['leader'], 105, {
+      timeMs: 20_000,
+      clients: 16,
+      // Two keys in each shard, so that whichever leader is paused leads some of them.
+      keys: 6,
+      holdMs: [1_500, 2_500],
+      quietMs: [500, 1_000],
+    });
+  }, 120_000);
+
+  it('catches a broken node that acknowledges writes before they are committed', async () => {
+    await brokenRound('early-ack', 'kill', ['leader'], 106, {
+      timeMs: 12_000,
+      clients: 8,
+      keys: 3,
+      holdMs: [3_000, 5_000],
+      quietMs: [1_000, 1_500],
+    });
+  }, 120_000);
 });

@@ -20,6 +20,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { repoRoot } from '../../scripts/local-cluster.js';
+import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
 import { onExit } from './cleanup.js';
@@ -64,6 +65,8 @@ export interface RoundOptions {
   readonly settleMs?: number;
   /** The checker's search budget per key. */
   readonly statesMax?: number;
+  /** Run deliberately broken nodes (broken-node.ts), to show the suite catches them. */
+  readonly broken?: BrokenVariant;
 }
 
 export interface RoundResult {
@@ -154,7 +157,8 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const startedAt = new Date();
   let t0Epoch = 0;
   try {
-    const cli = await privateBuild(buildCopy);
+    const built = await privateBuild(buildCopy);
+    const cli = o.broken === undefined ? built : writeBrokenCli(buildCopy, o.broken);
     const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
     if (network === 'netns') {
       net = NetLab.create(slot, ids);

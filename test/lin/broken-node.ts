@@ -1,0 +1,43 @@
+/**
+ * Deliberately broken nodes, to show that the fault suite catches real bugs. The breakage is a
+ * small wrapper around cli.js written into a round's private copy of the build; nothing in src/,
+ * the cluster file or the API can switch it on.
+ *
+ * - `local-reads`: a leader serves linearizable reads from its local state, without a ReadIndex
+ *   round, so a leader cut off from its majority answers stale values.
+ * - `early-ack`: a leader acknowledges a write as soon as it is in its own log, before a majority
+ *   has it (and before the state machine applied it, so conditions are not checked either).
+ */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type BrokenVariant = 'local-reads' | 'early-ack';
+
+const patches: Record<BrokenVariant, string> = {
+  'local-reads': `
+const read = RaftKvNode.prototype.read;
+RaftKvNode.prototype.read = function (shard, key, _consistency) {
+  return read.call(this, shard, key, 'stale');
+};`,
+  'early-ack': `
+const propose = RaftKvNode.prototype.propose;
+RaftKvNode.prototype.propose = function (shard, cmd) {
+  const real = propose.call(this, shard, cmd);
+  real.catch(() => {});
+  const s = this.groups.get(shard).raft.status();
+  const result = cmd.op === 'put' ? { ok: true, op: 'put', version: String(s.lastIndex) } : { ok: true, op: 'delete' };
+  return Promise.resolve({ result, at: { shard, node: this.id, term: s.term, index: s.lastIndex } });
+};`,
+};
+
+/** Writes the broken wrapper next to the copy's cli.js and returns its path (use it as the cli). */
+export function writeBrokenCli(buildDir: string, variant: BrokenVariant): string {
+  const file = join(buildDir, `broken-${variant}.js`);
+  writeFileSync(
+    file,
+    `// A deliberately broken node for the fault suite's own tests (${variant}).\n` +
+      `import { RaftKvNode } from './node/node.js';\n${patches[variant]}\nawait import('./cli.js');\n`,
+  );
+  return file;
+}
