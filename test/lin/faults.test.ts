@@ -139,6 +139,7 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       keys: number;
       holdMs: [number, number];
       quietMs: [number, number];
+      clientTimeoutMs: number;
     },
   ) {
     const outDir = join(
@@ -156,7 +157,7 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       seed,
       network: nemesis === 'partition' ? 'netns' : 'loopback',
       requestTimeoutMs: 1_500,
-      clientTimeoutMs: 3_000,
+
       outDir,
       progressEveryMs: 10_000,
       log: () => {},
@@ -174,14 +175,17 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
 
   it('catches a broken node that serves linearizable reads from local state (a paused leader answers stale values)', async () => {
     // A leader paused (SIGSTOP) while the others elect a new one and commit writes, then resumed,
-    // handles the reads queued in its sockets before it hears of the new term.
+    // handles the reads queued in its sockets before it hears of the new term. Clients give up
+    // after 1.2 s, so reads sent late in a 2.5-3.5 s pause (after the new leader's writes) are
+    // still waiting for their answer when the leader resumes.
     await brokenRound('local-reads', 'pause', ['leader'], 105, {
-      timeMs: 20_000,
+      timeMs: 25_000,
       clients: 16,
       // Two keys in each shard, so that whichever leader is paused leads some of them.
       keys: 6,
-      holdMs: [1_500, 2_500],
+      holdMs: [2_500, 3_500],
       quietMs: [500, 1_000],
+      clientTimeoutMs: 1_200,
     });
   }, 120_000);
 
@@ -192,6 +196,7 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       keys: 3,
       holdMs: [3_000, 5_000],
       quietMs: [1_000, 1_500],
+      clientTimeoutMs: 3_000,
     });
   }, 120_000);
 });
