@@ -36,6 +36,19 @@ class WireError extends Error {}
 
 /** Decodes and validates a peer batch; never throws. */
 export function decodeBatch(body: Uint8Array, limits: { readonly messagesMax: number }): Decoded<PeerBatch> {
+  return decodeVersioned(body, 'batch', (o, v) => {
+    const msgs = arr(o.msgs, 'msgs');
+    if (msgs.length > limits.messagesMax) throw new WireError(`more than ${limits.messagesMax} messages`);
+    return { v, cluster: str(o.cluster, 'cluster'), from: str(o.from, 'from'), msgs: msgs.map(groupMessage) };
+  });
+}
+
+/** Unpacks a versioned msgpack object and validates it with `read`; never throws on bad input. */
+function decodeVersioned<T>(
+  body: Uint8Array,
+  what: string,
+  read: (o: Record<string, unknown>, v: number) => T,
+): Decoded<T> {
   let raw: unknown;
   try {
     raw = packr.unpack(body);
@@ -43,20 +56,10 @@ export function decodeBatch(body: Uint8Array, limits: { readonly messagesMax: nu
     return { ok: false, reason: 'body is not msgpack' };
   }
   try {
-    const o = obj(raw, 'batch');
+    const o = obj(raw, what);
     const v = int(o.v, 'v');
     if (v !== wireVersion) throw new WireError(`wire version ${v} is not ${wireVersion}`);
-    const msgs = arr(o.msgs, 'msgs');
-    if (msgs.length > limits.messagesMax) throw new WireError(`more than ${limits.messagesMax} messages`);
-    return {
-      ok: true,
-      value: {
-        v,
-        cluster: str(o.cluster, 'cluster'),
-        from: str(o.from, 'from'),
-        msgs: msgs.map(groupMessage),
-      },
-    };
+    return { ok: true, value: read(o, v) };
   } catch (err) {
     if (err instanceof WireError) return { ok: false, reason: err.message };
     throw err;
@@ -198,16 +201,7 @@ export function encodeSnapshotChunk(c: SnapshotChunk): Uint8Array {
 
 /** Decodes and validates one snapshot chunk; never throws. */
 export function decodeSnapshotChunk(body: Uint8Array): Decoded<SnapshotChunk> {
-  let raw: unknown;
-  try {
-    raw = packr.unpack(body);
-  } catch {
-    return { ok: false, reason: 'body is not msgpack' };
-  }
-  try {
-    const o = obj(raw, 'chunk');
-    const v = int(o.v, 'v');
-    if (v !== wireVersion) throw new WireError(`wire version ${v} is not ${wireVersion}`);
+  return decodeVersioned(body, 'chunk', (o, v) => {
     const h = obj(o.header, 'header');
     const meta = snapshot({ meta: h.meta, data: new Uint8Array(0) }).meta;
     const value: SnapshotChunk = {
@@ -227,9 +221,6 @@ export function decodeSnapshotChunk(body: Uint8Array): Decoded<SnapshotChunk> {
       done: bool(o.done, 'done'),
     };
     if (value.offset + value.chunk.byteLength > value.total) throw new WireError('chunk beyond total');
-    return { ok: true, value };
-  } catch (err) {
-    if (err instanceof WireError) return { ok: false, reason: err.message };
-    throw err;
-  }
+    return value;
+  });
 }

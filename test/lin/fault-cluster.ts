@@ -8,11 +8,11 @@
  */
 
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { type NodeProcess, startNode } from '../../scripts/local-cluster.js';
 import { HashRing, placeShards } from '../../src/shard/index.js';
+import { freePorts } from '../integration/processes.js';
 import { onExit } from './cleanup.js';
 import type { NetLab, Slot } from './netns.js';
 
@@ -60,23 +60,6 @@ export interface GroupStatus {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-  return ports;
-}
 
 export class FaultCluster {
   readonly dir: string;
