@@ -45,6 +45,8 @@ process.stdout.write(
     `  curl -X PUT --data-binary hello ${first}/v1/kv/greeting`,
     `  curl ${config.nodes[1]?.api ?? first}/v1/kv/greeting`,
     `  curl ${first}/v1/cluster`,
+    '  node dist/cli.js status --watch',
+    `dashboard: ${first}/ui (on every node's API port)`,
     'Ctrl-C stops the cluster.',
     '',
     '',

@@ -1,79 +1,166 @@
 /**
- * The client commands of the CLI: put/get/del through the client library (straight to the
- * shard's leader, with safe retries), status over plain HTTP from every node. Prints values raw,
- * errors as one line and exit code 1.
+ * The key commands of the CLI (put, get, del, list) through the client library: straight to the
+ * shard's leader, with safe retries. Output is for people, or one JSON object with --json.
+ * Exit codes: 0 done, 1 error (nothing answered, unavailable, refused, outcome unknown),
+ * 2 key not found, 3 condition (--if-match / --if-absent) did not hold.
  */
 
-import { request } from 'undici';
-import { RaftKV, RaftKVError } from './client/index.js';
+import { type GetResult, RaftKV, RaftKVError } from './client/index.js';
+
+export const exitCodes = { ok: 0, error: 1, notFound: 2, preconditionFailed: 3 } as const;
+
+export interface OutputOptions {
+  readonly json?: boolean;
+}
+
+/** Text when the bytes are valid UTF-8, else base64, labelled. */
+function encodeValue(value: Uint8Array): { value: string; encoding: 'utf8' | 'base64' } {
+  try {
+    return { value: new TextDecoder('utf-8', { fatal: true }).decode(value), encoding: 'utf8' };
+  } catch {
+    return { value: Buffer.from(value).toString('base64'), encoding: 'base64' };
+  }
+}
+
+/** A value on one line for a table: control characters escaped, long values cut. */
+function preview(value: Uint8Array, widthMax = 60): string {
+  const { value: text, encoding } = encodeValue(value);
+  if (encoding === 'base64') return `(${value.byteLength} bytes, binary)`;
+  const escaped = JSON.stringify(text).slice(1, -1);
+  return escaped.length > widthMax ? `${escaped.slice(0, widthMax - 1)}…` : escaped;
+}
 
 export class ClientCli {
-  readonly #endpoints: readonly string[];
   readonly #kv: RaftKV;
 
   constructor(endpoints: readonly string[]) {
-    this.#endpoints = endpoints;
     this.#kv = new RaftKV({ endpoints });
   }
 
-  async #run(op: () => Promise<void>): Promise<void> {
+  async #run(o: OutputOptions, op: () => Promise<void>): Promise<void> {
     try {
       await op();
     } catch (err) {
       if (!(err instanceof RaftKVError)) throw err;
-      process.stderr.write(`error ${err.status ?? ''} ${err.code}: ${err.message}\n`);
-      process.exitCode = 1;
+      const code =
+        err.code === 'not_found'
+          ? exitCodes.notFound
+          : err.code === 'precondition_failed'
+            ? exitCodes.preconditionFailed
+            : exitCodes.error;
+      const unknown = err.outcomeUnknown ? ' (the write may or may not have taken effect)' : '';
+      if (o.json === true) {
+        const error = {
+          code: err.code,
+          status: err.status,
+          message: err.message,
+          outcomeUnknown: err.outcomeUnknown,
+        };
+        process.stdout.write(`${JSON.stringify({ error })}\n`);
+      }
+      process.stderr.write(
+        `raftkv: ${err.code}${err.status ? ` (${err.status})` : ''}: ${err.message}${unknown}\n`,
+      );
+      process.exitCode = code;
     } finally {
       await this.#kv.close();
     }
   }
 
-  put(key: string, value: string): Promise<void> {
-    return this.#run(async () => {
-      const r = await this.#kv.put(key, value);
-      process.stdout.write(`${JSON.stringify({ key: r.key, version: r.version })}\n`);
-    });
-  }
-
-  get(key: string, stale: boolean): Promise<void> {
-    return this.#run(async () => {
-      const r = await this.#kv.get(key, { consistency: stale ? 'stale' : 'linearizable' });
-      if (r === null) throw new RaftKVError('not_found', 404, `key ${JSON.stringify(key)} not found`, false);
-      process.stdout.write(`${Buffer.from(r.value).toString('utf8')}\n`);
-    });
-  }
-
-  del(key: string): Promise<void> {
-    return this.#run(async () => {
-      if (!(await this.#kv.delete(key)))
-        throw new RaftKVError('not_found', 404, `key ${JSON.stringify(key)} not found`, false);
-    });
-  }
-  async status(): Promise<void> {
-    for (const endpoint of this.#endpoints) {
-      try {
-        const res = await request(new URL('/v1/status', endpoint), { signal: AbortSignal.timeout(3_000) });
-        const s = (await res.body.json()) as {
-          id: string;
-          groups: {
-            shard: number;
-            role: string;
-            term: number;
-            leader: string | null;
-            commit: number;
-            applied: number;
-            lastIndex: number;
-            snapshotIndex: number;
-          }[];
-        };
-        for (const g of s.groups) {
-          process.stdout.write(
-            `${s.id} shard ${g.shard}: ${g.role.padEnd(12)} term ${g.term} leader ${g.leader ?? '-'} commit ${g.commit} applied ${g.applied} last ${g.lastIndex} snapshot ${g.snapshotIndex}\n`,
-          );
-        }
-      } catch (err) {
-        process.stdout.write(`${endpoint}: unreachable (${(err as Error).message})\n`);
+  put(
+    key: string,
+    value: string,
+    o: OutputOptions & { ifMatch?: string; ifAbsent?: boolean },
+  ): Promise<void> {
+    return this.#run(o, async () => {
+      const r = await this.#kv.put(key, value, {
+        ...(o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {}),
+        ...(o.ifAbsent === true ? { ifNoneMatch: true } : {}),
+      });
+      if (o.json === true) {
+        const { key: k, version, shard, node, term, index } = r;
+        process.stdout.write(`${JSON.stringify({ key: k, version, shard, node, term, index })}\n`);
+      } else {
+        process.stdout.write(
+          `OK version ${r.version} (shard ${r.shard}, leader ${r.node}, term ${r.term})\n`,
+        );
       }
-    }
+    });
   }
+
+  get(key: string, o: OutputOptions & { stale?: boolean }): Promise<void> {
+    return this.#run(o, async () => {
+      const r = await this.#kv.get(key, { consistency: o.stale === true ? 'stale' : 'linearizable' });
+      if (r === null) throw notFound(key);
+      if (o.json === true) process.stdout.write(`${JSON.stringify(getJson(r))}\n`);
+      else process.stdout.write(`${Buffer.from(r.value).toString('utf8')}\n`);
+    });
+  }
+
+  del(key: string, o: OutputOptions & { ifMatch?: string }): Promise<void> {
+    return this.#run(o, async () => {
+      const deleted = await this.#kv.delete(key, o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {});
+      if (!deleted) throw notFound(key);
+      process.stdout.write(
+        o.json === true ? `${JSON.stringify({ key, deleted: true })}\n` : `deleted ${key}\n`,
+      );
+    });
+  }
+
+  /** One page (`limit` keys after `after`), or every page with `all`. */
+  list(prefix: string, o: OutputOptions & { limit: number; after?: string; all?: boolean }): Promise<void> {
+    return this.#run(o, async () => {
+      const items: { key: string; value: Uint8Array; version: string }[] = [];
+      let after = o.after;
+      let next: string | null = null;
+      for (;;) {
+        const page = await this.#kv.list(prefix, {
+          limit: o.limit,
+          ...(after !== undefined ? { after } : {}),
+        });
+        items.push(...page.items);
+        next = page.next;
+        if (o.all !== true || next === null) break;
+        after = next;
+      }
+      if (o.json === true) {
+        const out = items.map((i) => ({ key: i.key, ...encodeValue(i.value), version: i.version }));
+        process.stdout.write(`${JSON.stringify({ items: out, more: next !== null, next })}\n`);
+        return;
+      }
+      const rows = [['KEY', 'VERSION', 'VALUE'], ...items.map((i) => [i.key, i.version, preview(i.value)])];
+      const widths = [0, 0];
+      for (const r of rows) for (const c of [0, 1]) widths[c] = Math.max(widths[c]!, r[c]!.length);
+      if (items.length > 0) {
+        for (const r of rows)
+          process.stdout.write(`${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]}\n`);
+      }
+      const count = `${items.length} key${items.length === 1 ? '' : 's'}${prefix ? ` with prefix ${JSON.stringify(prefix)}` : ''}`;
+      const more =
+        next === null
+          ? ''
+          : `; more after ${JSON.stringify(next)} (raftkv list ${prefix ? `${shellQuote(prefix)} ` : ''}--after ${shellQuote(next)})`;
+      process.stdout.write(`${count}${more}\n`);
+    });
+  }
+}
+
+function notFound(key: string): RaftKVError {
+  return new RaftKVError('not_found', 404, `key ${JSON.stringify(key)} not found`, false);
+}
+
+function getJson(r: GetResult) {
+  return {
+    key: r.key,
+    ...encodeValue(r.value),
+    version: r.version,
+    shard: r.shard,
+    node: r.node,
+    term: r.term,
+    index: r.index,
+  };
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The raftkv command line: `serve` runs a node; `put`, `get`, `del`, `status` talk to a running
- * cluster through its HTTP API (--endpoints or RAFTKV_ENDPOINTS). Errors print one sentence and
- * exit 1.
+ * The raftkv command line: `serve` runs a node; `put`, `get`, `del`, `list`, `status` talk to a
+ * running cluster through its HTTP API (--endpoints or RAFTKV_ENDPOINTS). Errors print one
+ * sentence; exit codes: 0 done, 1 error, 2 key not found, 3 condition did not hold.
  */
 
 import { Command, Option } from 'commander';
 import type { BenchOptions } from './bench/bench-command.js';
 import { ClientCli } from './cli-client.js';
+import { statusCommand } from './cli-status.js';
 import { ConfigError } from './config.js';
 import { StartupError } from './node/node.js';
 import { serve } from './serve.js';
@@ -37,40 +38,78 @@ const endpoints = () =>
     .env('RAFTKV_ENDPOINTS')
     .default('http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003');
 
-const client = (o: { endpoints: string }) =>
-  new ClientCli(
-    o.endpoints
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+const endpointList = (o: { endpoints: string }) =>
+  o.endpoints
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const client = (o: { endpoints: string }) => new ClientCli(endpointList(o));
 
 program
   .command('put <key> <value>')
-  .description('write a value')
+  .description('write a value (exit 3 if a condition does not hold)')
   .addOption(endpoints())
-  .action(async (key: string, value: string, o: { endpoints: string }) => client(o).put(key, value));
+  .option('--if-match <version>', "write only if the key's current version is this one")
+  .option('--if-absent', 'write only if the key is absent')
+  .option('--json', 'print {key, version, shard, node, term, index}')
+  .action(
+    async (
+      key: string,
+      value: string,
+      o: { endpoints: string; ifMatch?: string; ifAbsent?: boolean; json?: boolean },
+    ) => client(o).put(key, value, o),
+  );
 
 program
   .command('get <key>')
-  .description('read a value (linearizable unless --stale)')
+  .description('read a value (linearizable unless --stale); exit 2 if absent')
   .addOption(endpoints())
   .option('--stale', 'allow a possibly stale answer from any replica')
-  .action(async (key: string, o: { endpoints: string; stale?: boolean }) =>
-    client(o).get(key, o.stale === true),
+  .option('--json', 'print {key, value, encoding, version, shard, node, term, index}')
+  .action(async (key: string, o: { endpoints: string; stale?: boolean; json?: boolean }) =>
+    client(o).get(key, o),
   );
 
 program
   .command('del <key>')
-  .description('delete a key')
+  .description('delete a key; exit 2 if absent')
   .addOption(endpoints())
-  .action(async (key: string, o: { endpoints: string }) => client(o).del(key));
+  .option('--if-match <version>', "delete only if the key's current version is this one")
+  .option('--json', 'print {key, deleted}')
+  .action(async (key: string, o: { endpoints: string; ifMatch?: string; json?: boolean }) =>
+    client(o).del(key, o),
+  );
+
+program
+  .command('list [prefix]')
+  .description('list keys by prefix across all shards, sorted')
+  .addOption(endpoints())
+  .option('--limit <n>', 'keys per page (1-1000)', '100')
+  .option('--after <key>', 'start after this key (the "next" of the previous page)')
+  .option('--all', 'follow every page to the end')
+  .option('--json', 'print {items: [{key, value, encoding, version}], more, next}')
+  .action(
+    async (
+      prefix: string | undefined,
+      o: { endpoints: string; limit: string; after?: string; all?: boolean; json?: boolean },
+    ) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new RangeError('--limit must be an integer from 1 to 1000');
+      await client(o).list(prefix ?? '', { ...o, limit });
+    },
+  );
 
 program
   .command('status')
-  .description("show every node's groups: role, term, leader, indexes")
+  .description('show every node and shard: role, term, leader, indexes, lag, recent leader changes')
   .addOption(endpoints())
-  .action(async (o: { endpoints: string }) => client(o).status());
+  .option('--watch', 'refresh every second until Ctrl-C')
+  .option('--json', 'print the cluster view as JSON (one line per refresh with --watch)')
+  .action(async (o: { endpoints: string; watch?: boolean; json?: boolean }) =>
+    statusCommand(endpointList(o), o),
+  );
 
 program
   .command('bench')

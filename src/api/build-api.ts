@@ -10,9 +10,11 @@ import { KvError } from '../node/index.js';
 import { errorHandler, sendError } from './errors.js';
 import { Forwarder } from './forward.js';
 import { ApiMetrics } from './metrics.js';
+import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
 import { kvRoutes } from './routes/kv.js';
 import { listRoutes } from './routes/list.js';
+import { uiRoutes } from './routes/ui.js';
 
 export interface ApiDeps {
   readonly node: RaftKvNode;
@@ -39,12 +41,18 @@ export function buildApi({ node, log }: ApiDeps): FastifyInstance {
     metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
   app.addHook('onClose', async () => forwarder.close());
-  app.setErrorHandler(errorHandler);
+  const refusals = new RefusalLog(log.child({ port: 'api' }));
+  app.setErrorHandler((err: Error, req, reply) => {
+    const sent = errorHandler(err, req, reply);
+    refusals.note(req, reply.statusCode, (err as { code?: string }).code ?? err.name, err.message);
+    return sent;
+  });
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new KvError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
   kvRoutes(app, { node, forwarder });
   listRoutes(app, { node, forwarder });
   adminRoutes(app, { node, metrics });
+  uiRoutes(app, { node });
   return app;
 }

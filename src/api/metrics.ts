@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of one node (GET /metrics): request counts and latencies by route and
- * status, and per group its role, term and indexes, read at scrape time.
+ * status, and per group its role, term and indexes, read at scrape time; merged with the node's
+ * own registry (NodeMetrics).
  */
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -55,5 +56,7 @@ export class ApiMetrics {
     groupGauge('raftkv_raft_has_leader', '1 if the shard group knows a leader', (g) =>
       g.leader === null ? 0 : 1,
     );
+    // The node's own metrics (proposals, fsyncs, leader changes, snapshots) on the same page.
+    this.registry = Registry.merge([this.registry, node.metrics.registry]);
   }
 }

@@ -18,6 +18,7 @@ import {
   type Snapshot,
 } from '../raft/types.js';
 import type { GroupId, GroupWrite, RaftStore } from '../storage/raft-store.js';
+import { GroupObserver } from './observer.js';
 import { Waiters } from './waiters.js';
 
 export interface GroupTuning {
@@ -35,6 +36,8 @@ export class Group {
   readonly members: readonly NodeId[];
   readonly raft: RaftNode;
   readonly waiters = new Waiters<KvResult>();
+  /** Leader changes, failover windows, rates and snapshot events, for status and metrics. */
+  readonly observer: GroupObserver;
   #sm: KvStateMachine;
   // Invariant: #snapshotIndex <= #applied; #applied is the last index handed to the state machine.
   #applied: Index;
@@ -60,6 +63,7 @@ export class Group {
     this.#snapshotIndex = applied;
     this.#snapshotEntries = tuning.snapshotEntries;
     this.#log = log;
+    this.observer = new GroupObserver(id, raft.status().id, log);
   }
 
   /** Restarts the group from what `store` holds: the state machine from the snapshot, the rest replayed by Raft. */
@@ -141,6 +145,7 @@ export class Group {
       if (rd.softState.role !== 'leader') this.waiters.failUnconfirmedReads();
       for (const listener of this.#roleListeners) listener();
     }
+    this.observer.observe(rd.softState, rd.committed);
   }
 
   readonly #roleListeners = new Set<() => void>();
@@ -164,6 +169,7 @@ export class Group {
     this.#bytesSinceSnapshot = 0;
     this.waiters.coveredBySnapshot(snapshot.meta.index);
     this.waiters.appliedTo(this.#applied);
+    this.observer.snapshotInstalled(snapshot.data.byteLength);
     this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'installed snapshot from leader');
   }
 
@@ -188,6 +194,7 @@ export class Group {
     this.raft.compact(snapshot.meta.index, snapshot.data);
     this.#snapshotIndex = snapshot.meta.index;
     this.#bytesSinceSnapshot = 0;
+    this.observer.snapshotTaken(snapshot.data.byteLength);
     this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'snapshot taken; log compacted');
   }
 }

@@ -14,4 +14,13 @@ export {
   utf8ByteLength,
 } from '../kv/index.js';
 export * from './errors.js';
-export { type Provenance, RaftKvNode, type ShardRoute, StartupError } from './node.js';
+export { NodeMetrics } from './metrics.js';
+export {
+  type GroupStatus,
+  type NodeStatus,
+  type Provenance,
+  RaftKvNode,
+  type ShardRoute,
+  StartupError,
+} from './node.js';
+export type { LeaderChange, LeaderChangeKind, WindowState } from './observer.js';

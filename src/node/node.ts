@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config.js';
 import { encodeCommand, type KvCommand, type KvEntry, type KvListPage, type KvResult } from '../kv/index.js';
-import type { NodeId, RaftStatus } from '../raft/types.js';
+import type { FollowerStatus, NodeId, RaftStatus } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
 import { type RaftStore, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
@@ -16,6 +16,8 @@ import type { GroupMessage } from '../transport/wire.js';
 import { DriveLoop } from './drive-loop.js';
 import { NotLeaderError, unavailable } from './errors.js';
 import { Group } from './group.js';
+import { NodeMetrics } from './metrics.js';
+import type { GroupActivity } from './observer.js';
 
 /** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
 const balanceEveryTicks = 25;
@@ -46,6 +48,25 @@ export interface NodeDeps {
   readonly onFatal: (err: Error) => void;
 }
 
+/** One local group in GET /v1/status. */
+export type GroupStatus = RaftStatus &
+  GroupActivity & {
+    readonly shard: number;
+    readonly members: readonly NodeId[];
+    /** Leader only; empty on other roles. */
+    readonly followers: readonly (FollowerStatus & { readonly lag: number })[];
+  };
+
+/** GET /v1/status. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly pid: number;
+  /** This node's wall clock when it answered (ms since the epoch). */
+  readonly nowMs: number;
+  readonly startedAtMs: number;
+  readonly groups: GroupStatus[];
+}
+
 /** A data directory or a cluster file that this node must not start with. */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
@@ -58,6 +79,9 @@ export class RaftKvNode {
   /** Members of every shard, indexed by shard. */
   readonly placement: readonly (readonly NodeId[])[];
   readonly groups: ReadonlyMap<number, Group>;
+  /** The node's own metrics; the API merges its registry into /metrics. */
+  readonly metrics: NodeMetrics;
+  readonly #startedAtMs = Date.now();
   readonly #loop: DriveLoop;
   readonly #store: RaftStore;
   readonly #transport: Transport;
@@ -86,9 +110,11 @@ export class RaftKvNode {
     this.#transport = transport;
     this.#log = deps.log;
     this.#apiOf = new Map(deps.config.nodes.map((n) => [n.id, n.api]));
+    this.metrics = new NodeMetrics(() => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }));
+    for (const g of groups.values()) g.observer.attach(this.metrics.groupSink(g.id));
     this.#loop = new DriveLoop({
       groups: [...groups.values()],
-      store: deps.store,
+      store: this.metrics.timed(deps.store),
       transport,
       log: deps.log,
       onFatal: deps.onFatal,
@@ -157,7 +183,7 @@ export class RaftKvNode {
       if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax)
         continue;
       this.#log.info({ group: g.id, to: preferred }, 'handing leadership to the preferred leader');
-      g.raft.transferLeadership(preferred);
+      if (g.raft.transferLeadership(preferred).ok) g.observer.transferNoted();
     }
   }
 
@@ -167,6 +193,7 @@ export class RaftKvNode {
     for (const { group, msg } of msgs) {
       if (msg.from !== from) continue;
       if (this.#handingOver && msg.type === 'timeoutNow') continue;
+      if (msg.type === 'timeoutNow') this.groups.get(group)?.observer.transferNoted();
       this.groups.get(group)?.raft.step(msg);
     }
     this.#loop.schedule();
@@ -204,15 +231,20 @@ export class RaftKvNode {
       res = g.raft.propose(data);
     }
     if (!res.ok) {
+      this.metrics.proposal(shard, 'refused');
       if (res.reason === 'notLeader' || res.reason === 'transferring') throw new NotLeaderError(shard);
       throw unavailable(`the shard leader is ${res.reason}; nothing was written`);
     }
     this.#loop.schedule();
-    const result = await g.waiters.waitProposal(
-      res.index,
-      res.term,
-      Date.now() + this.config.requestTimeoutMs,
-    );
+    const proposedMs = performance.now();
+    let result: KvResult;
+    try {
+      result = await g.waiters.waitProposal(res.index, res.term, Date.now() + this.config.requestTimeoutMs);
+    } catch (err) {
+      this.metrics.proposal(shard, 'failed');
+      throw err;
+    }
+    this.metrics.proposal(shard, 'applied', (performance.now() - proposedMs) / 1000);
     return { result, at: { shard, node: this.id, term: res.term, index: res.index } };
   }
 
@@ -224,6 +256,7 @@ export class RaftKvNode {
   ): Promise<{ entry: KvEntry | null; at: Provenance }> {
     const g = this.#group(shard);
     if (consistency === 'linearizable') await this.#confirmRead(g);
+    g.observer.readServed();
     return { entry: g.sm.get(key), at: this.#provenance(g) };
   }
 
@@ -262,11 +295,22 @@ export class RaftKvNode {
     return g;
   }
 
-  /** Per local group: role, term, leader, commit/applied/last/snapshot index. */
-  status(): { id: NodeId; groups: (RaftStatus & { shard: number; members: readonly NodeId[] })[] } {
+  /**
+   * Per local group: role, term, leader, commit/applied/last/snapshot index; on a leader each
+   * follower's match index and lag (lastIndex - match); what the observer saw (rates, leader
+   * changes with their unavailability windows). Also this process's PID and clock.
+   */
+  status(): NodeStatus {
     return {
       id: this.id,
-      groups: [...this.groups.values()].map((g) => ({ shard: g.id, members: g.members, ...g.raft.status() })),
+      pid: process.pid,
+      nowMs: Date.now(),
+      startedAtMs: this.#startedAtMs,
+      groups: [...this.groups.values()].map((g) => {
+        const s = g.raft.status();
+        const followers = g.raft.followers().map((f) => ({ ...f, lag: Math.max(0, s.lastIndex - f.match) }));
+        return { shard: g.id, members: g.members, ...s, followers, ...g.observer.activity() };
+      }),
     };
   }
 
@@ -317,7 +361,10 @@ export class RaftKvNode {
     this.#handingOver = true;
     for (const g of this.groups.values()) {
       const target = g.bestTransferee();
-      if (target !== null && g.raft.transferLeadership(target).ok) this.#handedTo.set(g.id, target);
+      if (target !== null && g.raft.transferLeadership(target).ok) {
+        this.#handedTo.set(g.id, target);
+        g.observer.transferNoted();
+      }
     }
     this.#loop.schedule();
     await this.#leadershipGone(waitMs);

@@ -1,0 +1,56 @@
+/**
+ * The live cluster view: GET /ui (the dashboard page, self-contained) and GET /v1/ui/state (the
+ * ClusterView it polls once a second). The serving node asks every other node of the cluster
+ * file for /v1/status with a short timeout; a node that does not answer is shown down.
+ */
+
+import type { FastifyInstance } from 'fastify';
+import { Agent, request } from 'undici';
+import type { NodeStatus, RaftKvNode } from '../../node/index.js';
+import { buildClusterView, type NodeAnswer } from '../cluster-view.js';
+import { dashboardHtml } from '../ui-page.js';
+
+/** How long the view waits for one peer's status before showing it down. */
+export const peerStatusTimeoutMs = 800;
+
+export function uiRoutes(app: FastifyInstance, { node }: { node: RaftKvNode }): void {
+  const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+  app.addHook('onClose', async () => agent.destroy());
+
+  const ask = async (peer: { id: string; api: string }): Promise<NodeAnswer> => {
+    if (peer.id === node.id) return { ...peer, status: node.status() };
+    try {
+      const res = await request(new URL('/v1/status', peer.api), {
+        dispatcher: agent,
+        headersTimeout: peerStatusTimeoutMs,
+        bodyTimeout: peerStatusTimeoutMs,
+        signal: AbortSignal.timeout(peerStatusTimeoutMs),
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        return { ...peer, error: `status ${res.statusCode}` };
+      }
+      return { ...peer, status: (await res.body.json()) as NodeStatus };
+    } catch (err) {
+      const e = err as { code?: string; name?: string; message?: string };
+      const why = e.name === 'TimeoutError' ? 'no answer in time' : (e.code ?? e.message ?? 'error');
+      return { ...peer, error: why };
+    }
+  };
+
+  app.get('/v1/ui/state', async (_req, reply) => {
+    const answers = await Promise.all(node.config.nodes.map((n) => ask({ id: n.id, api: n.api })));
+    reply.header('cache-control', 'no-store');
+    return buildClusterView({
+      clusterId: node.config.clusterId,
+      servedBy: node.id,
+      atMs: Date.now(),
+      placement: node.placement,
+      answers,
+    });
+  });
+
+  app.get('/ui', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(dashboardHtml),
+  );
+}

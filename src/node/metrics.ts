@@ -1,0 +1,139 @@
+/**
+ * The node's own Prometheus metrics (its registry is merged into the API's /metrics): proposals
+ * and their commit latency, fsync latency of the store, leader changes with their measured
+ * unavailability windows, snapshots taken and installed, and the drive loop's turns and fsyncs.
+ */
+
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { RaftStore } from '../storage/raft-store.js';
+import type { GroupEventSink } from './observer.js';
+
+/** What became of a proposal: applied, refused before anything was proposed, or failed after. */
+export type ProposalOutcome = 'applied' | 'refused' | 'failed';
+
+const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
+const sizeBuckets = [1_024, 16_384, 131_072, 1_048_576, 8_388_608, 67_108_864, 536_870_912];
+const windowBuckets = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
+
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly #proposals: Counter<'shard' | 'outcome'>;
+  readonly #commitLatency: Histogram<'shard'>;
+  readonly #fsyncLatency: Histogram;
+  readonly #leaderChanges: Counter<'shard' | 'kind'>;
+  readonly #windows: Histogram<'shard'>;
+  readonly #snapshots: Counter<'shard' | 'kind'>;
+  readonly #snapshotBytes: Histogram<'shard' | 'kind'>;
+
+  /** `loop` reads the drive loop's counters at scrape time. */
+  constructor(loop: () => { turns: number; syncs: number }) {
+    const registers = [this.registry];
+    this.#proposals = new Counter({
+      name: 'raftkv_proposals_total',
+      help: 'Writes proposed on shard groups this node leads, by outcome (applied, refused, failed)',
+      labelNames: ['shard', 'outcome'],
+      registers,
+    });
+    this.#commitLatency = new Histogram({
+      name: 'raftkv_proposal_commit_seconds',
+      help: 'Time from proposing a write to having it applied (committed on a majority)',
+      labelNames: ['shard'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.#fsyncLatency = new Histogram({
+      name: 'raftkv_fsync_seconds',
+      help: 'Latency of synced store writes (one per drive-loop turn for all groups)',
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.#leaderChanges = new Counter({
+      name: 'raftkv_leader_changes_total',
+      help: 'Leader changes this node observed per shard group (initial, failover, transfer)',
+      labelNames: ['shard', 'kind'],
+      registers,
+    });
+    this.#windows = new Histogram({
+      name: 'raftkv_failover_window_seconds',
+      help: 'Unavailability of a shard across a leader change: last write before to first write after',
+      labelNames: ['shard'],
+      buckets: windowBuckets,
+      registers,
+    });
+    this.#snapshots = new Counter({
+      name: 'raftkv_snapshots_total',
+      help: 'Snapshots taken here (log compaction) or installed from a leader',
+      labelNames: ['shard', 'kind'],
+      registers,
+    });
+    this.#snapshotBytes = new Histogram({
+      name: 'raftkv_snapshot_bytes',
+      help: 'Size of snapshots taken or installed',
+      labelNames: ['shard', 'kind'],
+      buckets: sizeBuckets,
+      registers,
+    });
+    new Counter({
+      name: 'raftkv_drive_loop_turns_total',
+      help: 'Drive-loop turns (one Ready handled for every group with work)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(loop().turns);
+      },
+    });
+    new Counter({
+      name: 'raftkv_drive_loop_syncs_total',
+      help: 'Drive-loop turns that fsynced (group commit: one fsync for all groups)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(loop().syncs);
+      },
+    });
+  }
+
+  /** A proposal on `shard` ended with `outcome`; `seconds` from propose to applied when applied. */
+  proposal(shard: number, outcome: ProposalOutcome, seconds?: number): void {
+    const s = String(shard);
+    this.#proposals.inc({ shard: s, outcome });
+    if (seconds !== undefined) this.#commitLatency.observe({ shard: s }, seconds);
+  }
+
+  /** The events of one group, labelled with its shard. */
+  groupSink(shard: number): GroupEventSink {
+    const s = String(shard);
+    return {
+      leaderChanged: (kind) => this.#leaderChanges.inc({ shard: s, kind }),
+      windowMeasured: (ms) => this.#windows.observe({ shard: s }, ms / 1000),
+      snapshotTaken: (bytes) => {
+        this.#snapshots.inc({ shard: s, kind: 'taken' });
+        this.#snapshotBytes.observe({ shard: s, kind: 'taken' }, bytes);
+      },
+      snapshotInstalled: (bytes) => {
+        this.#snapshots.inc({ shard: s, kind: 'installed' });
+        this.#snapshotBytes.observe({ shard: s, kind: 'installed' }, bytes);
+      },
+    };
+  }
+
+  /** `store` with the latency of every synced write recorded; everything else passes through. */
+  timed(store: RaftStore): RaftStore {
+    const fsync = this.#fsyncLatency;
+    return {
+      identity: () => store.identity(),
+      setIdentity: (identity) => store.setIdentity(identity),
+      load: (group) => store.load(group),
+      close: () => store.close(),
+      async write(writes, opts) {
+        if (!opts.sync) return store.write(writes, opts);
+        const end = fsync.startTimer();
+        try {
+          await store.write(writes, opts);
+        } finally {
+          end();
+        }
+      },
+    };
+  }
+}
