@@ -61,6 +61,8 @@ describe('RaftKvNode on in-memory stores and transport', () => {
     const leader = await cluster.leaderOf(0);
     const follower = [...cluster.nodes.values()].find((n) => n !== leader)!;
     await expect(follower.propose(0, put('k', 'v'))).rejects.toBeInstanceOf(NotLeaderError);
+    // The follower learns who leads from the leader's first append or heartbeat.
+    await expect.poll(() => follower.route(0).kind).toBe('remote');
     expect(follower.route(0)).toEqual({
       kind: 'remote',
       node: leader.id,
