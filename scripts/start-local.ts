@@ -12,12 +12,13 @@ import { type NodeProcess, repoRoot, startNode, stopNode } from './local-cluster
 const configPath = join(repoRoot, 'cluster', 'local.json');
 const config = JSON.parse(readFileSync(configPath, 'utf8')) as { nodes: { id: string; api: string }[] };
 const dataRoot = join(repoRoot, 'data');
+// pino-pretty writes its readable lines to stdout itself.
 const terminal = pretty({
   colorize: process.stdout.isTTY,
   translateTime: 'HH:MM:ss.l',
   ignore: 'pid,hostname',
+  singleLine: true,
 });
-terminal.pipe(process.stdout);
 
 const nodes: NodeProcess[] = config.nodes.map((n) => {
   const file = createWriteStream(join(dataRoot, `${n.id}.log`), { flags: 'a' });
