@@ -86,6 +86,8 @@ function onAppendAccepted(r: Raft, m: Msg<'appendReply'>, pr: Progress): void {
     if (maybeCommit(r)) r.broadcastPending = true;
     else if (wasPaused) sendAppend(r, m.from, pr);
     while (sendAppend(r, m.from, pr, false));
+    // A follower skipped by a commit broadcast while it had appends in flight learns it now.
+    if (pr.sentCommit < Math.min(r.log.committed, pr.match)) sendAppend(r, m.from, pr);
     if (m.from === r.transferee && pr.match === r.log.lastIndex()) {
       r.send({ type: 'timeoutNow', to: m.from });
     }
@@ -127,6 +129,8 @@ export function sendAppend(r: Raft, to: NodeId, pr: Progress, sendIfEmpty = true
   const entries = r.log.slice(pr.next, r.log.lastIndex() + 1, r.config.batchBytesMax);
   if (entries.length === 0 && !sendIfEmpty) return false;
   r.send({ type: 'append', to, prevIndex, prevTerm, entries, commit: r.log.committed });
+  // The follower commits up to the last entry this append proves it shares with us (§5.3).
+  pr.sentCommit = Math.max(pr.sentCommit, Math.min(r.log.committed, prevIndex + entries.length));
   if (pr.state === 'probe') pr.probeSent = true;
   const last = entries.at(-1);
   if (last !== undefined) pr.sentEntries(last.index);
@@ -141,10 +145,18 @@ function sendSnapshot(r: Raft, to: NodeId, pr: Progress): boolean {
   return true;
 }
 
-/** Sends every follower what it lacks (and at least the commit index). */
+/**
+ * Sends every follower what it lacks: new entries, and the commit index where it lacks it. A
+ * follower with appends in flight gets no append that would carry only the commit index: its
+ * next reply brings it new entries or the commit (see onAppendAccepted), saving a round of
+ * messages per commit under load.
+ */
 export function bcastAppend(r: Raft): void {
   r.broadcastPending = false;
-  for (const [peer, pr] of r.progress) sendAppend(r, peer, pr);
+  for (const [peer, pr] of r.progress) {
+    const busy = pr.state === 'replicate' && pr.inflights.count() > 0;
+    sendAppend(r, peer, pr, !busy && pr.sentCommit < r.log.committed);
+  }
 }
 
 /** Heartbeats carry the ReadIndex round in flight, so any of them can confirm it. */
@@ -152,7 +164,9 @@ function bcastHeartbeat(r: Raft): void {
   const read = r.reads.inflightSeq();
   for (const [peer, pr] of r.progress) {
     // Never tell a follower to commit past what it is known to hold in agreement with us.
-    r.send({ type: 'heartbeat', to: peer, commit: Math.min(pr.match, r.log.committed), read });
+    const commit = Math.min(pr.match, r.log.committed);
+    pr.sentCommit = Math.max(pr.sentCommit, commit);
+    r.send({ type: 'heartbeat', to: peer, commit, read });
   }
 }
 

@@ -60,6 +60,8 @@ export class Progress {
   snapshotTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** The highest commit index our messages have let this follower apply (for commit propagation). */
+  sentCommit: Index = 0;
   readonly inflights: Inflights;
 
   constructor(next: Index, inflightMax: number) {
