@@ -322,6 +322,24 @@ export class RaftKvNode {
     });
   }
 
+  /**
+   * Resolves once this node's replica of `shard` knows a leader (at once if it does), or after
+   * `waitMs`: a request that arrives in the moment between an election and the new leader's first
+   * message waits for it rather than fail.
+   */
+  async awaitLeader(shard: number, waitMs: number): Promise<void> {
+    const g = this.groups.get(shard);
+    const deadline = Date.now() + waitMs;
+    while (g !== undefined && g.raft.status().leader === null && Date.now() < deadline) {
+      await this.#roleChange(g, deadline - Date.now());
+    }
+  }
+
+  /** How long an election takes at most with this cluster's timeouts, in ms. */
+  get electionTimeoutMs(): number {
+    return 2 * this.config.electionTicks * this.config.tickMs;
+  }
+
   /** Resolves at the group's next change of role, leader or term, or after `waitMs`. */
   #roleChange(g: Group, waitMs: number): Promise<void> {
     return new Promise((resolve) => {

@@ -179,12 +179,12 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
     // after 1.2 s, so reads sent late in a 2.5-3.5 s pause (after the new leader's writes) are
     // still waiting for their answer when the leader resumes.
     await brokenRound('local-reads', 'pause', ['leader'], 105, {
-      timeMs: 25_000,
+      timeMs: 40_000,
       clients: 16,
       // Two keys in each shard, so that whichever leader is paused leads some of them.
       keys: 6,
       holdMs: [2_500, 3_500],
-      quietMs: [500, 1_000],
+      quietMs: [300, 600],
       clientTimeoutMs: 1_200,
     });
   }, 120_000);

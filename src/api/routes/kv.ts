@@ -47,6 +47,11 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
           continue;
         }
       }
+      if (route.kind === 'unknown' && attempt === 0) {
+        // Between an election and the new leader's first message: wait for it (bounded).
+        await node.awaitLeader(shard, node.electionTimeoutMs);
+        continue;
+      }
       const hops = Number(req.headers[hopsHeader] ?? 0);
       if (route.kind === 'unknown' || hops >= hopsMax)
         throw unavailable(`no leader known for shard ${shard}`);
