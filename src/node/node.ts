@@ -335,9 +335,12 @@ export class RaftKvNode {
     }
   }
 
-  /** How long an election takes at most with this cluster's timeouts, in ms. */
-  get electionTimeoutMs(): number {
-    return 2 * this.config.electionTicks * this.config.tickMs;
+  /**
+   * How long a request waits for a leader it does not know yet: two heartbeat intervals, enough
+   * for a new leader's first message to arrive, short enough that "no leader" still fails fast.
+   */
+  get leaderWaitMs(): number {
+    return 2 * this.config.heartbeatTicks * this.config.tickMs;
   }
 
   /** Resolves at the group's next change of role, leader or term, or after `waitMs`. */

@@ -3,8 +3,8 @@
  * small wrapper around cli.js written into a round's private copy of the build; nothing in src/,
  * the cluster file or the API can switch it on.
  *
- * - `local-reads`: a leader serves linearizable reads from its local state, without a ReadIndex
- *   round, so a leader cut off from its majority answers stale values.
+ * - `local-reads`: a node serves linearizable reads from its own replica's state, without a
+ *   ReadIndex round and without asking the leader, so a lagging replica answers stale values.
  * - `early-ack`: a leader acknowledges a write as soon as it is in its own log, before a majority
  *   has it (and before the state machine applied it, so conditions are not checked either).
  */
@@ -16,6 +16,10 @@ export type BrokenVariant = 'local-reads' | 'early-ack';
 
 const patches: Record<BrokenVariant, string> = {
   'local-reads': `
+const route = RaftKvNode.prototype.route;
+RaftKvNode.prototype.route = function (shard) {
+  return this.groups.has(shard) ? { kind: 'local' } : route.call(this, shard);
+};
 const read = RaftKvNode.prototype.read;
 RaftKvNode.prototype.read = function (shard, key, _consistency) {
   return read.call(this, shard, key, 'stale');

@@ -163,34 +163,31 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       log: () => {},
     });
     const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
-    expect(violations.length + r.report.lost.length, r.text).toBeGreaterThan(0);
-    expect(r.report.valid).toBe(false);
+    const caught = violations.length + r.report.lost.length > 0 && !r.report.valid;
     process.stdout.write(
-      `broken node ${broken}: caught (${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost)\n` +
+      `broken node ${broken} (seed ${seed}): ${caught ? 'caught' : 'not seen in this round'} ` +
+        `(${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost)\n` +
         (violations[0]?.explanation ?? '') +
         '\n',
     );
     rmSync(outDir, { recursive: true, force: true });
+    return caught;
   }
 
-  it('catches a broken node that serves linearizable reads from local state (a paused leader answers stale values)', async () => {
-    // A leader paused (SIGSTOP) while the others elect a new one and commit writes, then resumed,
-    // handles the reads queued in its sockets before it hears of the new term. Clients give up
-    // after 1.2 s, so reads sent late in a 2.5-3.5 s pause (after the new leader's writes) are
-    // still waiting for their answer when the leader resumes.
-    await brokenRound('local-reads', 'pause', ['leader'], 105, {
-      timeMs: 40_000,
+  it('catches a broken node that serves linearizable reads from its own replica, without ReadIndex', async () => {
+    const caught = await brokenRound('local-reads', 'pause', ['leader'], 105, {
+      timeMs: 15_000,
       clients: 16,
-      // Two keys in each shard, so that whichever leader is paused leads some of them.
       keys: 6,
-      holdMs: [2_500, 3_500],
-      quietMs: [300, 600],
-      clientTimeoutMs: 1_200,
+      holdMs: [2_000, 3_000],
+      quietMs: [500, 1_000],
+      clientTimeoutMs: 3_000,
     });
+    expect(caught).toBe(true);
   }, 120_000);
 
   it('catches a broken node that acknowledges writes before they are committed', async () => {
-    await brokenRound('early-ack', 'kill', ['leader'], 106, {
+    const caught = await brokenRound('early-ack', 'kill', ['leader'], 106, {
       timeMs: 12_000,
       clients: 8,
       keys: 3,
@@ -198,5 +195,6 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       quietMs: [1_000, 1_500],
       clientTimeoutMs: 3_000,
     });
+    expect(caught).toBe(true);
   }, 120_000);
 });

@@ -49,7 +49,7 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
       }
       if (route.kind === 'unknown' && attempt === 0) {
         // Between an election and the new leader's first message: wait for it (bounded).
-        await node.awaitLeader(shard, node.electionTimeoutMs);
+        await node.awaitLeader(shard, node.leaderWaitMs);
         continue;
       }
       const hops = Number(req.headers[hopsHeader] ?? 0);
