@@ -91,6 +91,18 @@ say "1. Start the cluster (like npm start: ${#IDS[@]} nodes from $CONFIG, data i
 for id in "${IDS[@]}"; do start_node "$id"; echo "   $id  API ${API[$id]}  pid ${PID[$id]}"; done
 wait_until 30 all_ready || fail "the nodes did not all become ready (GET /readyz) within 30 s"
 ok "every node answers GET /readyz with 200"
+# Right after start-up the nodes hand each shard to its preferred member; let that settle, so the
+# walkthrough's first requests do not land in the moment a leader changes.
+balanced() {
+  for id in "${IDS[@]}"; do
+    node -e '
+      fetch(process.argv[1] + "/v1/cluster").then((r) => r.json()).then((c) => {
+        process.exit(c.shards.every((s) => s.leader === s.members[0]) ? 0 : 1);
+      }, () => process.exit(1));' "${API[$id]}" || return 1
+  done
+}
+wait_until 15 balanced || fail "leadership did not settle on each shard's preferred member within 15 s"
+ok "each shard is led by its preferred member"
 
 FIRST=${IDS[0]}
 SECOND=${IDS[1]}
