@@ -1,31 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkHistory } from './checker.js';
-import type { Op, Operation, Output } from './history.js';
+import type { Operation, Output } from './history.js';
+import { cas, del, op, read, write } from './history-builders.js';
 
-let nextId = 0;
-const op = (
-  client: number,
-  call: number,
-  ret: number | null,
-  o: Op,
-  output: Output | null,
-  outcome: Operation['outcome'] = ret === null ? 'info' : 'ok',
-  key = 'k',
-): Operation => ({
-  id: nextId++,
-  client,
-  key,
-  op: o,
-  call,
-  ret: ret ?? Number.POSITIVE_INFINITY,
-  outcome,
-  output,
-});
-
-const write = (value: string): Op => ({ f: 'write', value });
-const read: Op = { f: 'read' };
-const cas = (expect: string, value: string): Op => ({ f: 'cas', expect, value });
-const del: Op = { f: 'delete' };
 const written = (version: string): Output => ({ kind: 'written', version });
 const value = (v: string, version: string): Output => ({ kind: 'value', value: v, version });
 const absentOut: Output = { kind: 'absent' };

@@ -1,33 +1,12 @@
 import { createContext, runInContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { fromJsonLine, type Op, type Operation, type Output, toJsonLine } from './history.js';
+import { fromJsonLine, toJsonLine } from './history.js';
+import { op, read, write } from './history-builders.js';
 import type { Fault } from './nemesis.js';
 import { countOperations, findLostWrites, recoveryOf } from './report.js';
 import { chooseKeys } from './round.js';
 import { renderTimeline } from './timeline.js';
 
-let nextId = 0;
-const op = (
-  client: number,
-  call: number,
-  ret: number | null,
-  o: Op,
-  output: Output | null,
-  outcome: Operation['outcome'] = ret === null ? 'info' : 'ok',
-  key = 'k',
-): Operation => ({
-  id: nextId++,
-  client,
-  key,
-  op: o,
-  call,
-  ret: ret ?? Number.POSITIVE_INFINITY,
-  outcome,
-  output,
-});
-
-const write = (value: string): Op => ({ f: 'write', value });
-const read: Op = { f: 'read' };
 const finalClient = 99;
 
 describe('the round report', () => {
