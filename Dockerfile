@@ -22,8 +22,9 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 COPY cluster ./cluster
-# A fresh named volume mounted on /data takes this directory's owner, so the node can write it.
-RUN mkdir -p /data && chown node:node /data
+# A fresh named volume mounted on /data (or /secrets, where compose keeps the cluster secret)
+# takes this directory's owner, so the node can write it.
+RUN mkdir -p /data /secrets && chown node:node /data /secrets
 ENV RAFTKV_DATA=/data
 VOLUME ["/data"]
 USER node

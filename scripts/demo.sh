@@ -50,6 +50,9 @@ while read -r id api peer; do IDS+=("$id"); API[$id]=$api; PEER[$id]=$peer; done
 ENDPOINTS=$(IFS=,; for id in "${IDS[@]}"; do printf '%s,' "${API[$id]}"; done)
 ENDPOINTS=${ENDPOINTS%,}
 export RAFTKV_ENDPOINTS=$ENDPOINTS
+# The demo's nodes authenticate each other with a secret of their own (README "Securing a cluster").
+RAFTKV_CLUSTER_SECRET=${RAFTKV_CLUSTER_SECRET:-$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')}
+export RAFTKV_CLUSTER_SECRET
 raftkv() { node dist/cli.js "$@"; }
 
 # curl exits 7 when nothing listens; anything else means the port is taken.

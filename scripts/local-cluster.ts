@@ -5,12 +5,20 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const cliPath = join(repoRoot, 'dist', 'cli.js');
+
+/**
+ * The cluster secret of every node this process starts whose cluster file names no secret file,
+ * unless the caller's environment or `env` names one: nodes started together authenticate each
+ * other with it.
+ */
+export const localClusterSecret = process.env.RAFTKV_CLUSTER_SECRET ?? randomBytes(32).toString('hex');
 
 export interface NodeProcess {
   readonly id: string;
@@ -45,7 +53,11 @@ export function startNode(
       : ['ip', ['netns', 'exec', o.netns, process.execPath, ...serve]];
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...o.env },
+    env: {
+      ...process.env,
+      ...(namesSecretFile(o.configPath) ? {} : { RAFTKV_CLUSTER_SECRET: localClusterSecret }),
+      ...o.env,
+    },
   });
   child.stdout?.on('data', (c: Buffer) => onOutput(o.id, c, 'stdout'));
   child.stderr?.on('data', (c: Buffer) => onOutput(o.id, c, 'stderr'));
@@ -68,5 +80,15 @@ export async function stopNode(
     return await p.exited;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Whether the cluster file at `path` names a secret file (then its nodes read the secret there). */
+function namesSecretFile(path: string): boolean {
+  try {
+    const file = JSON.parse(readFileSync(path, 'utf8')) as { security?: { secretFile?: unknown } };
+    return typeof file.security?.secretFile === 'string';
+  } catch {
+    return false;
   }
 }

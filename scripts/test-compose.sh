@@ -204,6 +204,16 @@ dc ps --format '{{.Service}} {{.State}} {{.Status}} {{.Ports}}' | sed 's/^/     
 for p in "${ports[@]}"; do wait_ready "$p" 30; done
 write_keys first 12
 
+# The nodes authenticate each other with the secret the first of them created on the shared
+# volume; a peer request without its MAC, sent from inside the compose network, is refused.
+mode=$(dc exec -T node1 stat -c '%a %U' /secrets/cluster.secret) || fail "no cluster secret on the shared volume"
+[ "$mode" = "600 node" ] || fail "the cluster secret is '$mode', not 600 owned by node"
+forged=$(dc exec -T node1 node -e 'fetch("http://node2:7102/raft/v1/batch", { method: "POST",
+  headers: { "content-type": "application/msgpack" }, body: new Uint8Array([0x80]) })
+  .then((r) => console.log(r.status), (e) => console.log(e.message))')
+[ "$forged" = "401" ] || fail "an unsigned peer request got '$forged', not 401"
+ok "peers share one generated secret (/secrets/cluster.secret, mode $mode); an unsigned peer request gets 401"
+
 step "2. kill the container leading a shard; writes to that shard resume"
 put_ok "${ports[0]}" failover/key v0
 shard=$(header x-raft-shard)

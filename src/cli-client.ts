@@ -5,6 +5,7 @@
  * 2 key not found, 3 condition (--if-match / --if-absent) did not hold.
  */
 
+import type { Connection } from './cli-connection.js';
 import { type GetResult, RaftKV, RaftKVError } from './client/index.js';
 
 export const exitCodes = { ok: 0, error: 1, notFound: 2, preconditionFailed: 3 } as const;
@@ -33,8 +34,8 @@ function preview(value: Uint8Array, widthMax = 60): string {
 export class ClientCli {
   readonly #kv: RaftKV;
 
-  constructor(endpoints: readonly string[]) {
-    this.#kv = new RaftKV({ endpoints });
+  constructor(c: Connection) {
+    this.#kv = new RaftKV({ endpoints: c.endpoints, token: c.token, ca: c.ca });
   }
 
   async #run(o: OutputOptions, op: () => Promise<void>): Promise<void> {

@@ -6,32 +6,58 @@
 
 import { request } from 'undici';
 import type { ClusterView, LeaderChangeView, ShardView } from './api/cluster-view.js';
+import { agentFor, authHeaders, type Connection } from './cli-connection.js';
 
 const fetchTimeoutMs = 3_000;
 const changesShown = 8;
 
 /** The view from the first endpoint that answers; throws with every endpoint's reason otherwise. */
-export async function fetchClusterView(endpoints: readonly string[]): Promise<ClusterView> {
+export async function fetchClusterView(c: Connection): Promise<ClusterView> {
   const reasons: string[] = [];
-  for (const endpoint of endpoints) {
-    try {
-      const res = await request(new URL('/v1/ui/state', endpoint), {
-        headersTimeout: fetchTimeoutMs,
-        bodyTimeout: fetchTimeoutMs,
-        signal: AbortSignal.timeout(fetchTimeoutMs),
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        reasons.push(`${endpoint}: status ${res.statusCode}`);
-        continue;
-      }
-      return (await res.body.json()) as ClusterView;
-    } catch (err) {
-      const e = err as { code?: string; message?: string };
-      reasons.push(`${endpoint}: ${e.code ?? e.message ?? 'error'}`);
+  const dispatcher = agentFor(c);
+  try {
+    for (const endpoint of c.endpoints) {
+      const view = await fetchFrom(endpoint, c, dispatcher, reasons);
+      if (view !== null) return view;
     }
+  } finally {
+    await dispatcher.close();
   }
   throw new Error(`no node answered (${reasons.join('; ')})`);
+}
+
+async function fetchFrom(
+  endpoint: string,
+  c: Connection,
+  dispatcher: ReturnType<typeof agentFor>,
+  reasons: string[],
+): Promise<ClusterView | null> {
+  try {
+    const res = await request(new URL('/v1/ui/state', endpoint), {
+      dispatcher,
+      headers: authHeaders(c),
+      headersTimeout: fetchTimeoutMs,
+      bodyTimeout: fetchTimeoutMs,
+      signal: AbortSignal.timeout(fetchTimeoutMs),
+    });
+    if (res.statusCode === 200) return (await res.body.json()) as ClusterView;
+    const text = await res.body.text();
+    reasons.push(`${endpoint}: status ${res.statusCode}${errorMessage(text)}`);
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    reasons.push(`${endpoint}: ${e.code ?? e.message ?? 'error'}`);
+  }
+  return null;
+}
+
+/** " (message)" of an API.md error body, or nothing. */
+function errorMessage(body: string): string {
+  try {
+    const m = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;
+    return typeof m === 'string' ? ` (${m})` : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Left-aligned columns, two spaces apart. */
@@ -137,14 +163,14 @@ export function formatClusterView(v: ClusterView): string {
 
 /** One status, or (watch) one every second until SIGINT/SIGTERM. Exit code 1 when no node answers once. */
 export async function statusCommand(
-  endpoints: readonly string[],
+  connection: Connection,
   o: { json?: boolean; watch?: boolean },
 ): Promise<void> {
   const print = (v: ClusterView) =>
     process.stdout.write(o.json === true ? `${JSON.stringify(v)}\n` : formatClusterView(v));
   if (o.watch !== true) {
     try {
-      print(await fetchClusterView(endpoints));
+      print(await fetchClusterView(connection));
     } catch (err) {
       process.stderr.write(`raftkv: ${(err as Error).message}\n`);
       process.exitCode = 1;
@@ -163,7 +189,7 @@ export async function statusCommand(
   while (!stopped) {
     let text: string;
     try {
-      const v = await fetchClusterView(endpoints);
+      const v = await fetchClusterView(connection);
       text = o.json === true ? `${JSON.stringify(v)}\n` : formatClusterView(v);
     } catch (err) {
       text = `raftkv: ${(err as Error).message} (retrying)\n`;

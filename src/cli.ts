@@ -8,6 +8,7 @@
 import { Command, Option } from 'commander';
 import type { BenchOptions } from './bench/bench-command.js';
 import { ClientCli } from './cli-client.js';
+import { type ConnectionFlags, connectionOf, withConnection } from './cli-connection.js';
 import { statusCommand } from './cli-status.js';
 import { ConfigError } from './config.js';
 import { StartupError } from './node/node.js';
@@ -33,23 +34,11 @@ program
     await serve({ configPath: o.config, id: o.id, dataDir: o.data, bind: o.bind });
   });
 
-const endpoints = () =>
-  new Option('--endpoints <urls>', 'comma-separated node API URLs')
-    .env('RAFTKV_ENDPOINTS')
-    .default('http://127.0.0.1:7001,http://127.0.0.1:7002,http://127.0.0.1:7003');
+const client = (o: ConnectionFlags) => new ClientCli(connectionOf(o));
 
-const endpointList = (o: { endpoints: string }) =>
-  o.endpoints
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-
-const client = (o: { endpoints: string }) => new ClientCli(endpointList(o));
-
-program
-  .command('put <key> <value>')
-  .description('write a value (exit 3 if a condition does not hold)')
-  .addOption(endpoints())
+withConnection(
+  program.command('put <key> <value>').description('write a value (exit 3 if a condition does not hold)'),
+)
   .option('--if-match <version>', "write only if the key's current version is this one")
   .option('--if-absent', 'write only if the key is absent')
   .option('--json', 'print {key, version, shard, node, term, index}')
@@ -57,34 +46,27 @@ program
     async (
       key: string,
       value: string,
-      o: { endpoints: string; ifMatch?: string; ifAbsent?: boolean; json?: boolean },
+      o: ConnectionFlags & { ifMatch?: string; ifAbsent?: boolean; json?: boolean },
     ) => client(o).put(key, value, o),
   );
 
-program
-  .command('get <key>')
-  .description('read a value (linearizable unless --stale); exit 2 if absent')
-  .addOption(endpoints())
+withConnection(
+  program.command('get <key>').description('read a value (linearizable unless --stale); exit 2 if absent'),
+)
   .option('--stale', 'allow a possibly stale answer from any replica')
   .option('--json', 'print {key, value, encoding, version, shard, node, term, index}')
-  .action(async (key: string, o: { endpoints: string; stale?: boolean; json?: boolean }) =>
+  .action(async (key: string, o: ConnectionFlags & { stale?: boolean; json?: boolean }) =>
     client(o).get(key, o),
   );
 
-program
-  .command('del <key>')
-  .description('delete a key; exit 2 if absent')
-  .addOption(endpoints())
+withConnection(program.command('del <key>').description('delete a key; exit 2 if absent'))
   .option('--if-match <version>', "delete only if the key's current version is this one")
   .option('--json', 'print {key, deleted}')
-  .action(async (key: string, o: { endpoints: string; ifMatch?: string; json?: boolean }) =>
+  .action(async (key: string, o: ConnectionFlags & { ifMatch?: string; json?: boolean }) =>
     client(o).del(key, o),
   );
 
-program
-  .command('list [prefix]')
-  .description('list keys by prefix across all shards, sorted')
-  .addOption(endpoints())
+withConnection(program.command('list [prefix]').description('list keys by prefix across all shards, sorted'))
   .option('--limit <n>', 'keys per page (1-1000)', '100')
   .option('--after <key>', 'start after this key (the "next" of the previous page)')
   .option('--all', 'follow every page to the end')
@@ -92,7 +74,7 @@ program
   .action(
     async (
       prefix: string | undefined,
-      o: { endpoints: string; limit: string; after?: string; all?: boolean; json?: boolean },
+      o: ConnectionFlags & { limit: string; after?: string; all?: boolean; json?: boolean },
     ) => {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
@@ -101,20 +83,22 @@ program
     },
   );
 
-program
-  .command('status')
-  .description('show every node and shard: role, term, leader, indexes, lag, recent leader changes')
-  .addOption(endpoints())
+withConnection(
+  program
+    .command('status')
+    .description('show every node and shard: role, term, leader, indexes, lag, recent leader changes'),
+)
   .option('--watch', 'refresh every second until Ctrl-C')
   .option('--json', 'print the cluster view as JSON (one line per refresh with --watch)')
-  .action(async (o: { endpoints: string; watch?: boolean; json?: boolean }) =>
-    statusCommand(endpointList(o), o),
+  .action(async (o: ConnectionFlags & { watch?: boolean; json?: boolean }) =>
+    statusCommand(connectionOf(o), o),
   );
 
-program
-  .command('bench')
-  .description('load a running cluster and report throughput and latency percentiles')
-  .addOption(endpoints())
+withConnection(
+  program
+    .command('bench')
+    .description('load a running cluster and report throughput and latency percentiles'),
+)
   .option(
     '--target <kind>',
     'client (library, straight to leaders), http (plain HTTP through the nodes) or etcd',

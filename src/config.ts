@@ -30,7 +30,33 @@ export const clusterDefaults = {
   snapshotEntries: 10_000,
   valueBytesMax: 1024 * 1024,
   requestTimeoutMs: 5_000,
+  requestsInFlightMax: 4_096,
+  eventLoopDelayMaxMs: 500,
 } as const;
+
+/**
+ * The optional `security` object: where the cluster secret, the API tokens and the TLS files are.
+ * Paths are relative to the cluster file; `{id}` in `cert` and `key` is this node's id.
+ */
+const securitySchema = z.strictObject({
+  secretFile: z.string().min(1).optional(),
+  /**
+   * Create `secretFile` with a random secret when it does not exist: for nodes that share one
+   * directory for it (the compose setup's shared volume), so the first node to start makes it.
+   */
+  createSecret: z.boolean().default(false),
+  tokensFile: z.string().min(1).optional(),
+  /** Routes that stay open although tokens are on: "metrics" (/metrics) and "ui" (/v1/ui/state). */
+  openRoutes: z.array(z.enum(['metrics', 'ui'])).default([]),
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      /** With a CA, peers must present a certificate it signed (mutual TLS on the peer port). */
+      ca: z.string().min(1).optional(),
+    })
+    .optional(),
+});
 
 const clusterSchema = z
   .strictObject({
@@ -49,6 +75,9 @@ const clusterSchema = z
       .max(64 * 1024 * 1024)
       .default(clusterDefaults.valueBytesMax),
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(clusterDefaults.requestTimeoutMs),
+    requestsInFlightMax: z.number().int().min(1).max(1_000_000).default(clusterDefaults.requestsInFlightMax),
+    eventLoopDelayMaxMs: z.number().int().min(0).max(60_000).default(clusterDefaults.eventLoopDelayMaxMs),
+    security: securitySchema.default({ openRoutes: [], createSecret: false }),
   })
   .superRefine((c, ctx) => {
     const dup = (xs: string[]) => xs.find((x, i) => xs.indexOf(x) !== i);
@@ -67,6 +96,39 @@ const clusterSchema = z
     }
     if (c.heartbeatTicks >= c.electionTicks) {
       ctx.addIssue({ code: 'custom', path: ['heartbeatTicks'], message: 'must be below electionTicks' });
+    }
+    for (const port of ['api', 'peer'] as const) {
+      const schemes = new Set(c.nodes.map((n) => new URL(n[port]).protocol));
+      if (schemes.size > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes'],
+          message: `every ${port} URL must use the same scheme`,
+        });
+      } else if (schemes.has('https:') && c.security.tls === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['security', 'tls'],
+          message: `must name cert and key files: the ${port} URLs are https`,
+        });
+      }
+    }
+    if (c.security.createSecret && c.security.secretFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['security', 'createSecret'],
+        message: 'needs a secretFile to create',
+      });
+    }
+    if (
+      c.security.tls !== undefined &&
+      c.nodes.every((n) => !n.api.startsWith('https:') && !n.peer.startsWith('https:'))
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['security', 'tls'],
+        message: 'is set but no api or peer URL is https',
+      });
     }
   });
 

@@ -10,7 +10,10 @@ import { buildApi } from './api/build-api.js';
 import { type ClusterConfig, loadClusterConfig, nodeSpec } from './config.js';
 import { createLogger } from './log.js';
 import { RaftKvNode, StartupError } from './node/node.js';
+import { loadSecurity } from './security.js';
 import { LevelStore } from './storage/level-store.js';
+import { StoreCorruptError, StoreFormatError } from './storage/store-errors.js';
+import { describeStoreFailure, systemErrorOf } from './storage/store-failure.js';
 import { HttpTransport } from './transport/http-transport.js';
 import { buildPeerServer } from './transport/peer-server.js';
 
@@ -29,15 +32,23 @@ const closeGraceMs = 1_000;
 export async function serve(o: ServeOptions): Promise<void> {
   const config: ClusterConfig = loadClusterConfig(o.configPath);
   const spec = nodeSpec(config, o.id);
+  const security = loadSecurity(config, o.configPath, o.id);
+  const tls = security.tls;
   const log = createLogger(o.id);
   const dataDir = resolve(o.dataDir ?? join('data', o.id));
   mkdirSync(dataDir, { recursive: true });
   const store = await openStore(join(dataDir, 'raft'));
 
   let node: RaftKvNode | null = null;
+  // The node has stopped acknowledging and answered its waiting clients (504/503); one line says
+  // why, and the process exits non-zero once those answers had a moment to leave. A restart
+  // recovers from what was durable.
   const fatal = (err: Error) => {
-    log.fatal({ err }, 'storage failed; stopping without acknowledging more writes');
-    process.exit(2);
+    const storage = describeStoreFailure(err);
+    const what = storage === null ? `drive loop failed (${err.message})` : `storage failed (${storage})`;
+    log.fatal({ err }, `${what} on ${dataDir}; stopping: no more writes are acknowledged`);
+    process.exitCode = 2;
+    setTimeout(() => process.exit(2), 100);
   };
   node = await RaftKvNode.start({
     config,
@@ -46,12 +57,22 @@ export async function serve(o: ServeOptions): Promise<void> {
     log,
     onFatal: fatal,
     transport: (peers) =>
-      new HttpTransport({ clusterId: config.clusterId, self: o.id, peers, requestTimeoutMs: 2_000, log }),
+      new HttpTransport({
+        clusterId: config.clusterId,
+        self: o.id,
+        peers,
+        requestTimeoutMs: 2_000,
+        secret: security.secret,
+        tls: security.peerHttps && tls !== null ? tls : undefined,
+        log,
+      }),
   });
   const started = node;
   const peerApp = buildPeerServer({
     clusterId: config.clusterId,
     self: o.id,
+    secret: security.secret,
+    tls: security.peerHttps && tls !== null ? tls : undefined,
     peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
     sink: (from, msgs) => started.receive(from, msgs),
     log,
@@ -59,12 +80,30 @@ export async function serve(o: ServeOptions): Promise<void> {
     messagesMax: 100_000,
     snapshotBytesMax: 4 * 1024 * 1024 * 1024,
   });
-  const apiApp = buildApi({ node: started, log });
+  const apiApp = buildApi({
+    node: started,
+    log,
+    auth: security.tokens === null ? undefined : { tokens: security.tokens, openRoutes: security.openRoutes },
+    tls: security.apiHttps && tls !== null ? tls : undefined,
+    outboundTls: tls === null ? undefined : { ca: tls.ca },
+  });
   const peerUrl = new URL(spec.peer);
   const apiUrl = new URL(spec.api);
   await listen(peerApp, peerUrl, o.bind);
   await listen(apiApp, apiUrl, o.bind);
-  log.info({ api: spec.api, peer: spec.peer, dataDir }, 'serving');
+  log.info(
+    {
+      api: spec.api,
+      peer: spec.peer,
+      dataDir,
+      tokens: security.tokens !== null,
+      mutualTls: security.peerHttps && tls?.ca !== undefined,
+    },
+    'serving',
+  );
+  if (security.secretCreated !== null)
+    log.info({ file: security.secretCreated }, 'created the cluster secret');
+  if (security.tokens === null) log.warn('no tokens file: the client API is open to anyone who can reach it');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -86,16 +125,34 @@ export async function serve(o: ServeOptions): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
+/**
+ * Opens the store and verifies all of it, so a damaged directory is refused here, with one
+ * sentence, before the node acts on any of it; nothing is repaired. The node's groups then load
+ * what verifying read.
+ */
 async function openStore(dir: string): Promise<LevelStore> {
+  let store: LevelStore | null = null;
   try {
-    return await LevelStore.open(dir);
+    store = await LevelStore.open(dir);
+    await store.verify();
+    return store;
   } catch (err) {
+    await store?.close().catch(() => undefined);
+    if (err instanceof StoreCorruptError) {
+      throw new StartupError(`data directory ${dir} is corrupt: ${err.detail}`);
+    }
+    if (err instanceof StoreFormatError) {
+      throw new StartupError(
+        `data directory ${dir} has format ${err.found}, newer than this build's format ${err.expected}`,
+      );
+    }
     const e = err as Error & { code?: string; cause?: { code?: string } };
     if (e.code === 'LEVEL_DATABASE_NOT_OPEN' && /lock/i.test(`${e.cause ?? ''}${e.message}`)) {
       throw new StartupError(`data directory ${dir} is in use by another process`);
     }
+    const system = systemErrorOf(e);
     throw new StartupError(
-      `cannot open data directory ${dir}: ${e.message}${e.cause ? ` (${String(e.cause)})` : ''}`,
+      `cannot open data directory ${dir}${system === null ? '' : ` (${system})`}: ${e.message}${e.cause ? ` (${String(e.cause)})` : ''}`,
     );
   }
 }

@@ -6,10 +6,14 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { RaftKvNode } from '../node/index.js';
-import { KvError } from '../node/index.js';
+import { badRequest, KvError } from '../node/index.js';
+import { type AuthOptions, authHook } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
-import { Forwarder } from './forward.js';
+import type { OutboundTls } from './forward.js';
+import { type ApiHttpLimits, apiHttpLimits, fastifyTimeouts, nodeServerOptions } from './http-limits.js';
+import { LimitedForwarder } from './limited-forwarder.js';
 import { ApiMetrics } from './metrics.js';
+import { registerOverloadGuard } from './overload.js';
 import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
 import { kvRoutes } from './routes/kv.js';
@@ -19,10 +23,22 @@ import { uiRoutes } from './routes/ui.js';
 export interface ApiDeps {
   readonly node: RaftKvNode;
   readonly log: Logger;
+  /** API tokens; without them every route is open. */
+  readonly auth?: AuthOptions | undefined;
+  /** Serve https with this certificate and key. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** How to reach other nodes' client ports over https. */
+  readonly outboundTls?: OutboundTls | undefined;
+  /** Header size and slow-client limits; the defaults of http-limits.ts where not given. */
+  readonly httpLimits?: Partial<ApiHttpLimits> | undefined;
 }
 
-export function buildApi({ node, log }: ApiDeps): FastifyInstance {
+export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiDeps): FastifyInstance {
+  const limits = { ...apiHttpLimits(node.config.requestTimeoutMs), ...httpLimits };
   const app = Fastify({
+    ...(tls === undefined ? {} : { https: { ...nodeServerOptions(limits), cert: tls.cert, key: tls.key } }),
+    http: nodeServerOptions(limits),
+    ...fastifyTimeouts(limits),
     loggerInstance: log.child({ port: 'api' }) as FastifyBaseLogger,
     bodyLimit: node.config.valueBytesMax,
     logController: new LogController({ disableRequestLogging: true }),
@@ -30,11 +46,19 @@ export function buildApi({ node, log }: ApiDeps): FastifyInstance {
     // While closing, requests on open connections are still served (the node answers them, in
     // API.md's format), rather than getting fastify's own 503.
     return503OnClosing: false,
+    // The router's own refusals (a path that is not valid %-encoded UTF-8) in API.md's format too.
+    frameworkErrors: (err, _req, reply) => sendError(reply, badRequest(err.message)),
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const metrics = new ApiMetrics(node);
-  const forwarder = new Forwarder(node.config.requestTimeoutMs, () => metrics.forwarded.inc());
+  const forwarder = new LimitedForwarder(
+    node.inFlight,
+    node.config.requestTimeoutMs,
+    () => metrics.forwarded.inc(),
+    outboundTls,
+  );
+  registerOverloadGuard(app, { node, registry: metrics.registry });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unknown';
     metrics.requests.inc({ method: req.method, route, status: String(reply.statusCode) });
@@ -50,9 +74,10 @@ export function buildApi({ node, log }: ApiDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, new KvError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
+  if (auth !== undefined) authHook(app, auth);
   kvRoutes(app, { node, forwarder });
   listRoutes(app, { node, forwarder });
   adminRoutes(app, { node, metrics });
-  uiRoutes(app, { node });
+  uiRoutes(app, { node, outboundTls });
   return app;
 }

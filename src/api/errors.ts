@@ -5,10 +5,11 @@
  */
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { KvError, NotLeaderError, unavailable } from '../node/index.js';
+import { KvError, NotLeaderError, tooLarge, unavailable } from '../node/index.js';
 
 export function sendError(reply: FastifyReply, err: KvError): FastifyReply {
   if (err.status === 503) reply.header('retry-after', '1');
+  if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="raftkv"');
   return reply
     .code(err.status)
     .type('application/json')
@@ -24,8 +25,7 @@ export function errorHandler(
   // Leadership moved before anything was proposed and the route did not re-route: nothing was done.
   if (err instanceof NotLeaderError) return sendError(reply, unavailable(`${err.message}; nothing was done`));
   const fe = err as FastifyError;
-  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-    return sendError(reply, new KvError('too_large', 413, fe.message));
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, tooLarge(req.routeOptions.bodyLimit));
   if (
     fe.validation !== undefined ||
     (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)

@@ -13,7 +13,14 @@ export const hopsHeader = 'x-raft-hops';
 export const hopsMax = 2;
 
 /** Headers a client may send that the serving node needs. */
-const requestHeaders = ['content-type', 'if-match', 'if-none-match', 'x-raft-client', 'x-raft-seq'];
+const requestHeaders = [
+  'authorization',
+  'content-type',
+  'if-match',
+  'if-none-match',
+  'x-raft-client',
+  'x-raft-seq',
+];
 /** Headers of the answer that the client must see. */
 const replyHeaders = [
   'content-type',
@@ -25,6 +32,11 @@ const replyHeaders = [
   'x-raft-index',
 ];
 
+/** TLS options for requests to other nodes' client ports: the CA their certificates chain to. */
+export interface OutboundTls {
+  readonly ca?: Buffer | undefined;
+}
+
 export interface Forwarded {
   readonly status: number;
   readonly headers: Record<string, string>;
@@ -35,17 +47,22 @@ export class Forwarder {
   readonly #pools = new Map<string, Pool>();
   readonly #timeoutMs: number;
   readonly #onForward: () => void;
+  readonly #connect: OutboundTls | undefined;
 
-  /** `onForward` is called for every request relayed (for metrics). */
-  constructor(timeoutMs: number, onForward: () => void = () => {}) {
+  /**
+   * `onForward` is called for every request relayed (for metrics); `connect` carries the TLS
+   * options (the CA) for https nodes.
+   */
+  constructor(timeoutMs: number, onForward: () => void = () => {}, connect?: OutboundTls) {
     this.#timeoutMs = timeoutMs;
     this.#onForward = onForward;
+    this.#connect = connect;
   }
 
   #pool(origin: string): Pool {
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
-      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000 });
+      pool = new Pool(origin, { connections: 64, keepAliveTimeout: 30_000, connect: { ...this.#connect } });
       this.#pools.set(origin, pool);
     }
     return pool;

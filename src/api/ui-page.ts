@@ -188,11 +188,27 @@ const script = `
     $('served').textContent = 'served by ' + v.servedBy + ' · updated ' + clock(v.atMs);
   }
 
+  // A cluster with API tokens: open /ui#token=TOKEN; the fragment never leaves the browser, and the
+  // token is kept for this tab only.
+  var headers = {};
+  function takeToken() {
+    var fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+    if (fromHash) { sessionStorage.setItem('raftkv-token', fromHash); window.history.replaceState(null, '', location.pathname); }
+    var token = sessionStorage.getItem('raftkv-token');
+    headers = token ? { authorization: 'Bearer ' + token } : {};
+  }
+  takeToken();
+  window.addEventListener('hashchange', takeToken);
+
   function poll() {
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 2500);
-    fetch('/v1/ui/state', { signal: ctl.signal, cache: 'no-store' })
-      .then(function (r) { if (!r.ok) throw new Error('status ' + r.status); return r.json(); })
+    fetch('/v1/ui/state', { signal: ctl.signal, cache: 'no-store', headers: headers })
+      .then(function (r) {
+        if (r.status === 401 || r.status === 403) throw new Error('this cluster needs an API token: open /ui#token=YOUR_TOKEN');
+        if (!r.ok) throw new Error('status ' + r.status);
+        return r.json();
+      })
       .then(function (v) { lastOk = Date.now(); render(v); $('dot').className = 'dot ok'; })
       .catch(function (e) {
         $('dot').className = 'dot bad';

@@ -3,12 +3,12 @@
  * on a terminal and a table, or JSON, at the end.
  */
 
+import { type Connection, type ConnectionFlags, connectionOf } from '../cli-connection.js';
 import { formatResult, runLoad } from './runner.js';
 import { etcdTarget, raftkvClientTarget, raftkvHttpTarget, type Target } from './targets.js';
 import { parseMix } from './workload.js';
 
-export interface BenchOptions {
-  readonly endpoints: string;
+export interface BenchOptions extends ConnectionFlags {
   readonly target: string;
   readonly clients: string;
   readonly duration: string;
@@ -23,11 +23,7 @@ export interface BenchOptions {
 }
 
 export async function benchCommand(o: BenchOptions): Promise<void> {
-  const endpoints = o.endpoints
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const target = makeTarget(o.target, endpoints);
+  const target = makeTarget(o.target, connectionOf(o));
   const int = (name: string, text: string, min: number) => {
     const n = Number(text);
     if (!Number.isInteger(n) || n < min) throw new RangeError(`--${name} must be an integer >= ${min}`);
@@ -68,14 +64,14 @@ export async function benchCommand(o: BenchOptions): Promise<void> {
   }
 }
 
-function makeTarget(name: string, endpoints: readonly string[]): Target {
+function makeTarget(name: string, c: Connection): Target {
   switch (name) {
     case 'client':
-      return raftkvClientTarget(endpoints);
+      return raftkvClientTarget(c.endpoints, c);
     case 'http':
-      return raftkvHttpTarget(endpoints);
+      return raftkvHttpTarget(c.endpoints, c);
     case 'etcd':
-      return etcdTarget(endpoints);
+      return etcdTarget(c.endpoints);
     default:
       throw new RangeError('--target is client, http or etcd');
   }

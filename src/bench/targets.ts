@@ -19,8 +19,14 @@ export interface Target {
   close(): Promise<void>;
 }
 
-export function raftkvClientTarget(endpoints: readonly string[]): Target {
-  const kv = new RaftKV({ endpoints, operationTimeoutMs: 10_000 });
+/** Credentials for a cluster that requires them: an API token, a CA for https nodes. */
+export interface TargetAuth {
+  readonly token?: string | undefined;
+  readonly ca?: Buffer | undefined;
+}
+
+export function raftkvClientTarget(endpoints: readonly string[], auth: TargetAuth = {}): Target {
+  const kv = new RaftKV({ endpoints, operationTimeoutMs: 10_000, token: auth.token, ca: auth.ca });
   const wrap = async (op: () => Promise<unknown>): Promise<Outcome> => {
     try {
       await op();
@@ -46,8 +52,13 @@ export function raftkvClientTarget(endpoints: readonly string[]): Target {
 }
 
 /** Plain HTTP to the given node URLs in turn (each forwards to the leader). */
-export function raftkvHttpTarget(endpoints: readonly string[]): Target {
-  const agent = new Agent({ connections: 512, keepAliveTimeout: 30_000 });
+export function raftkvHttpTarget(endpoints: readonly string[], auth: TargetAuth = {}): Target {
+  const agent = new Agent({
+    connections: 512,
+    keepAliveTimeout: 30_000,
+    connect: auth.ca === undefined ? {} : { ca: auth.ca },
+  });
+  const authorization = auth.token === undefined ? {} : { authorization: `Bearer ${auth.token}` };
   let next = 0;
   const call = async (
     method: 'GET' | 'PUT',
@@ -56,7 +67,12 @@ export function raftkvHttpTarget(endpoints: readonly string[]): Target {
     headers?: Record<string, string>,
   ) => {
     const base = endpoints[next++ % endpoints.length]!;
-    const res = await request(new URL(path, base), { method, body, headers, dispatcher: agent });
+    const res = await request(new URL(path, base), {
+      method,
+      body,
+      headers: { ...authorization, ...headers },
+      dispatcher: agent,
+    });
     const text = await res.body.arrayBuffer();
     return { status: res.statusCode, etag: res.headers.etag, size: text.byteLength };
   };

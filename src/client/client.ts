@@ -18,6 +18,10 @@ export interface RaftKVOptions {
   readonly attemptTimeoutMs?: number;
   /** Longest time one operation may take over all its retries (ms). Default 20000. */
   readonly operationTimeoutMs?: number;
+  /** An API token of the cluster, sent as `Authorization: Bearer …` on every request. */
+  readonly token?: string | undefined;
+  /** For https endpoints: the CA (PEM) the nodes' certificates chain to, when not a public one. */
+  readonly ca?: string | Uint8Array | undefined;
 }
 
 export interface PutOptions {
@@ -94,7 +98,8 @@ export class RaftKV {
   readonly #endpoints: readonly string[];
   readonly #attemptTimeoutMs: number;
   readonly #operationTimeoutMs: number;
-  readonly #agent = new Agent({ connections: 256, keepAliveTimeout: 30_000 });
+  readonly #agent: Agent;
+  readonly #auth: Record<string, string>;
   readonly #lanes = new Lanes(`c${randomBytes(6).toString('hex')}`);
   #map: ClusterMap | null = null;
   #mapLoading: Promise<ClusterMap> | null = null;
@@ -105,6 +110,12 @@ export class RaftKV {
     this.#endpoints = [...o.endpoints];
     this.#attemptTimeoutMs = o.attemptTimeoutMs ?? 5_000;
     this.#operationTimeoutMs = o.operationTimeoutMs ?? 20_000;
+    this.#auth = o.token === undefined ? {} : { authorization: `Bearer ${o.token}` };
+    this.#agent = new Agent({
+      connections: 256,
+      keepAliveTimeout: 30_000,
+      connect: o.ca === undefined ? {} : { ca: typeof o.ca === 'string' ? o.ca : Buffer.from(o.ca) },
+    });
   }
 
   /** Writes `value` under `key`; throws RaftKVError `precondition_failed` when a condition does not hold. */
@@ -233,13 +244,18 @@ export class RaftKV {
         try {
           const res = await request(new URL('/v1/cluster', url), {
             dispatcher: this.#agent,
+            headers: this.#auth,
             signal: AbortSignal.timeout(this.#attemptTimeoutMs),
           });
           const body = await res.body.text();
+          // The same tokens hold on every node: no point asking the next one.
+          if (res.statusCode === 401 || res.statusCode === 403)
+            throw errorOf({ status: res.statusCode, headers: res.headers, body: Buffer.from(body) }, false);
           if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
           description = JSON.parse(body) as ClusterDescription;
           return new ClusterMap(description);
         } catch (err) {
+          if (err instanceof RaftKVError) throw err;
           last = err;
         }
       }
@@ -282,7 +298,7 @@ export class RaftKV {
       const url = candidates[attempt % Math.max(1, candidates.length)] ?? this.#endpoints[0]!;
       const left = deadline - Date.now();
       if (left <= 0) break;
-      const headers: Record<string, string> = { ...a.headers };
+      const headers: Record<string, string> = { ...this.#auth, ...a.headers };
       if (a.lane !== undefined) {
         headers['x-raft-client'] = a.lane.client;
         headers['x-raft-seq'] = String(a.lane.seq);
@@ -363,6 +379,8 @@ function etagVersion(a: Answer): string {
 
 const codes: ReadonlySet<string> = new Set([
   'bad_request',
+  'unauthorized',
+  'forbidden',
   'not_found',
   'precondition_failed',
   'too_large',

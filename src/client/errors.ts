@@ -5,6 +5,8 @@
 
 export type RaftKVErrorCode =
   | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'precondition_failed'
   | 'too_large'

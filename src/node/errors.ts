@@ -5,6 +5,8 @@
 
 export type KvErrorCode =
   | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
   | 'not_found'
   | 'precondition_failed'
   | 'too_large'

@@ -14,7 +14,8 @@ export {
   utf8ByteLength,
 } from '../kv/index.js';
 export * from './errors.js';
-export { NodeMetrics } from './metrics.js';
+export { InFlightLimit } from './in-flight.js';
+export { NodeMetrics, type OverloadReason } from './metrics.js';
 export {
   type GroupStatus,
   type NodeStatus,

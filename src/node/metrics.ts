@@ -1,15 +1,19 @@
 /**
  * The node's own Prometheus metrics (its registry is merged into the API's /metrics): proposals
  * and their commit latency, fsync latency of the store, leader changes with their measured
- * unavailability windows, snapshots taken and installed, and the drive loop's turns and fsyncs.
+ * unavailability windows, snapshots taken and installed, the drive loop's turns and fsyncs, and
+ * overload: requests in flight and requests refused to shed load.
  */
 
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RaftStore } from '../storage/raft-store.js';
 import type { GroupEventSink } from './observer.js';
 
 /** What became of a proposal: applied, refused before anything was proposed, or failed after. */
 export type ProposalOutcome = 'applied' | 'refused' | 'failed';
+
+/** Why a request was refused to shed load: the in-flight cap, or a lagging event loop. */
+export type OverloadReason = 'in_flight' | 'event_loop_delay';
 
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const sizeBuckets = [1_024, 16_384, 131_072, 1_048_576, 8_388_608, 67_108_864, 536_870_912];
@@ -24,9 +28,13 @@ export class NodeMetrics {
   readonly #windows: Histogram<'shard'>;
   readonly #snapshots: Counter<'shard' | 'kind'>;
   readonly #snapshotBytes: Histogram<'shard' | 'kind'>;
+  readonly #overloadRefused: Counter<'reason'>;
 
-  /** `loop` reads the drive loop's counters at scrape time. */
-  constructor(loop: () => { turns: number; syncs: number }) {
+  /**
+   * `loop` reads the drive loop's counters and `inFlight` the requests in flight, both at scrape
+   * time.
+   */
+  constructor(loop: () => { turns: number; syncs: number }, inFlight: () => number = () => 0) {
     const registers = [this.registry];
     this.#proposals = new Counter({
       name: 'raftkv_proposals_total',
@@ -73,6 +81,21 @@ export class NodeMetrics {
       buckets: sizeBuckets,
       registers,
     });
+    this.#overloadRefused = new Counter({
+      name: 'raftkv_overload_refused_total',
+      help: 'Client requests refused with 503 to shed load, by reason (in_flight cap, event_loop_delay)',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of ['in_flight', 'event_loop_delay'] as const) this.#overloadRefused.inc({ reason }, 0);
+    new Gauge({
+      name: 'raftkv_requests_in_flight',
+      help: 'Client requests this node is waiting on: writes and linearizable reads it leads, and forwards',
+      registers,
+      collect() {
+        this.set(inFlight());
+      },
+    });
     new Counter({
       name: 'raftkv_drive_loop_turns_total',
       help: 'Drive-loop turns (one Ready handled for every group with work)',
@@ -98,6 +121,11 @@ export class NodeMetrics {
     const s = String(shard);
     this.#proposals.inc({ shard: s, outcome });
     if (seconds !== undefined) this.#commitLatency.observe({ shard: s }, seconds);
+  }
+
+  /** A client request was refused with 503 to shed load. */
+  overloadRefused(reason: OverloadReason): void {
+    this.#overloadRefused.inc({ reason });
   }
 
   /** The events of one group, labelled with its shard. */

@@ -13,9 +13,11 @@ import { HashRing, placeShards } from '../shard/index.js';
 import { type RaftStore, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
+import { CommitTrail } from './commit-trail.js';
 import { DriveLoop } from './drive-loop.js';
 import { NotLeaderError, unavailable } from './errors.js';
 import { Group } from './group.js';
+import { InFlightLimit } from './in-flight.js';
 import { NodeMetrics } from './metrics.js';
 import type { GroupActivity } from './observer.js';
 
@@ -23,6 +25,11 @@ import type { GroupActivity } from './observer.js';
 const balanceEveryTicks = 25;
 /** A preferred leader this far behind is left to catch up before leadership moves to it. */
 const balanceLagEntriesMax = 1_000;
+/**
+ * A ready replica has applied everything committed this long ago: under a steady stream of writes
+ * the commit index is always a turn ahead of the applied index, which is not being behind.
+ */
+const readyApplyLagMs = 1_000;
 
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
@@ -81,12 +88,19 @@ export class RaftKvNode {
   readonly groups: ReadonlyMap<number, Group>;
   /** The node's own metrics; the API merges its registry into /metrics. */
   readonly metrics: NodeMetrics;
+  /**
+   * The cap on client requests in flight (`requestsInFlightMax`): propose() and linearizable
+   * reads take a slot here; the API takes one for every request it forwards.
+   */
+  readonly inFlight: InFlightLimit;
   readonly #startedAtMs = Date.now();
   readonly #loop: DriveLoop;
   readonly #store: RaftStore;
   readonly #transport: Transport;
   readonly #log: Logger;
   readonly #apiOf: ReadonlyMap<NodeId, string>;
+  /** Per group, its commit index over the last readyApplyLagMs (see ready()). */
+  readonly #commitTrails = new Map<number, CommitTrail>();
   #ticker: NodeJS.Timeout | null = null;
   #readSeq = 0;
   #handingOver = false;
@@ -94,6 +108,8 @@ export class RaftKvNode {
   readonly #handedTo = new Map<number, NodeId>();
   #ticks = 0;
   #stopped = false;
+  /** The store failed: from then on this node steps nothing and acknowledges nothing. */
+  #failure: Error | null = null;
 
   private constructor(
     deps: NodeDeps,
@@ -110,14 +126,22 @@ export class RaftKvNode {
     this.#transport = transport;
     this.#log = deps.log;
     this.#apiOf = new Map(deps.config.nodes.map((n) => [n.id, n.api]));
-    this.metrics = new NodeMetrics(() => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }));
+    for (const id of groups.keys())
+      this.#commitTrails.set(id, new CommitTrail(Math.ceil(readyApplyLagMs / deps.config.tickMs)));
+    this.metrics = new NodeMetrics(
+      () => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }),
+      () => this.inFlight.count,
+    );
+    this.inFlight = new InFlightLimit(deps.id, deps.config.requestsInFlightMax, () =>
+      this.metrics.overloadRefused('in_flight'),
+    );
     for (const g of groups.values()) g.observer.attach(this.metrics.groupSink(g.id));
     this.#loop = new DriveLoop({
       groups: [...groups.values()],
       store: this.metrics.timed(deps.store),
       transport,
       log: deps.log,
-      onFatal: deps.onFatal,
+      onFatal: (err) => this.#storageFailed(err, deps.onFatal),
     });
   }
 
@@ -161,6 +185,7 @@ export class RaftKvNode {
     for (const g of this.groups.values()) {
       g.raft.tick();
       g.waiters.expire(Date.now());
+      this.#commitTrails.get(g.id)?.note(g.raft.status().commit);
     }
     if (++this.#ticks % balanceEveryTicks === 0) this.#balanceLeaders();
     this.#loop.schedule();
@@ -189,7 +214,7 @@ export class RaftKvNode {
 
   /** Messages from peers (already validated by the transport). */
   receive(from: NodeId, msgs: readonly GroupMessage[]): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#failure !== null) return;
     for (const { group, msg } of msgs) {
       if (msg.from !== from) continue;
       if (this.#handingOver && msg.type === 'timeoutNow') continue;
@@ -220,14 +245,22 @@ export class RaftKvNode {
       : { kind: 'remote', node: member, api: this.#apiOf.get(member)! };
   }
 
-  /** Proposes a write on a shard we lead and waits until it is applied. Throws KvError. */
+  /**
+   * Proposes a write on a shard we lead and waits until it is applied. Throws KvError; at the
+   * in-flight cap `unavailable` before anything is proposed.
+   */
   async propose(shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
     const g = this.#group(shard);
+    return this.inFlight.run(() => this.#propose(g, shard, cmd));
+  }
+
+  async #propose(g: Group, shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
     const data = encodeCommand(cmd);
     let res = g.raft.propose(data);
     if (!res.ok && res.reason === 'transferring') {
       // Leadership is moving: wait (bounded by the transfer's own timeout) and try once more.
       await this.#roleChange(g, this.config.electionTicks * this.config.tickMs);
+      this.#group(shard); // throws if the node stopped or failed meanwhile
       res = g.raft.propose(data);
     }
     if (!res.ok) {
@@ -273,7 +306,12 @@ export class RaftKvNode {
     return { page: g.sm.list(prefix, after, limit), at: this.#provenance(g) };
   }
 
+  /** ReadIndex (§6.4) and the wait until applied; holds an in-flight slot throughout. */
   async #confirmRead(g: Group): Promise<void> {
+    return this.inFlight.run(() => this.#readIndex(g));
+  }
+
+  async #readIndex(g: Group): Promise<void> {
     const ctx = String(++this.#readSeq);
     const res = g.raft.readIndex(ctx);
     if (!res.ok) {
@@ -290,6 +328,7 @@ export class RaftKvNode {
 
   #group(shard: number): Group {
     if (this.#stopped) throw unavailable(`node ${this.id} is shutting down`);
+    if (this.#failure !== null) throw unavailable(`node ${this.id} cannot persist writes and is stopping`);
     const g = this.groups.get(shard);
     if (g === undefined) throw unavailable(`shard ${shard} has no replica on node ${this.id}`);
     return g;
@@ -314,11 +353,17 @@ export class RaftKvNode {
     };
   }
 
-  /** API.md /readyz: every local group knows a leader and has applied its commit index. */
+  /**
+   * API.md /readyz: every local group knows a leader and has applied its commit index: all of
+   * it, or at least the commit index it had `readyApplyLagMs` ago (writes that commit while a
+   * turn applies the ones before them do not make a replica unready; one that falls behind does).
+   */
   ready(): boolean {
     return [...this.groups.values()].every((g) => {
       const s = g.raft.status();
-      return s.leader !== null && s.applied >= s.commit;
+      if (s.leader === null) return false;
+      const before = this.#commitTrails.get(g.id)?.oldest() ?? null;
+      return s.applied >= s.commit || (before !== null && s.applied >= before);
     });
   }
 
@@ -404,6 +449,21 @@ export class RaftKvNode {
     await this.#transport.close();
     await this.#store.close();
     this.#log.info('node stopped');
+  }
+
+  /**
+   * The drive loop could not persist a Ready (a write or fsync failed): what this node holds in
+   * memory is ahead of its disk. It stops at once: no more ticks or peer messages (so no votes,
+   * no elections, and as leader no heartbeats: the other members elect a new leader), every
+   * waiting client fails (a write's outcome is unknown: its entries may have reached a quorum
+   * through the followers), and `onFatal` decides how the process ends.
+   */
+  #storageFailed(err: Error, onFatal: (err: Error) => void): void {
+    this.#failure = err;
+    if (this.#ticker !== null) clearInterval(this.#ticker);
+    this.#ticker = null;
+    for (const g of this.groups.values()) g.waiters.failAll('this node could not persist it');
+    onFatal(err);
   }
 
   /** handOver() then shutdown(). */

@@ -25,12 +25,15 @@ interface ReadWaiter extends Waiter<Index> {
 export class Waiters<R> {
   readonly #proposals = new Map<Index, ProposalWaiter<R>>();
   readonly #reads = new Map<string, ReadWaiter>();
+  /** Set by failAll(): why no wait can end well any more; later waits fail at once. */
+  #closedWhy: string | null = null;
 
   /**
    * Waits for the entry proposed at (index, term). A waiter already at that index lost its entry
    * (the log was cut back there, so it can never commit): it fails as not applied.
    */
   waitProposal(index: Index, term: Term, deadlineMs: number): Promise<R> {
+    if (this.#closedWhy !== null) return Promise.reject(proposalFailed(this.#closedWhy));
     this.#proposals
       .get(index)
       ?.reject(unavailable('leadership changed before the write committed; nothing was written'));
@@ -40,6 +43,7 @@ export class Waiters<R> {
   }
 
   waitRead(ctx: string, deadlineMs: number): Promise<Index> {
+    if (this.#closedWhy !== null) return Promise.reject(readFailed(this.#closedWhy));
     return new Promise((resolve, reject) =>
       this.#reads.set(ctx, { resolve, reject, deadlineMs, index: null }),
     );
@@ -98,24 +102,49 @@ export class Waiters<R> {
 
   /** Fails every wait past its deadline. */
   expire(nowMs: number): void {
+    this.#fail(
+      nowMs,
+      () => proposalFailed('not applied in time'),
+      () => unavailable('no quorum confirmed the read in time'),
+    );
+  }
+
+  /**
+   * The node is stopping: every waiter fails, a write as outcome unknown (504), a read as
+   * unavailable (503), and so does every wait begun later (nothing will expire it: the ticks
+   * have stopped). `why` says why the node could not finish them, if not that it stops.
+   */
+  failAll(why = 'the node is stopping'): void {
+    this.#closedWhy = why;
+    this.#fail(
+      Number.POSITIVE_INFINITY,
+      () => proposalFailed(why),
+      () => readFailed(why),
+    );
+  }
+
+  #fail(nowMs: number, proposalError: () => Error, readError: () => Error): void {
     for (const [i, w] of this.#proposals) {
       if (w.deadlineMs > nowMs) continue;
       this.#proposals.delete(i);
-      w.reject(outcomeUnknown('proposed, but not applied in time; the write may or may not take effect'));
+      w.reject(proposalError());
     }
     for (const [ctx, w] of this.#reads) {
       if (w.deadlineMs > nowMs) continue;
       this.#reads.delete(ctx);
-      w.reject(unavailable('no quorum confirmed the read in time'));
+      w.reject(readError());
     }
-  }
-
-  /** The node is stopping: every waiter fails. */
-  failAll(): void {
-    this.expire(Number.POSITIVE_INFINITY);
   }
 
   get size(): number {
     return this.#proposals.size + this.#reads.size;
   }
+}
+
+function proposalFailed(why: string) {
+  return outcomeUnknown(`proposed, but ${why}; the write may or may not take effect`);
+}
+
+function readFailed(why: string) {
+  return unavailable(`${why}; the read was not served`);
 }

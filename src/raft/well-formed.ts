@@ -5,7 +5,15 @@
 
 import type { Message } from './types.js';
 
-const isIndex = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+/**
+ * The highest term or index a correct member can send. Terms grow by one per election and
+ * indexes by one per entry, so no cluster comes near 2^52 (a million of either every second for
+ * 142 years). A forged position above it is refused: taken in, it would let the member's own next
+ * term or index leave the safe integers (2^53), past what storage can write and load again.
+ */
+export const positionMax = 2 ** 52;
+
+const isIndex = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n <= positionMax;
 
 /** Why `m` cannot come from a correct peer, or null when it is well formed. */
 export function malformation(m: Message): string | null {

@@ -101,3 +101,23 @@ export function entryIndexOf(group: GroupId, key: Uint8Array): Index | null {
   const index = k.readUInt32BE(groupPrefixBytes) * twoPow32 + k.readUInt32BE(groupPrefixBytes + 4);
   return isIndex(index) ? index : null;
 }
+
+/** The first key of `group`: every record of the group sorts at or after it, before the next group's. */
+export function groupStartKey(group: GroupId): Buffer {
+  checkGroupId(group);
+  const key = Buffer.alloc(5);
+  key[0] = groupSpace;
+  key.writeUInt32BE(group, 1);
+  return key;
+}
+
+/** The key range holding the records of every group (and no node record), for iterators. */
+export function groupSpaceRange(): { readonly gte: Buffer; readonly lt: Buffer } {
+  return { gte: Buffer.from([groupSpace]), lt: Buffer.from([groupSpace + 1]) };
+}
+
+/** The group a record key belongs to, or null when `key` is not a record key of any group. */
+export function groupIdOf(key: Uint8Array): GroupId | null {
+  if (key.byteLength < groupPrefixBytes || key[0] !== groupSpace) return null;
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).readUInt32BE(1);
+}

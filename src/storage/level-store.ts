@@ -3,6 +3,7 @@
  * under its own key prefix (keys.ts), values checksummed (codec.ts). All groups of one write go
  * in one batch, so a write is atomic and costs at most one fsync (group commit). Calls run one at
  * a time in arrival order. It decides nothing about Raft; write-plan.ts says what a write does.
+ * It refuses damaged files rather than let LevelDB repair them quietly (leveldb-files.ts).
  */
 
 import { Level } from 'level';
@@ -23,11 +24,16 @@ import {
   entryIndexOf,
   entryKey,
   entryRange,
+  groupIdMax,
+  groupIdOf,
+  groupSpaceRange,
+  groupStartKey,
   hardStateKey,
   identityKey,
   snapshotDataKey,
   snapshotMetaKey,
 } from './keys.js';
+import { checkLevelDbFiles, levelDbCorruption } from './leveldb-files.js';
 import {
   type GroupId,
   type GroupWrite,
@@ -56,18 +62,29 @@ export class LevelStore implements RaftStore {
   #tail: Promise<unknown> = Promise.resolve();
   #failure: unknown = null;
   #closed = false;
+  // What verify() read, handed out by the group's first load() instead of reading it again.
+  // Invariant: equal to what the database holds; emptied by any write.
+  readonly #verified = new Map<GroupId, DurableState>();
 
   private constructor(db: Db) {
     this.#db = db;
   }
 
   /**
-   * Opens (creating if missing) the store in directory `dir`. Rejects with StoreFormatError when
-   * the directory's recorded identity has a newer format than this build's `storeFormat`.
+   * Opens (creating if missing) the store in directory `dir`. Rejects with StoreCorruptError
+   * (record 'files') when LevelDB's files are damaged: CURRENT missing next to data, a damaged
+   * write-ahead log record, or what LevelDB itself reports as corrupt; with StoreFormatError
+   * when the recorded identity has a newer format than this build's `storeFormat`; with
+   * LevelDB's error otherwise (e.g. the directory is locked by another process).
    */
   static async open(dir: string): Promise<LevelStore> {
+    await checkLevelDbFiles(dir);
     const db: Db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      throw levelDbCorruption(err) ?? err;
+    }
     const store = new LevelStore(db);
     try {
       const identity = await store.identity();
@@ -82,7 +99,7 @@ export class LevelStore implements RaftStore {
   }
 
   identity(): Promise<StoreIdentity | null> {
-    return this.#serial(async () => {
+    return this.#serialRead(async () => {
       const value = await this.#get(identityKey());
       return value === undefined ? null : decodeIdentity(value);
     });
@@ -98,26 +115,58 @@ export class LevelStore implements RaftStore {
    * and with RangeError for a group id the key layout cannot hold.
    */
   load(group: GroupId): Promise<DurableState> {
-    return this.#serial(async () => {
-      const hsValue = await this.#get(hardStateKey(group));
-      const hardState = hsValue === undefined ? emptyHardState : decodeHardState(group, hsValue);
-      const snapshot = await this.#readSnapshot(group);
-      const snapshotIndex = snapshot?.meta.index ?? 0;
-      const entries: Entry[] = [];
-      for await (const [key, value] of this.#db.iterator(entryRange(group))) {
-        const expected = snapshotIndex + 1 + entries.length;
-        const index = entryIndexOf(group, key);
-        if (index === null) throw new StoreCorruptError(group, 'log', null, 'malformed entry key');
-        if (index !== expected) {
-          const reason = index < expected ? `entry ${index} lies at or below the snapshot` : 'missing entry';
-          throw new StoreCorruptError(group, 'log', expected, reason);
-        }
-        entries.push(decodeEntry(group, index, value));
-      }
-      const lastIndex = entries.at(-1)?.index ?? snapshotIndex;
-      this.#bounds.set(group, { snapshotIndex, firstIndex: snapshotIndex + 1, lastIndex });
-      return { hardState, snapshot, entries };
+    return this.#serialRead(async () => {
+      const verified = this.#verified.get(group);
+      this.#verified.delete(group);
+      return verified ?? this.#readGroup(group);
     });
+  }
+
+  async #readGroup(group: GroupId): Promise<DurableState> {
+    const hsValue = await this.#get(hardStateKey(group));
+    const hardState = hsValue === undefined ? emptyHardState : decodeHardState(group, hsValue);
+    const snapshot = await this.#readSnapshot(group);
+    const snapshotIndex = snapshot?.meta.index ?? 0;
+    const entries: Entry[] = [];
+    for await (const [key, value] of this.#db.iterator(entryRange(group))) {
+      const expected = snapshotIndex + 1 + entries.length;
+      const index = entryIndexOf(group, key);
+      if (index === null) throw new StoreCorruptError(group, 'log', null, 'malformed entry key');
+      if (index !== expected) {
+        const reason = index < expected ? `entry ${index} lies at or below the snapshot` : 'missing entry';
+        throw new StoreCorruptError(group, 'log', expected, reason);
+      }
+      entries.push(decodeEntry(group, index, value));
+    }
+    const lastIndex = entries.at(-1)?.index ?? snapshotIndex;
+    this.#bounds.set(group, { snapshotIndex, firstIndex: snapshotIndex + 1, lastIndex });
+    return { hardState, snapshot, entries };
+  }
+
+  /**
+   * Reads and verifies everything stored, as a start-up check: the identity, and every group
+   * present as load() does (checksums, decoding, a contiguous log after the snapshot). Rejects
+   * with StoreCorruptError for the first damage found, including stored groups without an
+   * identity (a store that lost its identity would pass for a new one). What it read, each
+   * group's first load() returns, unless a write came first: start-up reads the store once.
+   */
+  async verify(): Promise<void> {
+    const groups = await this.#serialRead(() => this.#storedGroups());
+    const identity = await this.identity();
+    if (identity === null && groups.length > 0) {
+      throw new StoreCorruptError(
+        null,
+        'identity',
+        null,
+        `missing, yet groups ${groups.join(', ')} are stored`,
+      );
+    }
+    for (const group of groups) {
+      // Kept inside the call, so no write can slip in between the read and the keeping.
+      await this.#serialRead(async () => {
+        this.#verified.set(group, await this.#readGroup(group));
+      });
+    }
   }
 
   /**
@@ -128,6 +177,7 @@ export class LevelStore implements RaftStore {
    */
   write(writes: readonly GroupWrite[], opts: { readonly sync: boolean }): Promise<void> {
     return this.#serial(async () => {
+      this.#verified.clear();
       if (this.#failure !== null) throw new StoreFailedError(this.#failure);
       for (const w of writes) {
         checkWriteGroup(w.group);
@@ -156,6 +206,7 @@ export class LevelStore implements RaftStore {
     if (this.#closed) return;
     const pending = this.#tail;
     this.#closed = true;
+    this.#verified.clear();
     await pending.catch(() => undefined);
     await this.#db.close();
   }
@@ -165,6 +216,33 @@ export class LevelStore implements RaftStore {
     const run = this.#tail.then(fn, fn);
     this.#tail = run.catch(() => undefined);
     return run;
+  }
+
+  // A read: what LevelDB reports as damage (a corrupt or truncated table) becomes StoreCorruptError.
+  #serialRead<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#serial(async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        throw levelDbCorruption(err) ?? err;
+      }
+    });
+  }
+
+  // The ids of the groups with any record stored, ascending: one seek per group.
+  async #storedGroups(): Promise<GroupId[]> {
+    const groups: GroupId[] = [];
+    const { gte, lt } = groupSpaceRange();
+    let from = gte;
+    for (;;) {
+      const [key] = await this.#db.keys({ gte: from, lt, limit: 1 }).all();
+      if (key === undefined) return groups;
+      const group = groupIdOf(key);
+      if (group === null) throw new StoreCorruptError(null, 'log', null, 'malformed group key');
+      groups.push(group);
+      if (group === groupIdMax) return groups;
+      from = groupStartKey(group + 1);
+    }
   }
 
   #get(key: Buffer): Promise<Buffer | undefined> {

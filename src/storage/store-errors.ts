@@ -7,15 +7,21 @@
 import type { Index } from '../raft/types.js';
 import type { GroupId } from './raft-store.js';
 
-/** The kinds of record a store keeps, as named in errors. */
-export type StoreRecord = 'identity' | 'hardState' | 'snapshot' | 'entry' | 'log';
+/**
+ * The kinds of record a store keeps, as named in errors; 'files' stands for the database's own
+ * files (LevelDB's CURRENT, MANIFEST, tables and write-ahead logs) rather than one record.
+ */
+export type StoreRecord = 'identity' | 'hardState' | 'snapshot' | 'entry' | 'log' | 'files';
 
 /**
- * A stored record failed its checksum, could not be decoded, or the log has a gap. `group` is
- * null for the node's identity; `index` names the entry (or, for 'log', the missing index).
+ * A stored record failed its checksum, could not be decoded, or the log has a gap; or the
+ * database's own files are damaged ('files'). `group` is null for the node's identity and for
+ * 'files'; `index` names the entry (or, for 'log', the missing index).
  */
 export class StoreCorruptError extends Error {
   override readonly name = 'StoreCorruptError';
+  /** What is damaged and how, without the "store corrupt: " lead: for messages that say it their way. */
+  readonly detail: string;
   constructor(
     readonly group: GroupId | null,
     readonly record: StoreRecord,
@@ -23,7 +29,9 @@ export class StoreCorruptError extends Error {
     readonly reason: string,
   ) {
     const where = group === null ? record : `group ${group} ${record}`;
-    super(`store corrupt: ${where}${index === null ? '' : ` ${index}`}: ${reason}`);
+    const detail = record === 'files' ? reason : `${where}${index === null ? '' : ` ${index}`}: ${reason}`;
+    super(`store corrupt: ${detail}`);
+    this.detail = detail;
   }
 }
 

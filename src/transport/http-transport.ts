@@ -4,7 +4,7 @@
  */
 
 import type { Logger } from 'pino';
-import { PeerLink } from './peer-link.js';
+import { PeerLink, type PeerLinkOptions } from './peer-link.js';
 import type { Transport } from './transport.js';
 import type { GroupMessage } from './wire.js';
 
@@ -14,6 +14,8 @@ export interface HttpTransportOptions {
   /** Peer node id → its peer URL. */
   readonly peers: ReadonlyMap<string, string>;
   readonly requestTimeoutMs: number;
+  readonly secret: string;
+  readonly tls?: PeerLinkOptions['tls'];
   readonly log: Logger;
 }
 
@@ -33,6 +35,8 @@ export class HttpTransport implements Transport {
           queueMessagesMax: 50_000,
           batchMessagesMax: 4_096,
           snapshotChunkBytes: 1024 * 1024,
+          secret: o.secret,
+          tls: o.tls,
           log: o.log,
         }),
       );

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { Message } from '../raft/types.js';
+import { peerAuthHeader, peerMac } from './peer-auth.js';
 import { encodeBatch, encodeSnapshotChunk, type GroupMessage, wireVersion } from './wire.js';
 
 export interface PeerLinkOptions {
@@ -20,6 +21,12 @@ export interface PeerLinkOptions {
   /** Most messages in one request. */
   readonly batchMessagesMax: number;
   readonly snapshotChunkBytes: number;
+  /** The cluster secret; every request carries its MAC (peer-auth.ts). */
+  readonly secret: string;
+  /** For an https peer: the CA its certificate chains to, and our own certificate for mutual TLS. */
+  readonly tls?:
+    | { readonly ca?: Buffer | undefined; readonly cert: Buffer; readonly key: Buffer }
+    | undefined;
   readonly log: Logger;
 }
 
@@ -38,7 +45,12 @@ export class PeerLink {
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
-    this.#pool = new Pool(o.url, { connections: 2, pipelining: 1, keepAliveTimeout: 30_000 });
+    this.#pool = new Pool(o.url, {
+      connections: 2,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      ...(o.tls === undefined ? {} : { connect: { ca: o.tls.ca, cert: o.tls.cert, key: o.tls.key } }),
+    });
   }
 
   enqueue(msgs: readonly GroupMessage[]): void {
@@ -66,11 +78,16 @@ export class PeerLink {
         method: 'POST',
         path,
         body,
-        headers: { 'content-type': 'application/msgpack' },
+        headers: {
+          'content-type': 'application/msgpack',
+          [peerAuthHeader]: peerMac(this.#o.secret, path, body),
+        },
         headersTimeout: this.#o.requestTimeoutMs,
         bodyTimeout: this.#o.requestTimeoutMs,
       });
       await res.body.dump();
+      if (res.statusCode === 401)
+        throw new Error('peer refused our MAC (401): the nodes do not share one cluster secret');
       if (res.statusCode >= 300) throw new Error(`peer answered ${res.statusCode}`);
       this.#markReachable(true, null);
       return true;

@@ -1,13 +1,17 @@
 /**
  * The peer port: a fastify app taking msgpack batches of Raft messages and snapshot chunks from
- * the other nodes of this cluster. Malformed bodies get 400 and one log line per sender; a
- * request from another cluster gets 403; nothing of either reaches Raft. Built apart from
+ * the other nodes of this cluster. A request without the right MAC of the cluster secret gets 401
+ * before its body is decoded; malformed bodies get 400; a request from another cluster gets 403;
+ * each refusal is logged once per source and reason, and nothing of any reaches Raft. Optionally
+ * https, with client certificates required when a CA is given (mutual TLS). Built apart from
  * listen() so tests can inject().
  */
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Message } from '../raft/types.js';
+import { peerAuthHeader, peerMacValid } from './peer-auth.js';
+import { peerServerLimits, peerTimeouts } from './peer-limits.js';
 import { batchPath, snapshotPath } from './peer-link.js';
 import type { MessageSink } from './transport.js';
 import { decodeBatch, decodeSnapshotChunk } from './wire.js';
@@ -15,6 +19,10 @@ import { decodeBatch, decodeSnapshotChunk } from './wire.js';
 export interface PeerServerOptions {
   readonly clusterId: string;
   readonly self: string;
+  /** The cluster secret every request's MAC is keyed with (peer-auth.ts). */
+  readonly secret: string;
+  /** Serve https; with `ca`, peers must present a certificate it signed. */
+  readonly tls?: PeerTls | undefined;
   /** Node ids allowed to send to us. */
   readonly peers: ReadonlySet<string>;
   readonly sink: MessageSink;
@@ -23,6 +31,12 @@ export interface PeerServerOptions {
   readonly messagesMax: number;
   /** Largest snapshot we accept from a leader. */
   readonly snapshotBytesMax: number;
+}
+
+export interface PeerTls {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca?: Buffer | undefined;
 }
 
 interface Assembly {
@@ -34,6 +48,9 @@ interface Assembly {
 
 export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
   const app = Fastify({
+    ...(o.tls === undefined ? {} : { https: { ...peerServerLimits, ...httpsOptions(o.tls) } }),
+    http: peerServerLimits,
+    ...peerTimeouts,
     loggerInstance: o.log.child({ port: 'peer' }) as FastifyBaseLogger,
     bodyLimit: o.bodyBytesMax,
     // Peers keep connections open; a stopping node drops them at once (Raft resends).
@@ -46,6 +63,8 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
   const refusedOnce = new Set<string>();
   const refuse = (source: string, reason: string) => {
     if (refusedOnce.has(`${source}:${reason}`)) return;
+    // Bounded: a flood of distinct reasons logs again after a while rather than grow the set.
+    if (refusedOnce.size >= 1_024) refusedOnce.clear();
     refusedOnce.add(`${source}:${reason}`);
     o.log.warn({ source, reason }, 'refused peer request');
   };
@@ -54,6 +73,17 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     if (!o.peers.has(from)) return `unknown sender ${from}`;
     return null;
   };
+
+  // Runs before any route handler looks at the body.
+  app.addHook('preHandler', async (req, reply) => {
+    const body = req.body instanceof Uint8Array ? req.body : new Uint8Array();
+    const path = req.routeOptions.url ?? req.url;
+    if (peerMacValid(o.secret, path, body, req.headers[peerAuthHeader])) return;
+    refuse(req.ip, 'missing or wrong MAC: not signed with this cluster secret');
+    return reply
+      .code(401)
+      .send({ error: 'not authenticated: the request is not signed with this cluster secret' });
+  });
 
   app.post(batchPath, async (req, reply) => {
     if (!(req.body instanceof Uint8Array)) return reply.code(415).send();
@@ -117,4 +147,10 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     return reply.code(204).send();
   });
   return app;
+}
+
+function httpsOptions(tls: PeerTls) {
+  return tls.ca === undefined
+    ? { cert: tls.cert, key: tls.key }
+    : { cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: true, rejectUnauthorized: true };
 }

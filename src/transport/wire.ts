@@ -116,7 +116,10 @@ function message(o: Record<string, unknown>): Message {
     case 'timeoutNow':
       return { ...env, type };
     default:
-      throw new WireError(`unknown message type ${JSON.stringify(type)}`);
+      // Not JSON.stringify(type) alone: msgpack can carry a BigInt, which it cannot serialise.
+      throw new WireError(
+        `unknown message type ${typeof type === 'string' ? JSON.stringify(type) : `of type ${typeof type}`}`,
+      );
   }
 }
 

@@ -39,6 +39,8 @@ export interface Tuning {
   readonly snapshotEntries?: number;
   readonly valueBytesMax?: number;
   readonly requestTimeoutMs?: number;
+  readonly requestsInFlightMax?: number;
+  readonly eventLoopDelayMaxMs?: number;
 }
 
 export interface ClusterOptions {
@@ -48,6 +50,18 @@ export interface ClusterOptions {
   readonly shards?: number;
   readonly replicas?: number;
   readonly tuning?: Tuning;
+  /** Both ports https (the `security.tls` files must then be given in `security`). */
+  readonly https?: boolean;
+  /** The cluster file's `security` object; its paths are relative to the cluster's temp dir. */
+  readonly security?: Record<string, unknown>;
+  /** Files written into the cluster's temp dir before the cluster file (name → content). */
+  readonly files?: Readonly<Record<string, string | Buffer>>;
+  /** Sent as a bearer token with every request of the harness that does not set `authorization`. */
+  readonly token?: string;
+  /** The CA the harness trusts for https nodes. */
+  readonly ca?: Buffer;
+  /** Extra environment of one node's process. */
+  readonly nodeEnv?: (id: string) => Record<string, string>;
 }
 
 export interface NodeSpec {
@@ -78,11 +92,20 @@ export class TestCluster {
   /** Spawned but not yet answering /healthz. */
   readonly #starting = new Set<string>();
   readonly #agents = new Map<string, Agent>();
+  readonly #client: Pick<ClusterOptions, 'token' | 'ca' | 'nodeEnv'>;
   /** Logs read by stop() before the temp dir goes, for failure reports that come after it. */
   #savedLogs: Map<string, string> | null = null;
 
-  private constructor(name: string, dir: string, nodes: NodeSpec[], shards: number, replicas: number) {
+  private constructor(
+    name: string,
+    dir: string,
+    nodes: NodeSpec[],
+    shards: number,
+    replicas: number,
+    client: Pick<ClusterOptions, 'token' | 'ca' | 'nodeEnv'>,
+  ) {
     this.name = name;
+    this.#client = client;
     this.dir = dir;
     this.configPath = join(dir, 'cluster.json');
     this.nodes = nodes;
@@ -98,15 +121,17 @@ export class TestCluster {
     const count = o.nodes ?? 3;
     const shards = o.shards ?? 3;
     const ports = await freePorts(2 * count);
+    const scheme = o.https === true ? 'https' : 'http';
     const nodes = Array.from({ length: count }, (_, i) => ({
       id: `n${i + 1}`,
-      api: `http://127.0.0.1:${ports[2 * i]}`,
-      peer: `http://127.0.0.1:${ports[2 * i + 1]}`,
+      api: `${scheme}://127.0.0.1:${ports[2 * i]}`,
+      peer: `${scheme}://127.0.0.1:${ports[2 * i + 1]}`,
     }));
     const dir = mkdtempSync(join(tmpdir(), `raftkv-it-${o.name}-`));
     const replicas = o.replicas ?? Math.min(3, count);
-    const cluster = new TestCluster(o.name, dir, nodes, shards, replicas);
-    const file = { nodes, shards, replicas, ...o.tuning };
+    const cluster = new TestCluster(o.name, dir, nodes, shards, replicas, o);
+    for (const [name, content] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), content);
+    const file = { nodes, shards, replicas, ...o.tuning, ...(o.security ? { security: o.security } : {}) };
     writeFileSync(cluster.configPath, `${JSON.stringify(file, null, 2)}\n`);
     return cluster;
   }
@@ -158,8 +183,9 @@ export class TestCluster {
   #spawn(id: string): void {
     if (this.isRunning(id)) throw new Error(`node ${id} is already running`);
     const log = this.logPath(id);
-    const p = startNode({ configPath: this.configPath, id, dataDir: this.dataDir(id) }, (_id, chunk) =>
-      appendFileSync(log, chunk),
+    const p = startNode(
+      { configPath: this.configPath, id, dataDir: this.dataDir(id), env: this.#client.nodeEnv?.(id) },
+      (_id, chunk) => appendFileSync(log, chunk),
     );
     appendFileSync(log, `--- harness: started ${id} pid ${p.child.pid} ---\n`);
     everyChild.add(p);
@@ -241,7 +267,12 @@ export class TestCluster {
   #agent(id: string): Dispatcher {
     let agent = this.#agents.get(id);
     if (agent === undefined) {
-      agent = new Agent({ connections: 64, keepAliveTimeout: 10_000 });
+      const ca = this.#client.ca;
+      agent = new Agent({
+        connections: 64,
+        keepAliveTimeout: 10_000,
+        connect: ca === undefined ? {} : { ca },
+      });
       this.#agents.set(id, agent);
     }
     return agent;
@@ -259,7 +290,12 @@ export class TestCluster {
   async request(method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
     const id = o.node ?? this.running()[0];
     if (id === undefined) throw new Error('no running node to ask');
-    return sendRequest(`${this.spec(id).api}${path}`, method, o, this.#agent(id));
+    // An `authorization` header of '' sends none.
+    const headers: Record<string, string> = { ...o.headers };
+    if (headers.authorization === undefined && this.#client.token !== undefined)
+      headers.authorization = `Bearer ${this.#client.token}`;
+    if (headers.authorization === '') delete headers.authorization;
+    return sendRequest(`${this.spec(id).api}${path}`, method, { ...o, headers }, this.#agent(id));
   }
 
   put(key: string, value: Buffer | string, o: RequestOptions = {}): Promise<Reply> {

@@ -47,26 +47,6 @@ export interface RequestOptions {
   readonly timeoutMs?: number;
 }
 
-/** An HTTP answer, fully read. Header names are lower case. */
-export interface Reply {
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Buffer;
-  /** Milliseconds from sending the request to having read the whole answer. */
-  readonly elapsedMs: number;
-  text(): string;
-  json<T = unknown>(): T;
-}
-
-export interface RequestOptions {
-  /** The node to ask; by default the first running node. */
-  readonly node?: string;
-  readonly headers?: Record<string, string>;
-  readonly body?: Buffer | string;
-  /** Aborts the request after this long (the request then throws). */
-  readonly timeoutMs?: number;
-}
-
 /** The answer of the API's error catalogue: `{"error":{"code","message"}}`. */
 export interface ErrorBody {
   readonly error: { readonly code: string; readonly message: string };

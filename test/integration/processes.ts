@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { type AddressInfo, createServer, type Server } from 'node:net';
-import { cliPath, repoRoot } from '../../scripts/local-cluster.js';
+import { cliPath, localClusterSecret, repoRoot } from '../../scripts/local-cluster.js';
 
 /** Ports that are free now, found by listening on port 0; all held open until every one is known. */
 export async function freePorts(count: number): Promise<number[]> {
@@ -33,6 +33,8 @@ export async function runCli(
   const child = spawn(process.execPath, [cliPath, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // `serve` needs the cluster secret of the nodes this process starts (local-cluster.ts).
+    env: { ...process.env, RAFTKV_CLUSTER_SECRET: localClusterSecret },
   });
   let stdout = '';
   let stderr = '';

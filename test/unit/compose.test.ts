@@ -170,6 +170,22 @@ describe('docker-compose.yml, Dockerfile and cluster file agree', () => {
     expect(sources.size).toBe(services.length);
   });
 
+  it('authenticates peers with a secret the first node creates on a volume all nodes share', () => {
+    const file = config.security.secretFile;
+    expect(config.security.createSecret).toBe(true);
+    expect(file).toMatch(/^\//);
+    const dir = posix.dirname(file!);
+    const shared = new Set<string>();
+    for (const [name, s] of services) {
+      const mount = volumeMounts(s).find((m) => m.target === dir);
+      expect(mount?.named, `${name} mounts no named volume at ${dir}`).toBe(true);
+      expect(env(s).RAFTKV_CLUSTER_SECRET, name).toBeUndefined();
+      shared.add(mount!.source);
+    }
+    expect(shared.size).toBe(1);
+    expect(ops('RUN').join('\n')).toMatch(new RegExp(`chown node(:node)? .*${dir}\\b`));
+  });
+
   it('checks each node on /readyz of its own API port', () => {
     for (const n of config.nodes) {
       const api = new URL(n.api);

@@ -164,8 +164,9 @@ function parseSession(req: FastifyRequest): Session | null {
   const client = req.headers['x-raft-client'];
   const seq = req.headers['x-raft-seq'];
   if (client === undefined && seq === undefined) return null;
-  if (typeof client !== 'string' || typeof seq !== 'string' || !/^[0-9]{1,15}$/.test(seq)) {
-    throw badRequest('X-Raft-Client needs X-Raft-Seq, a non-negative integer');
+  // Seqs count from 1 (kv/commands.ts); a 0 would reach the command encoder and fail there as a 500.
+  if (typeof client !== 'string' || typeof seq !== 'string' || !/^[1-9][0-9]{0,14}$/.test(seq)) {
+    throw badRequest('X-Raft-Client needs X-Raft-Seq, a positive integer');
   }
   if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(client))
     throw badRequest('X-Raft-Client must be 1-128 letters, digits, _ . : -');

@@ -40,6 +40,9 @@ export function listRoutes(
     const q = req.query;
     const prefix = q.prefix ?? '';
     const after = q.after ?? null;
+    // A parameter given twice arrives as an array, which nothing below could take (a 500).
+    if (typeof prefix !== 'string' || (after !== null && typeof after !== 'string'))
+      throw badRequest('prefix and after may be given once each');
     const limit = q.limit === undefined ? listLimitDefault : Number(q.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > listLimitMax) {
       throw badRequest(`limit must be an integer from 1 to ${listLimitMax}`);
@@ -60,7 +63,8 @@ export function listRoutes(
       const res = await forwarder.forward(route.api, {
         method: 'GET',
         url: `/v1/kv?${params}`,
-        headers: {},
+        // The caller's credential goes along: the leader checks it again.
+        headers: { authorization: req.headers.authorization },
         body: null,
         hops,
       });

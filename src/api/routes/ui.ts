@@ -8,20 +8,26 @@ import type { FastifyInstance } from 'fastify';
 import { Agent, request } from 'undici';
 import type { NodeStatus, RaftKvNode } from '../../node/index.js';
 import { buildClusterView, type NodeAnswer } from '../cluster-view.js';
+import type { OutboundTls } from '../forward.js';
 import { dashboardHtml } from '../ui-page.js';
 
 /** How long the view waits for one peer's status before showing it down. */
 export const peerStatusTimeoutMs = 800;
 
-export function uiRoutes(app: FastifyInstance, { node }: { node: RaftKvNode }): void {
-  const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
+export function uiRoutes(
+  app: FastifyInstance,
+  { node, outboundTls }: { node: RaftKvNode; outboundTls?: OutboundTls | undefined },
+): void {
+  const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000, connect: { ...outboundTls } });
   app.addHook('onClose', async () => agent.destroy());
 
-  const ask = async (peer: { id: string; api: string }): Promise<NodeAnswer> => {
+  /** `authorization` is the viewer's own credential, shown to the other nodes in turn. */
+  const ask = async (peer: { id: string; api: string }, authorization?: string): Promise<NodeAnswer> => {
     if (peer.id === node.id) return { ...peer, status: node.status() };
     try {
       const res = await request(new URL('/v1/status', peer.api), {
         dispatcher: agent,
+        headers: authorization === undefined ? {} : { authorization },
         headersTimeout: peerStatusTimeoutMs,
         bodyTimeout: peerStatusTimeoutMs,
         signal: AbortSignal.timeout(peerStatusTimeoutMs),
@@ -38,8 +44,10 @@ export function uiRoutes(app: FastifyInstance, { node }: { node: RaftKvNode }): 
     }
   };
 
-  app.get('/v1/ui/state', async (_req, reply) => {
-    const answers = await Promise.all(node.config.nodes.map((n) => ask({ id: n.id, api: n.api })));
+  app.get('/v1/ui/state', async (req, reply) => {
+    const answers = await Promise.all(
+      node.config.nodes.map((n) => ask({ id: n.id, api: n.api }, req.headers.authorization)),
+    );
     reply.header('cache-control', 'no-store');
     return buildClusterView({
       clusterId: node.config.clusterId,

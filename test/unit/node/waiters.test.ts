@@ -76,4 +76,28 @@ describe('waiters', () => {
     w.applied(9, 1, 'ok');
     await expect(after).resolves.toBe('ok');
   });
+
+  it('fail every wait at failAll, writes as outcome unknown and reads as unavailable, and every later wait at once', async () => {
+    const w = new Waiters<string>();
+    const write = w.waitProposal(4, 1, Number.POSITIVE_INFINITY);
+    const read = w.waitRead('r1', Number.POSITIVE_INFINITY);
+    w.failAll('this node could not persist it');
+    const messages = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as KvError).message;
+    expect(await errorOf(write)).toEqual({ status: 504, code: 'timeout' });
+    expect(await messages(write)).toBe(
+      'proposed, but this node could not persist it; the write may or may not take effect',
+    );
+    expect(await errorOf(read)).toEqual({ status: 503, code: 'unavailable' });
+    expect(await messages(read)).toBe('this node could not persist it; the read was not served');
+    // Nothing would ever expire a later wait: it fails at once instead.
+    expect(await errorOf(w.waitProposal(5, 1, Number.POSITIVE_INFINITY))).toEqual({
+      status: 504,
+      code: 'timeout',
+    });
+    expect(await errorOf(w.waitRead('r2', Number.POSITIVE_INFINITY))).toEqual({
+      status: 503,
+      code: 'unavailable',
+    });
+    expect(w.size).toBe(0);
+  });
 });

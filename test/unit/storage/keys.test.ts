@@ -5,6 +5,9 @@ import {
   entryKey,
   entryRange,
   groupIdMax,
+  groupIdOf,
+  groupSpaceRange,
+  groupStartKey,
   hardStateKey,
   identityKey,
   snapshotDataKey,
@@ -67,5 +70,20 @@ describe('key layout', () => {
     expect(() => hardStateKey(2 ** 32)).toThrow(
       new RangeError('group id 4294967296 is not an integer in 0..4294967295'),
     );
+  });
+
+  it("puts every record of a group between its start key and the next group's, inside the group space", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: groupIdMax - 1 }), index, (g, i) => {
+        const space = groupSpaceRange();
+        for (const key of [hardStateKey(g), snapshotMetaKey(g), snapshotDataKey(g), entryKey(g, i)]) {
+          expect(Buffer.compare(groupStartKey(g), key)).toBeLessThan(0);
+          expect(Buffer.compare(key, groupStartKey(g + 1))).toBeLessThan(0);
+          expect(Buffer.compare(space.gte, key) <= 0 && Buffer.compare(key, space.lt) < 0).toBe(true);
+          expect(groupIdOf(key)).toBe(g);
+        }
+      }),
+    );
+    expect(groupIdOf(identityKey())).toBe(null);
   });
 });

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { peerAuthHeader, peerMac } from '../../../src/transport/peer-auth.js';
 import { batchPath, snapshotPath } from '../../../src/transport/peer-link.js';
 import { buildPeerServer } from '../../../src/transport/peer-server.js';
 import type { GroupMessage } from '../../../src/transport/wire.js';
@@ -8,10 +9,12 @@ import { encodeBatch, encodeSnapshotChunk, wireVersion } from '../../../src/tran
 const received: { from: string; msgs: readonly GroupMessage[] }[] = [];
 const lines: string[] = [];
 const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+const secret = 'the-cluster-secret-of-c1';
 const app = () =>
   buildPeerServer({
     clusterId: 'c1',
     self: 'n1',
+    secret,
     peers: new Set(['n2', 'n3']),
     sink: (from, msgs) => void received.push({ from, msgs }),
     log,
@@ -19,13 +22,22 @@ const app = () =>
     messagesMax: 100,
     snapshotBytesMax: 1000,
   });
-const post = (a: ReturnType<typeof app>, url: string, payload: Uint8Array | string) =>
-  a.inject({
+/** Posts `payload` signed with `key` (the cluster secret unless given; null: unsigned). */
+const post = (
+  a: ReturnType<typeof app>,
+  url: string,
+  payload: Uint8Array | string,
+  key: string | null = secret,
+) => {
+  const body = Buffer.from(payload);
+  const auth = key === null ? {} : { [peerAuthHeader]: peerMac(key, url, body) };
+  return a.inject({
     method: 'POST',
     url,
-    payload: Buffer.from(payload),
-    headers: { 'content-type': 'application/msgpack' },
+    payload: body,
+    headers: { 'content-type': 'application/msgpack', ...auth },
   });
+};
 
 afterEach(() => {
   received.length = 0;
@@ -44,6 +56,51 @@ describe('the peer port', () => {
     );
     expect(res.statusCode).toBe(204);
     expect(received).toEqual([{ from: 'n2', msgs: [{ group: 1, msg: heartbeat }] }]);
+  });
+
+  it('refuses unsigned, wrongly signed and altered requests with 401 before decoding, logging once', async () => {
+    const a = app();
+    const batch = encodeBatch({
+      v: wireVersion,
+      cluster: 'c1',
+      from: 'n2',
+      msgs: [{ group: 1, msg: heartbeat }],
+    });
+    expect((await post(a, batchPath, batch, null)).statusCode).toBe(401);
+    expect((await post(a, batchPath, batch, 'another-secret-entirely')).statusCode).toBe(401);
+    const forged = await a.inject({
+      method: 'POST',
+      url: batchPath,
+      payload: Buffer.from(batch),
+      headers: { 'content-type': 'application/msgpack', [peerAuthHeader]: 'z'.repeat(64) },
+    });
+    expect(forged.statusCode).toBe(401);
+    // A MAC taken for one body does not cover another: a message altered in flight is refused.
+    const altered = await a.inject({
+      method: 'POST',
+      url: batchPath,
+      payload: Buffer.from(
+        encodeBatch({
+          v: wireVersion,
+          cluster: 'c1',
+          from: 'n2',
+          msgs: [{ group: 1, msg: { ...heartbeat, term: 99 } }],
+        }),
+      ),
+      headers: { 'content-type': 'application/msgpack', [peerAuthHeader]: peerMac(secret, batchPath, batch) },
+    });
+    expect(altered.statusCode).toBe(401);
+    // A MAC for the batch path does not cover the snapshot path.
+    const moved = await a.inject({
+      method: 'POST',
+      url: snapshotPath,
+      payload: Buffer.from(batch),
+      headers: { 'content-type': 'application/msgpack', [peerAuthHeader]: peerMac(secret, batchPath, batch) },
+    });
+    expect(moved.statusCode).toBe(401);
+    expect(received).toEqual([]);
+    expect(lines.filter((l) => l.includes('refused peer request'))).toHaveLength(1);
+    expect((await post(a, batchPath, batch)).statusCode).toBe(204);
   });
 
   it('answers garbage with 400, logs it once per sender, and steps nothing', async () => {

@@ -1,0 +1,49 @@
+/**
+ * Client authorisation with API tokens (`Authorization: Bearer <token>`), checked before a
+ * request's body is read. Liveness and readiness stay open, and so does the dashboard page
+ * itself (it carries no data); `/metrics` and the dashboard's data are open only when listed in
+ * `openRoutes`. A missing or unknown token is 401 `unauthorized`; a read-only token on a write
+ * is 403 `forbidden`. Without a tokens file every route is open.
+ */
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { KvError } from '../node/index.js';
+import type { ApiTokens } from './tokens.js';
+
+export type OpenableRoute = 'metrics' | 'ui';
+
+export interface AuthOptions {
+  readonly tokens: ApiTokens;
+  readonly openRoutes: readonly OpenableRoute[];
+}
+
+const alwaysOpen: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/ui']);
+const openable: ReadonlyMap<string, OpenableRoute> = new Map([
+  ['/metrics', 'metrics'],
+  ['/v1/ui/state', 'ui'],
+]);
+const readMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function authHook(app: FastifyInstance, o: AuthOptions): void {
+  const open = new Set<string>([...alwaysOpen]);
+  for (const [route, name] of openable) if (o.openRoutes.includes(name)) open.add(route);
+
+  app.addHook('onRequest', async (req) => {
+    const route = req.routeOptions.url;
+    if (route !== undefined && open.has(route)) return;
+    const token = bearer(req);
+    if (token === null)
+      throw new KvError('unauthorized', 401, 'this cluster requires an API token (Authorization: Bearer …)');
+    const holder = o.tokens.holder(token);
+    if (holder === null) throw new KvError('unauthorized', 401, 'the API token is not known to this cluster');
+    if (!readMethods.has(req.method) && holder.access !== 'read-write')
+      throw new KvError('forbidden', 403, `token "${holder.name}" is read-only`);
+  });
+}
+
+function bearer(req: FastifyRequest): string | null {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer +(\S+) *$/i.exec(h);
+  return m === null ? null : m[1]!;
+}

@@ -1,0 +1,60 @@
+/**
+ * A one-node cluster on a MemoryStore with its client API app (not listening), for API tests
+ * through inject() or a real socket: the node leads every shard once `ready()`.
+ */
+
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { type ApiDeps, buildApi } from '../../../src/api/build-api.js';
+import { parseClusterConfig } from '../../../src/config.js';
+import { RaftKvNode } from '../../../src/node/index.js';
+import { MemoryStore } from '../../../src/storage/memory-store.js';
+
+export interface OneNode {
+  readonly node: RaftKvNode;
+  readonly app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Starts the node with `tuning` in its cluster file and waits until it is ready. */
+export async function startOneNode(
+  tuning: Record<string, number> = {},
+  api: Partial<Omit<ApiDeps, 'node' | 'log'>> = {},
+): Promise<OneNode> {
+  const config = parseClusterConfig({
+    nodes: [{ id: 'n1', api: 'http://127.0.0.1:1', peer: 'http://127.0.0.1:2' }],
+    shards: 1,
+    replicas: 1,
+    tickMs: 5,
+    ...tuning,
+  });
+  const log = pino({ level: 'silent' });
+  const node = await RaftKvNode.start({
+    config,
+    id: 'n1',
+    store: new MemoryStore(),
+    transport: () => ({ send() {}, async close() {} }),
+    log,
+    onFatal: (err) => {
+      throw err;
+    },
+  });
+  const app = buildApi({ node, log, ...api });
+  const deadline = Date.now() + 5_000;
+  while (!node.ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  if (!node.ready()) throw new Error('the one-node cluster did not become ready within 5 s');
+  return {
+    node,
+    app,
+    async close() {
+      await app.close();
+      await node.shutdown();
+    },
+  };
+}
+
+/** The value of one sample line of the Prometheus text, e.g. `name{label="x"}`; NaN if absent. */
+export function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+}
