@@ -10,11 +10,12 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type RunResult, runLoad } from '../src/bench/runner.js';
-import { etcdTarget, raftkvClientTarget, type Target } from '../src/bench/targets.js';
+import { etcdTarget, raftkvClientTarget } from '../src/bench/targets.js';
 import type { Workload } from '../src/bench/workload.js';
 import { renderChart } from './bench-chart.js';
+import { preload, startRaftkv } from './bench-cluster.js';
 import { startEtcd } from './etcd-cluster.js';
-import { type NodeProcess, repoRoot, startNode, stopNode } from './local-cluster.js';
+import { repoRoot } from './local-cluster.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,45 +40,6 @@ const workloadOf = (kind: Kind): Workload => ({
   mix: kind === 'put' ? { put: 1, get: 0, cas: 0 } : { put: 0, get: 1, cas: 0 },
 });
 
-async function startRaftkv(dir: string): Promise<{ endpoints: string[]; stop: () => Promise<void> }> {
-  const nodes = [1, 2, 3].map((i) => ({
-    id: `n${i}`,
-    api: `http://127.0.0.1:${27000 + i}`,
-    peer: `http://127.0.0.1:${27100 + i}`,
-  }));
-  mkdirSync(dir, { recursive: true });
-  const configPath = join(dir, 'cluster.json');
-  writeFileSync(configPath, JSON.stringify({ nodes, shards: 3, replicas: 3 }, null, 2));
-  const procs: NodeProcess[] = nodes.map((n) =>
-    startNode(
-      { configPath, id: n.id, dataDir: join(dir, n.id), env: { RAFTKV_LOG_LEVEL: 'warn' } },
-      () => {},
-    ),
-  );
-  const endpoints = nodes.map((n) => n.api);
-  const deadline = Date.now() + 30_000;
-  for (const e of endpoints) {
-    while (true) {
-      try {
-        if ((await fetch(`${e}/readyz`, { signal: AbortSignal.timeout(1_000) })).ok) break;
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`raftkv node ${e} did not become ready`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  return { endpoints, stop: async () => void (await Promise.all(procs.map((p) => stopNode(p)))) };
-}
-
-async function preload(target: Target): Promise<void> {
-  const value = new Uint8Array(100).fill(120);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < keys) await target.put(`bench/${(next++).toString().padStart(8, '0')}`, value);
-    }),
-  );
-}
-
 interface Row {
   kind: Kind;
   clients: number;
@@ -95,7 +57,7 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-compare-'));
-  const raftkv = await startRaftkv(join(dir, 'raftkv'));
+  const raftkv = await startRaftkv(join(dir, 'raftkv'), { shards: 3, portBase: 27000 });
   const etcd = await startEtcd(join(dir, 'etcd'));
   const targets = { raftkv: raftkvClientTarget(raftkv.endpoints), etcd: etcdTarget(etcd.endpoints) };
   const rows: Row[] = [];
@@ -104,8 +66,8 @@ async function main(): Promise<void> {
       `raftkv at ${raftkv.endpoints.join(', ')}; ${etcd.version} at ${etcd.endpoints.join(', ')}\n`,
     );
     process.stdout.write(`preloading ${keys} keys into each...\n`);
-    await preload(targets.raftkv);
-    await preload(targets.etcd);
+    await preload(targets.raftkv, keys);
+    await preload(targets.etcd, keys);
     for (const kind of kinds) {
       for (const clients of levels) {
         const row: Row = { kind, clients, results: { raftkv: [], etcd: [] } };
