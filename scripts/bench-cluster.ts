@@ -10,6 +10,8 @@ import { type NodeProcess, startNode, stopNode } from './local-cluster.js';
 
 export interface BenchCluster {
   readonly endpoints: string[];
+  /** The node processes' PIDs, in node order. */
+  readonly pids: number[];
   stop(): Promise<void>;
 }
 
@@ -43,7 +45,11 @@ export async function startRaftkv(
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  return { endpoints, stop: async () => void (await Promise.all(procs.map((p) => stopNode(p)))) };
+  return {
+    endpoints,
+    pids: procs.map((p) => p.child.pid!),
+    stop: async () => void (await Promise.all(procs.map((p) => stopNode(p)))),
+  };
 }
 
 /** Writes `keys` keys of 100 bytes (bench/00000000…) through 32 concurrent clients. */
