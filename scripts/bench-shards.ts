@@ -59,7 +59,8 @@ async function main(): Promise<void> {
     for (const l of layouts) {
       const c = await startRaftkv(join(dir, String(l.shards)), l);
       if (nodeCpus !== null)
-        c.pids.forEach((pid, i) => cgroups.push(capCpu(`raftkv-bench-${l.shards}-n${i + 1}`, pid, nodeCpus)));
+        for (const [i, pid] of c.pids.entries())
+          cgroups.push(capCpu(`raftkv-bench-${l.shards}-n${i + 1}`, pid, nodeCpus));
       const target = raftkvClientTarget(c.endpoints);
       clusters.push({ ...l, c, target, results: [] as RunResult[] });
       await preload(target, keys);
