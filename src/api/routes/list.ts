@@ -54,7 +54,12 @@ export function listRoutes(
 
     const pageOf = async (shard: number): Promise<ShardPage> => {
       if (consistency === 'stale' && node.groups.has(shard)) return local(shard, 'stale');
-      const route = node.route(shard);
+      let route = node.route(shard);
+      if (route.kind === 'unknown') {
+        // Between an election and the new leader's first message: wait for it (bounded), as key routes do.
+        await node.awaitLeader(shard, node.leaderWaitMs);
+        route = node.route(shard);
+      }
       if (route.kind === 'local') return local(shard, consistency);
       if (route.kind === 'unknown' || hops >= hopsMax)
         throw unavailable(`no leader known for shard ${shard}`);
