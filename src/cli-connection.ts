@@ -52,9 +52,9 @@ export function connectionOf(o: ConnectionFlags): Connection {
 }
 
 /** The Authorization header of a connection, if it has a token. */
-export const authHeaders = (c: Connection): Record<string, string> =>
+export const authHeaders = (c: { readonly token?: string | undefined }): Record<string, string> =>
   c.token === undefined ? {} : { authorization: `Bearer ${c.token}` };
 
 /** An undici Agent that trusts the connection's CA. */
-export const agentFor = (c: Connection, o: Agent.Options = {}): Agent =>
+export const agentFor = (c: { readonly ca?: Buffer | undefined }, o: Agent.Options = {}): Agent =>
   new Agent({ ...o, connect: c.ca === undefined ? {} : { ca: c.ca } });

@@ -24,10 +24,12 @@ export interface NodeSecurity {
   readonly secretCreated: string | null;
   readonly tokens: ApiTokens | null;
   readonly openRoutes: readonly ('metrics' | 'ui')[];
-  /** Set when any port is https. */
-  readonly tls: NodeTls | null;
-  readonly apiHttps: boolean;
-  readonly peerHttps: boolean;
+  /** The certificate, key and CA of the client port, when its URLs are https. */
+  readonly apiTls: NodeTls | undefined;
+  /** The same for the peer port (mutual TLS when it has a CA). */
+  readonly peerTls: NodeTls | undefined;
+  /** The CA other nodes' certificates chain to, for this node's requests to them. */
+  readonly ca: Buffer | undefined;
 }
 
 export const secretEnv = 'RAFTKV_CLUSTER_SECRET';
@@ -76,7 +78,7 @@ export function loadSecurity(
 
   const tls =
     s.tls === undefined
-      ? null
+      ? undefined
       : {
           cert: read('TLS certificate', s.tls.cert),
           key: read('TLS key', s.tls.key),
@@ -88,9 +90,9 @@ export function loadSecurity(
     secretCreated,
     tokens,
     openRoutes: s.openRoutes,
-    tls,
-    apiHttps: config.nodes.some((n) => https(n.api)),
-    peerHttps: config.nodes.some((n) => https(n.peer)),
+    apiTls: config.nodes.some((n) => https(n.api)) ? tls : undefined,
+    peerTls: config.nodes.some((n) => https(n.peer)) ? tls : undefined,
+    ca: tls?.ca,
   };
 }
 

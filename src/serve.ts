@@ -33,7 +33,6 @@ export async function serve(o: ServeOptions): Promise<void> {
   const config: ClusterConfig = loadClusterConfig(o.configPath);
   const spec = nodeSpec(config, o.id);
   const security = loadSecurity(config, o.configPath, o.id);
-  const tls = security.tls;
   const log = createLogger(o.id);
   const dataDir = resolve(o.dataDir ?? join('data', o.id));
   mkdirSync(dataDir, { recursive: true });
@@ -63,7 +62,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         peers,
         requestTimeoutMs: 2_000,
         secret: security.secret,
-        tls: security.peerHttps && tls !== null ? tls : undefined,
+        tls: security.peerTls,
         log,
       }),
   });
@@ -72,7 +71,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     clusterId: config.clusterId,
     self: o.id,
     secret: security.secret,
-    tls: security.peerHttps && tls !== null ? tls : undefined,
+    tls: security.peerTls,
     peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
     sink: (from, msgs) => started.receive(from, msgs),
     log,
@@ -84,8 +83,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     node: started,
     log,
     auth: security.tokens === null ? undefined : { tokens: security.tokens, openRoutes: security.openRoutes },
-    tls: security.apiHttps && tls !== null ? tls : undefined,
-    outboundTls: tls === null ? undefined : { ca: tls.ca },
+    tls: security.apiTls,
+    outboundTls: { ca: security.ca },
   });
   const peerUrl = new URL(spec.peer);
   const apiUrl = new URL(spec.api);
@@ -97,7 +96,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       peer: spec.peer,
       dataDir,
       tokens: security.tokens !== null,
-      mutualTls: security.peerHttps && tls?.ca !== undefined,
+      mutualTls: security.peerTls?.ca !== undefined,
     },
     'serving',
   );

@@ -5,6 +5,7 @@
  */
 
 import { Agent, request } from 'undici';
+import { agentFor, authHeaders } from '../cli-connection.js';
 import { RaftKV, RaftKVError } from '../client/index.js';
 
 /** How one operation ended: ok, or the error kind it failed with. */
@@ -53,12 +54,8 @@ export function raftkvClientTarget(endpoints: readonly string[], auth: TargetAut
 
 /** Plain HTTP to the given node URLs in turn (each forwards to the leader). */
 export function raftkvHttpTarget(endpoints: readonly string[], auth: TargetAuth = {}): Target {
-  const agent = new Agent({
-    connections: 512,
-    keepAliveTimeout: 30_000,
-    connect: auth.ca === undefined ? {} : { ca: auth.ca },
-  });
-  const authorization = auth.token === undefined ? {} : { authorization: `Bearer ${auth.token}` };
+  const agent = agentFor(auth, { connections: 512, keepAliveTimeout: 30_000 });
+  const authorization = authHeaders(auth);
   let next = 0;
   const call = async (
     method: 'GET' | 'PUT',

@@ -105,8 +105,9 @@ describe('TLS in the cluster file', () => {
       'n2',
       { RAFTKV_CLUSTER_SECRET: 'x'.repeat(16) },
     );
-    expect([s.apiHttps, s.peerHttps]).toEqual([true, true]);
-    expect([s.tls?.cert.toString(), s.tls?.key.toString(), s.tls?.ca?.toString()]).toEqual([
+    expect(s.peerTls).toBe(s.apiTls);
+    expect(s.ca).toBe(s.apiTls?.ca);
+    expect([s.apiTls?.cert.toString(), s.apiTls?.key.toString(), s.apiTls?.ca?.toString()]).toEqual([
       'pem of n2.crt',
       'pem of n2.key',
       'pem of ca.crt',

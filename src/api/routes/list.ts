@@ -68,8 +68,8 @@ export function listRoutes(
       const res = await forwarder.forward(route.api, {
         method: 'GET',
         url: `/v1/kv?${params}`,
-        // The caller's credential goes along: the leader checks it again.
-        headers: { authorization: req.headers.authorization },
+        // The forwarder passes on what the leader needs, the caller's token among it.
+        headers: req.headers,
         body: null,
         hops,
       });

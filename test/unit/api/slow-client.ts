@@ -5,6 +5,7 @@
  */
 
 import { once } from 'node:events';
+import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 
 export interface ProbeResult {
@@ -59,4 +60,16 @@ export function dribble(socket: Socket, text: string, everyMs: number): void {
     socket.write(text[i++]!);
   }, everyMs);
   socket.once('close', () => clearInterval(timer));
+}
+
+/** The size and time limits an HTTP server enforces, as Node keeps them on the server object. */
+export function serverLimits(s: Server) {
+  return {
+    // Node keeps the option on the server; its types do not say so.
+    maxHeaderSize: (s as unknown as { maxHeaderSize: number }).maxHeaderSize,
+    headersTimeout: s.headersTimeout,
+    requestTimeout: s.requestTimeout,
+    timeout: s.timeout,
+    keepAliveTimeout: s.keepAliveTimeout,
+  };
 }

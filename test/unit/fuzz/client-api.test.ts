@@ -8,12 +8,8 @@
 
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApi } from '../../../src/api/build-api.js';
-import { parseClusterConfig } from '../../../src/config.js';
-import { RaftKvNode } from '../../../src/node/index.js';
-import { MemoryStore } from '../../../src/storage/memory-store.js';
+import { type OneNode, startOneNode } from '../api/one-node.js';
 import { fuzzRuns } from './budget.js';
 import {
   type FuzzRequest,
@@ -37,37 +33,16 @@ const codeOfStatus: ReadonlyMap<number, string> = new Map([
 ]);
 const successStatuses: ReadonlySet<number> = new Set([200, 204]);
 
-let node: RaftKvNode;
+let one: OneNode;
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  const config = parseClusterConfig({
-    nodes: [{ id: 'n1', api: 'http://127.0.0.1:1', peer: 'http://127.0.0.1:2' }],
-    shards: 3,
-    replicas: 1,
-    tickMs: 5,
-    valueBytesMax,
-  });
-  const log = pino({ level: 'silent' });
-  node = await RaftKvNode.start({
-    config,
-    id: 'n1',
-    store: new MemoryStore(),
-    transport: () => ({ send() {}, async close() {} }),
-    log,
-    onFatal: (err) => {
-      throw err;
-    },
-  });
-  app = buildApi({ node, log });
-  const deadline = Date.now() + 5_000;
-  while (!node.ready() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  expect(node.ready()).toBe(true);
+  one = await startOneNode({ shards: 3, valueBytesMax });
+  app = one.app;
 });
 
 afterAll(async () => {
-  await app?.close();
-  await node?.shutdown();
+  await one?.close();
 });
 
 // --- The model ------------------------------------------------------------------------------

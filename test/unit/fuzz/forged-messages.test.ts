@@ -19,7 +19,7 @@ import type { Message, NodeId, RaftStatus } from '../../../src/raft/types.js';
 import { positionMax } from '../../../src/raft/well-formed.js';
 import { Simulation } from '../../sim/simulation.js';
 import { swarmParams } from '../../sim/swarm-params.js';
-import { positionArb } from './arbitraries.js';
+import { messageTypes, positionArb } from './arbitraries.js';
 import { fuzzRuns } from './budget.js';
 import { ForgeryCluster, forgeryVoters } from './forgery-cluster.js';
 import { type Impossible, impossibleArb } from './impossible-messages.js';
@@ -101,16 +101,7 @@ interface Forgery {
 const forgeryArb: fc.Arbitrary<Forgery> = fc.record({
   to: fc.nat(2),
   from: fc.nat(1),
-  type: fc.constantFrom<Message['type']>(
-    'requestVote',
-    'voteReply',
-    'append',
-    'appendReply',
-    'heartbeat',
-    'heartbeatReply',
-    'snapshot',
-    'timeoutNow',
-  ),
+  type: fc.constantFrom(...messageTypes),
   term: fc.oneof(
     {
       weight: 4,

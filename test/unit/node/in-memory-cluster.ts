@@ -13,6 +13,15 @@ import type { Transport } from '../../../src/transport/transport.js';
 import type { GroupMessage } from '../../../src/transport/wire.js';
 import { FailingStore } from '../storage/failing-store.js';
 
+/** An unconditional put of `value` under `key`, without a client session. */
+export const putCommand = (key: string, value: string) => ({
+  op: 'put' as const,
+  key,
+  value: Buffer.from(value),
+  cond: { ifMatch: null, ifNoneMatch: false },
+  session: null,
+});
+
 export class InMemoryCluster {
   readonly config: ClusterConfig;
   readonly nodes = new Map<string, RaftKvNode>();

@@ -1,14 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { KvError, NotLeaderError } from '../../../src/node/errors.js';
-import { InMemoryCluster } from './in-memory-cluster.js';
-
-const put = (key: string, value: string) => ({
-  op: 'put' as const,
-  key,
-  value: Buffer.from(value),
-  cond: { ifMatch: null, ifNoneMatch: false },
-  session: null,
-});
+import { InMemoryCluster, putCommand as put } from './in-memory-cluster.js';
 
 let cluster: InMemoryCluster | null = null;
 

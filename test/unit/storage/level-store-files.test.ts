@@ -7,11 +7,11 @@
 import { mkdtemp, readdir, readFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Level } from 'level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { entryKey, identityKey } from '../../../src/storage/keys.js';
 import { LevelStore } from '../../../src/storage/level-store.js';
 import { StoreCorruptError } from '../../../src/storage/store-errors.js';
+import { type RawDb, withRawDb as withRawDbAt } from './raw-db.js';
 import { entries, groupWrite } from './store-contract.js';
 
 let dir = '';
@@ -142,15 +142,7 @@ describe('LevelStore.open refuses damaged LevelDB files', () => {
 });
 
 describe('LevelStore.verify finds damaged records at start-up', () => {
-  async function withRawDb(fn: (db: Level<Buffer, Buffer>) => Promise<void>): Promise<void> {
-    const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
-    try {
-      await fn(db);
-    } finally {
-      await db.close();
-    }
-  }
+  const withRawDb = (fn: (db: RawDb) => Promise<unknown>) => withRawDbAt(dir, fn);
 
   it('a flipped byte in an entry value: refused by its checksum before anything is served', async () => {
     await withRawDb(async (db) => {

@@ -7,6 +7,7 @@ import { encodeEntry } from '../../../src/storage/codec.js';
 import { entryKey, entryRange, hardStateKey } from '../../../src/storage/keys.js';
 import { LevelStore } from '../../../src/storage/level-store.js';
 import { StoreCorruptError, StoreFailedError, StoreFormatError } from '../../../src/storage/store-errors.js';
+import { type RawDb, withRawDb as withRawDbAt } from './raw-db.js';
 import { describeStoreContract, emptyState, entries, entry, groupWrite, snapshot } from './store-contract.js';
 
 let dir = '';
@@ -26,15 +27,7 @@ describeStoreContract('LevelStore', {
 });
 
 /** Opens the raw database under a closed store, for writing damage into it. */
-async function withRawDb(fn: (db: Level<Buffer, Buffer>) => Promise<void>): Promise<void> {
-  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  await db.open();
-  try {
-    await fn(db);
-  } finally {
-    await db.close();
-  }
-}
+const withRawDb = (fn: (db: RawDb) => Promise<unknown>) => withRawDbAt(dir, fn);
 
 describe('LevelStore on disk', () => {
   let store: LevelStore;
