@@ -1,7 +1,11 @@
-/** The "may import" column of DESIGN.md, enforced. */
+/**
+ * The "may import" column of ARCHITECTURE.md's layer table, enforced. Every folder of src/ has a
+ * rule here (test/unit/layers.test.ts checks that none is missing and that src/ has no loose file
+ * but the cli.ts entry point).
+ */
 const layer = (name, allowed) => ({
   name: `${name}-imports-only-${allowed.join('-') || 'itself'}`,
-  comment: `src/${name} may import only ${allowed.length ? allowed.map((a) => `src/${a}`).join(', ') : 'itself'} (DESIGN.md)`,
+  comment: `src/${name} may import only ${allowed.length ? allowed.map((a) => `src/${a}`).join(', ') : 'itself'} (ARCHITECTURE.md)`,
   severity: 'error',
   from: { path: `^src/${name}/` },
   to: {
@@ -26,8 +30,32 @@ module.exports = {
     layer('transport', ['raft']),
     layer('kv', []),
     layer('shard', []),
+    layer('config', []),
+    layer('node', ['raft', 'storage', 'transport', 'kv', 'shard', 'config']),
     layer('api', ['node', 'shard']),
     layer('client', ['shard']),
+    layer('bench', ['client']),
+    layer('server', ['raft', 'storage', 'transport', 'kv', 'shard', 'config', 'node', 'api']),
+    layer('cli', [
+      'raft',
+      'storage',
+      'transport',
+      'kv',
+      'shard',
+      'config',
+      'node',
+      'api',
+      'client',
+      'bench',
+      'server',
+    ]),
+    {
+      name: 'entry-point-imports-only-cli',
+      comment: 'src/cli.ts, the executable, only starts the command line of src/cli (ARCHITECTURE.md)',
+      severity: 'error',
+      from: { path: '^src/[^/]+$' },
+      to: { path: '^src/', pathNot: ['^src/cli/'] },
+    },
     {
       name: 'no-circular',
       comment: 'no import cycles at run time (a cycle through type-only imports is fine)',

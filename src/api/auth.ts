@@ -7,7 +7,7 @@
  */
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { KvError } from '../node/index.js';
+import { KVError } from '../node/index.js';
 import type { ApiTokens } from './tokens.js';
 
 export type OpenableRoute = 'metrics' | 'ui';
@@ -33,11 +33,11 @@ export function authHook(app: FastifyInstance, o: AuthOptions): void {
     if (route !== undefined && open.has(route)) return;
     const token = bearer(req);
     if (token === null)
-      throw new KvError('unauthorized', 401, 'this cluster requires an API token (Authorization: Bearer …)');
+      throw new KVError('unauthorized', 401, 'this cluster requires an API token (Authorization: Bearer …)');
     const holder = o.tokens.holder(token);
-    if (holder === null) throw new KvError('unauthorized', 401, 'the API token is not known to this cluster');
+    if (holder === null) throw new KVError('unauthorized', 401, 'the API token is not known to this cluster');
     if (!readMethods.has(req.method) && holder.access !== 'read-write')
-      throw new KvError('forbidden', 403, `token "${holder.name}" is read-only`);
+      throw new KVError('forbidden', 403, `token "${holder.name}" is read-only`);
   });
 }
 

@@ -5,8 +5,8 @@
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import type { RaftKvNode } from '../node/index.js';
-import { badRequest, KvError } from '../node/index.js';
+import type { RaftKVNode } from '../node/index.js';
+import { badRequest, KVError } from '../node/index.js';
 import { type AuthOptions, authHook } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import type { OutboundTls } from './forward.js';
@@ -21,7 +21,7 @@ import { listRoutes } from './routes/list.js';
 import { uiRoutes } from './routes/ui.js';
 
 export interface ApiDeps {
-  readonly node: RaftKvNode;
+  readonly node: RaftKVNode;
   readonly log: Logger;
   /** API tokens; without them every route is open. */
   readonly auth?: AuthOptions | undefined;
@@ -72,7 +72,7 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
     return sent;
   });
   app.setNotFoundHandler((req, reply) =>
-    sendError(reply, new KvError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
+    sendError(reply, new KVError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
   );
   if (auth !== undefined) authHook(app, auth);
   kvRoutes(app, { node, forwarder });

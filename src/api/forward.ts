@@ -68,7 +68,7 @@ export class Forwarder {
     return pool;
   }
 
-  /** Sends the request to `api` and returns its answer; throws KvError when it cannot tell. */
+  /** Sends the request to `api` and returns its answer; throws KVError when it cannot tell. */
   async forward(
     api: string,
     req: {

@@ -5,7 +5,7 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RaftKvNode } from '../node/index.js';
+import type { RaftKVNode } from '../node/index.js';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -13,7 +13,7 @@ export class ApiMetrics {
   readonly latency: Histogram<'method' | 'route'>;
   readonly forwarded: Counter;
 
-  constructor(node: RaftKvNode) {
+  constructor(node: RaftKVNode) {
     this.requests = new Counter({
       name: 'raftkv_http_requests_total',
       help: 'Client API requests by method, route and status',
@@ -35,7 +35,7 @@ export class ApiMetrics {
     const groupGauge = (
       name: string,
       help: string,
-      read: (s: ReturnType<RaftKvNode['status']>['groups'][number]) => number,
+      read: (s: ReturnType<RaftKVNode['status']>['groups'][number]) => number,
     ) =>
       new Gauge({
         name,

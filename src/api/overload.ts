@@ -10,13 +10,13 @@
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
-import { type RaftKvNode, unavailable } from '../node/index.js';
+import { type RaftKVNode, unavailable } from '../node/index.js';
 
 /** Routes answered whatever the load (see the module comment). */
 export const pressureExemptRoutes: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface OverloadGuardOptions {
-  readonly node: RaftKvNode;
+  readonly node: RaftKVNode;
   /** Where the loop-delay gauge goes (the API's /metrics registry). */
   readonly registry: Registry;
   /** How often the loop delay is measured (under-pressure's sampleInterval). */

@@ -5,7 +5,7 @@
  */
 
 import { Agent, request } from 'undici';
-import { agentFor, authHeaders } from '../cli-connection.js';
+import { agentFor, authHeaders } from '../client/connect.js';
 import { RaftKV, RaftKVError } from '../client/index.js';
 
 /** How one operation ended: ok, or the error kind it failed with. */

@@ -6,8 +6,9 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { type Agent, request } from 'undici';
 import { type ClusterDescription, ClusterMap } from './cluster-map.js';
+import { agentFor, authHeaders } from './connect.js';
 import { RaftKVError, type RaftKVErrorCode } from './errors.js';
 import { type Lane, Lanes } from './lanes.js';
 
@@ -110,12 +111,8 @@ export class RaftKV {
     this.#endpoints = [...o.endpoints];
     this.#attemptTimeoutMs = o.attemptTimeoutMs ?? 5_000;
     this.#operationTimeoutMs = o.operationTimeoutMs ?? 20_000;
-    this.#auth = o.token === undefined ? {} : { authorization: `Bearer ${o.token}` };
-    this.#agent = new Agent({
-      connections: 256,
-      keepAliveTimeout: 30_000,
-      connect: o.ca === undefined ? {} : { ca: typeof o.ca === 'string' ? o.ca : Buffer.from(o.ca) },
-    });
+    this.#auth = authHeaders(o);
+    this.#agent = agentFor(o, { connections: 256, keepAliveTimeout: 30_000 });
   }
 
   /** Writes `value` under `key`; throws RaftKVError `precondition_failed` when a condition does not hold. */

@@ -4,7 +4,7 @@
  * throws, because a malformed command in the log is a bug. Encoded as a msgpack array, not a map.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { KvCommandError } from './errors.js';
+import { KVCommandError } from './errors.js';
 import { keyProblem, utf8ByteLength } from './keys.js';
 
 /**
@@ -27,7 +27,7 @@ export interface Session {
 }
 
 /** A write to one key. `session: null` writes are applied every time they appear in the log. */
-export type KvCommand =
+export type KVCommand =
   | {
       readonly op: 'put';
       readonly key: string;
@@ -52,7 +52,7 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, copyBuffers: true, int64AsType: 'number' });
 
 /** Why `cmd` may not be proposed, or null if it may. Never throws, whatever `cmd` holds. */
-export function commandProblem(cmd: KvCommand): string | null {
+export function commandProblem(cmd: KVCommand): string | null {
   if (typeof cmd !== 'object' || cmd === null) return 'command is not an object';
   if (cmd.op !== 'put' && cmd.op !== 'delete') return 'op is neither put nor delete';
   if (typeof cmd.key !== 'string') return 'key is not a string';
@@ -62,10 +62,10 @@ export function commandProblem(cmd: KvCommand): string | null {
   return conditionProblem(cmd.cond) ?? sessionProblem(cmd.session);
 }
 
-/** The log form of `cmd`. Throws KvCommandError if `commandProblem(cmd)` names a problem. */
-export function encodeCommand(cmd: KvCommand): Uint8Array {
+/** The log form of `cmd`. Throws KVCommandError if `commandProblem(cmd)` names a problem. */
+export function encodeCommand(cmd: KVCommand): Uint8Array {
   const problem = commandProblem(cmd);
-  if (problem !== null) throw new KvCommandError(problem);
+  if (problem !== null) throw new KVCommandError(problem);
   const { ifMatch, ifNoneMatch } = cmd.cond;
   const head =
     cmd.op === 'put'
@@ -76,28 +76,28 @@ export function encodeCommand(cmd: KvCommand): Uint8Array {
 }
 
 /**
- * The command `bytes` encode. Throws KvCommandError on anything that `encodeCommand` would not
+ * The command `bytes` encode. Throws KVCommandError on anything that `encodeCommand` would not
  * have produced. A put's value is a fresh copy, sharing no memory with `bytes`.
  */
-export function decodeCommand(bytes: Uint8Array): KvCommand {
+export function decodeCommand(bytes: Uint8Array): KVCommand {
   let raw: unknown;
   try {
     raw = unpackr.unpack(bytes);
   } catch (err) {
-    throw new KvCommandError(`command is not msgpack: ${(err as Error).message}`);
+    throw new KVCommandError(`command is not msgpack: ${(err as Error).message}`);
   }
-  if (!Array.isArray(raw)) throw new KvCommandError('command is not an array');
+  if (!Array.isArray(raw)) throw new KVCommandError('command is not an array');
   const cmd = raw[0] === putTag ? decodePut(raw) : raw[0] === deleteTag ? decodeDelete(raw) : null;
-  if (cmd === null) throw new KvCommandError(`command has unknown tag ${String(raw[0])}`);
+  if (cmd === null) throw new KVCommandError(`command has unknown tag ${String(raw[0])}`);
   const problem = commandProblem(cmd);
-  if (problem !== null) throw new KvCommandError(problem);
+  if (problem !== null) throw new KVCommandError(problem);
   return cmd;
 }
 
-function decodePut(raw: unknown[]): KvCommand {
-  if (raw.length !== 5 && raw.length !== 7) throw new KvCommandError(`put has ${raw.length} fields`);
+function decodePut(raw: unknown[]): KVCommand {
+  if (raw.length !== 5 && raw.length !== 7) throw new KVCommandError(`put has ${raw.length} fields`);
   const [, key, value, ifMatch, ifNoneMatch, client, seq] = raw;
-  if (!(value instanceof Uint8Array)) throw new KvCommandError('value is not binary');
+  if (!(value instanceof Uint8Array)) throw new KVCommandError('value is not binary');
   return {
     op: 'put',
     key: key as string,
@@ -107,8 +107,8 @@ function decodePut(raw: unknown[]): KvCommand {
   };
 }
 
-function decodeDelete(raw: unknown[]): KvCommand {
-  if (raw.length !== 4 && raw.length !== 6) throw new KvCommandError(`delete has ${raw.length} fields`);
+function decodeDelete(raw: unknown[]): KVCommand {
+  if (raw.length !== 4 && raw.length !== 6) throw new KVCommandError(`delete has ${raw.length} fields`);
   const [, key, ifMatch, ifNoneMatch, client, seq] = raw;
   return {
     op: 'delete',

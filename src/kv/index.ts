@@ -8,11 +8,11 @@ export {
   commandProblem,
   decodeCommand,
   encodeCommand,
-  type KvCommand,
+  type KVCommand,
   type Session,
 } from './commands.js';
-export { KvCommandError, KvInvariantError, KvSnapshotError } from './errors.js';
+export { KVCommandError, KVInvariantError, KVSnapshotError } from './errors.js';
 export { compareKeys, keyBytesMax, keyProblem, utf8ByteLength } from './keys.js';
-export { type KvFailureCode, type KvResult, versionOf } from './results.js';
+export { type KVFailureCode, type KVResult, versionOf } from './results.js';
 export { defaultSessionLimits, type SessionLimits } from './sessions.js';
-export { type KvEntry, type KvItem, type KvListPage, KvStateMachine } from './state-machine.js';
+export { type KVEntry, type KVItem, type KVListPage, KVStateMachine } from './state-machine.js';

@@ -9,13 +9,13 @@
  * write was not applied now because its (client, seq) is too old or unknown for the session table
  * to tell whether it was applied before (see `SessionTable`).
  */
-export type KvResult =
+export type KVResult =
   | { readonly ok: true; readonly op: 'put'; readonly version: string }
   | { readonly ok: true; readonly op: 'delete' }
-  | { readonly ok: false; readonly code: KvFailureCode };
+  | { readonly ok: false; readonly code: KVFailureCode };
 
 /** Why a write did not change the state. */
-export type KvFailureCode = 'precondition_failed' | 'not_found' | 'session_expired';
+export type KVFailureCode = 'precondition_failed' | 'not_found' | 'session_expired';
 
 /** The version of a write applied at log index `index`: its decimal form, e.g. "42". */
 export function versionOf(index: number): string {
@@ -30,7 +30,7 @@ const notFound = -2;
  * A remembered result as one number: a put's log index (≥ 1, from which its version follows),
  * 0 for a delete, -1 and -2 for the failures. `session_expired` is never remembered.
  */
-export function resultCode(result: KvResult): number {
+export function resultCode(result: KVResult): number {
   if (result.ok) {
     if (result.op === 'delete') return deleted;
     const index = Number(result.version);
@@ -50,7 +50,7 @@ export function resultCode(result: KvResult): number {
 }
 
 /** The result a `resultCode` stands for; null if `code` is none (e.g. from a corrupted snapshot). */
-export function resultFromCode(code: number): KvResult | null {
+export function resultFromCode(code: number): KVResult | null {
   if (Number.isSafeInteger(code) && code >= 1) return { ok: true, op: 'put', version: versionOf(code) };
   switch (code) {
     case deleted:

@@ -5,9 +5,9 @@
  * the same sessions at the same entries; it holds no clock.
  */
 import { clientBytesMax, type Session } from './commands.js';
-import { KvSnapshotError } from './errors.js';
+import { KVSnapshotError } from './errors.js';
 import { utf8ByteLength } from './keys.js';
-import { type KvResult, resultCode, resultFromCode } from './results.js';
+import { type KVResult, resultCode, resultFromCode } from './results.js';
 
 /** Bounds of the table. Part of the replicated state: every replica of a group uses the same. */
 export interface SessionLimits {
@@ -29,7 +29,7 @@ export const defaultSessionLimits: SessionLimits = {
 /** One client's row as a snapshot holds it: [client, lastIndex, seqMax, seq, code, seq, code, ...]. */
 export type ClientRow = [string, number, number, ...number[]];
 
-const sessionExpired: KvResult = { ok: false, code: 'session_expired' };
+const sessionExpired: KVResult = { ok: false, code: 'session_expired' };
 
 interface ClientSession {
   /** The log index of the last entry from this client; unique across clients. */
@@ -87,7 +87,7 @@ export class SessionTable {
    * remembered client, or one that runs `write`, marks the client as seen at `index`, which must
    * be above every index passed before.
    */
-  once(session: Session, index: number, write: () => KvResult): KvResult {
+  once(session: Session, index: number, write: () => KVResult): KVResult {
     const { seqWindow } = this.limits;
     const known = this.#clients.get(session.client);
     if (known === undefined && session.seq > seqWindow) return sessionExpired;
@@ -119,18 +119,18 @@ export class SessionTable {
 
   /**
    * The table that `rows()` described, for a state whose last applied index is `appliedIndex`.
-   * Throws KvSnapshotError if the rows break any invariant of the table.
+   * Throws KVSnapshotError if the rows break any invariant of the table.
    */
   static fromRows(limits: SessionLimits, rows: unknown, appliedIndex: number): SessionTable {
     const table = new SessionTable(limits);
     if (!Array.isArray(rows) || rows.length > limits.clientsMax) {
-      throw new KvSnapshotError('bad session rows');
+      throw new KVSnapshotError('bad session rows');
     }
     let prevIndex = appliedIndex - limits.idleEntriesMax;
     for (const row of rows) {
       const s = parseRow(row, limits, prevIndex, appliedIndex);
       const client = (row as ClientRow)[0];
-      if (table.#clients.has(client)) throw new KvSnapshotError(`session ${client} appears twice`);
+      if (table.#clients.has(client)) throw new KVSnapshotError(`session ${client} appears twice`);
       table.#clients.set(client, s);
       prevIndex = s.lastIndex;
     }
@@ -176,7 +176,7 @@ function parseRow(
   prevIndex: number,
   appliedIndex: number,
 ): ClientSession {
-  const bad = (why: string) => new KvSnapshotError(`bad session row: ${why}`);
+  const bad = (why: string) => new KVSnapshotError(`bad session row: ${why}`);
   if (!Array.isArray(row) || row.length < 5 || row.length % 2 === 0) throw bad('shape');
   const [client, lastIndex, seqMax] = row as unknown[];
   if (typeof client !== 'string') throw bad('client');

@@ -6,29 +6,29 @@
  */
 import { createHash } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
-import { decodeCommand, type KvCommand } from './commands.js';
-import { invariant, KvSnapshotError } from './errors.js';
+import { decodeCommand, type KVCommand } from './commands.js';
+import { invariant, KVSnapshotError } from './errors.js';
 import { compareKeys, keyProblem, utf8ByteLength } from './keys.js';
-import { type KvResult, versionOf } from './results.js';
+import { type KVResult, versionOf } from './results.js';
 import { defaultSessionLimits, type SessionLimits, SessionTable } from './sessions.js';
 import { SortedKeys } from './sorted-keys.js';
 
 /** A key's current value and version. The caller must not modify `value`. */
-export interface KvEntry {
+export interface KVEntry {
   readonly value: Uint8Array;
   readonly version: string;
 }
 
 /** One key of a list, with its current value and version. The caller must not modify `value`. */
-export interface KvItem {
+export interface KVItem {
   readonly key: string;
   readonly value: Uint8Array;
   readonly version: string;
 }
 
 /** A page of keys in `compareKeys` order; `more` says whether keys past the last item match. */
-export interface KvListPage {
-  readonly items: KvItem[];
+export interface KVListPage {
+  readonly items: KVItem[];
   readonly more: boolean;
 }
 
@@ -41,16 +41,16 @@ interface StoredEntry {
 const snapshotFormat = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, copyBuffers: true, int64AsType: 'number' });
-const preconditionFailed: KvResult = { ok: false, code: 'precondition_failed' };
-const notFound: KvResult = { ok: false, code: 'not_found' };
-const deleted: KvResult = { ok: true, op: 'delete' };
+const preconditionFailed: KVResult = { ok: false, code: 'precondition_failed' };
+const notFound: KVResult = { ok: false, code: 'not_found' };
+const deleted: KVResult = { ok: true, op: 'delete' };
 
 /**
  * The state machine. The node calls `apply` (commands) or `applyNoop` (entries without a command)
  * for every committed entry, in log order, each index once; then `appliedIndex` is the group's
  * applied index. Reads (`get`, `list`, `size`) see the state after the last applied entry.
  */
-export class KvStateMachine {
+export class KVStateMachine {
   // Invariant: appliedIndex only grows; every stored versionIndex is ≤ appliedIndex.
   #appliedIndex = 0;
   readonly #map = new Map<string, StoredEntry>();
@@ -85,10 +85,10 @@ export class KvStateMachine {
 
   /**
    * Applies the command in `data`, the entry at log index `index`, and returns its result.
-   * A put's version is `versionOf(index)`. Throws KvInvariantError unless `index` is a safe
-   * integer above `appliedIndex`, and KvCommandError (changing nothing) if `data` is malformed.
+   * A put's version is `versionOf(index)`. Throws KVInvariantError unless `index` is a safe
+   * integer above `appliedIndex`, and KVCommandError (changing nothing) if `data` is malformed.
    */
-  apply(index: number, data: Uint8Array): KvResult {
+  apply(index: number, data: Uint8Array): KVResult {
     this.#checkNext(index);
     const cmd = decodeCommand(data);
     this.#appliedIndex = index;
@@ -105,7 +105,7 @@ export class KvStateMachine {
   }
 
   /** The current value and version of `key`, or null if it is absent. */
-  get(key: string): KvEntry | null {
+  get(key: string): KVEntry | null {
     const entry = this.#map.get(key);
     return entry === undefined ? null : { value: entry.value, version: versionOf(entry.versionIndex) };
   }
@@ -116,12 +116,12 @@ export class KvStateMachine {
    * Throws RangeError if `prefix` or `after` holds a lone surrogate or `limit` is not a safe
    * integer ≥ 0.
    */
-  list(prefix: string, after: string | null, limit: number): KvListPage {
+  list(prefix: string, after: string | null, limit: number): KVListPage {
     if (utf8ByteLength(prefix) < 0) throw new RangeError('prefix holds a lone surrogate');
     if (after !== null && utf8ByteLength(after) < 0) throw new RangeError('after holds a lone surrogate');
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('limit must be a safe integer ≥ 0');
     const fromAfter = after !== null && compareKeys(after, prefix) >= 0;
-    const items: KvItem[] = [];
+    const items: KVItem[] = [];
     for (const key of this.#index.from(fromAfter ? after : prefix, fromAfter)) {
       if (!key.startsWith(prefix)) break;
       if (items.length === limit) return { items, more: true };
@@ -156,33 +156,33 @@ export class KvStateMachine {
 
   /**
    * The machine that `snapshot()` described: equal state, equal `digest()`, and the same results
-   * for every entry applied from then on. Throws KvSnapshotError if `data` is not such a snapshot.
+   * for every entry applied from then on. Throws KVSnapshotError if `data` is not such a snapshot.
    */
-  static restore(data: Uint8Array): KvStateMachine {
+  static restore(data: Uint8Array): KVStateMachine {
     let raw: unknown;
     try {
       raw = unpackr.unpack(data);
     } catch (err) {
-      throw new KvSnapshotError(`snapshot is not msgpack: ${(err as Error).message}`);
+      throw new KVSnapshotError(`snapshot is not msgpack: ${(err as Error).message}`);
     }
     if (!Array.isArray(raw) || raw.length !== 7 || raw[0] !== snapshotFormat) {
-      throw new KvSnapshotError('snapshot has an unknown format');
+      throw new KVSnapshotError('snapshot has an unknown format');
     }
     const [, appliedIndex, limits, keys, versions, values, rows] = raw as unknown[];
     if (!Number.isSafeInteger(appliedIndex) || (appliedIndex as number) < 0) {
-      throw new KvSnapshotError('bad applied index');
+      throw new KVSnapshotError('bad applied index');
     }
-    if (!Array.isArray(limits) || limits.length !== 3) throw new KvSnapshotError('bad session limits');
+    if (!Array.isArray(limits) || limits.length !== 3) throw new KVSnapshotError('bad session limits');
     const [seqWindow, clientsMax, idleEntriesMax] = limits as number[];
-    let machine: KvStateMachine;
+    let machine: KVStateMachine;
     try {
-      machine = new KvStateMachine({
+      machine = new KVStateMachine({
         seqWindow: seqWindow!,
         clientsMax: clientsMax!,
         idleEntriesMax: idleEntriesMax!,
       });
     } catch (err) {
-      throw new KvSnapshotError((err as Error).message);
+      throw new KVSnapshotError((err as Error).message);
     }
     machine.#appliedIndex = appliedIndex as number;
     machine.#restoreKeys(keys, versions, values);
@@ -218,7 +218,7 @@ export class KvStateMachine {
     );
   }
 
-  #execute(cmd: KvCommand, index: number): KvResult {
+  #execute(cmd: KVCommand, index: number): KVResult {
     const current = this.#map.get(cmd.key);
     if (
       cmd.cond.ifMatch !== null &&
@@ -239,7 +239,7 @@ export class KvStateMachine {
   }
 
   #restoreKeys(keys: unknown, versions: unknown, values: unknown): void {
-    const bad = (why: string) => new KvSnapshotError(`bad key map: ${why}`);
+    const bad = (why: string) => new KVSnapshotError(`bad key map: ${why}`);
     if (!Array.isArray(keys) || !Array.isArray(versions) || !Array.isArray(values)) throw bad('shape');
     if (versions.length !== keys.length || values.length !== keys.length) throw bad('lengths differ');
     for (let i = 0; i < keys.length; i++) {

@@ -3,7 +3,7 @@
  * API throw these; the API maps them to HTTP in one place.
  */
 
-export type KvErrorCode =
+export type KVErrorCode =
   | 'bad_request'
   | 'unauthorized'
   | 'forbidden'
@@ -13,10 +13,10 @@ export type KvErrorCode =
   | 'unavailable'
   | 'timeout';
 
-export class KvError extends Error {
-  override readonly name = 'KvError';
+export class KVError extends Error {
+  override readonly name = 'KVError';
   constructor(
-    readonly code: KvErrorCode,
+    readonly code: KVErrorCode,
     readonly status: number,
     message: string,
   ) {
@@ -24,16 +24,16 @@ export class KvError extends Error {
   }
 }
 
-export const badRequest = (message: string) => new KvError('bad_request', 400, message);
+export const badRequest = (message: string) => new KVError('bad_request', 400, message);
 export const notFound = (key: string) =>
-  new KvError('not_found', 404, `key ${JSON.stringify(key)} not found`);
-export const preconditionFailed = (message: string) => new KvError('precondition_failed', 412, message);
+  new KVError('not_found', 404, `key ${JSON.stringify(key)} not found`);
+export const preconditionFailed = (message: string) => new KVError('precondition_failed', 412, message);
 export const tooLarge = (bytesMax: number) =>
-  new KvError('too_large', 413, `value is larger than ${bytesMax} bytes`);
+  new KVError('too_large', 413, `value is larger than ${bytesMax} bytes`);
 /** Nothing was done: safe to retry. */
-export const unavailable = (message: string) => new KvError('unavailable', 503, message);
+export const unavailable = (message: string) => new KVError('unavailable', 503, message);
 /** Proposed, outcome unknown: it may or may not take effect. */
-export const outcomeUnknown = (message: string) => new KvError('timeout', 504, message);
+export const outcomeUnknown = (message: string) => new KVError('timeout', 504, message);
 
 /**
  * This node is not (or no longer) the shard's leader, and nothing was proposed: the caller may

@@ -6,7 +6,7 @@
 
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type KvResult, KvStateMachine } from '../kv/index.js';
+import { type KVResult, KVStateMachine } from '../kv/index.js';
 import { RaftNode } from '../raft/raft-node.js';
 import { createRng } from '../raft/rng.js';
 import {
@@ -35,10 +35,10 @@ export class Group {
   readonly id: GroupId;
   readonly members: readonly NodeId[];
   readonly raft: RaftNode;
-  readonly waiters = new Waiters<KvResult>();
+  readonly waiters = new Waiters<KVResult>();
   /** Leader changes, failover windows, rates and snapshot events, for status and metrics. */
   readonly observer: GroupObserver;
-  #sm: KvStateMachine;
+  #sm: KVStateMachine;
   // Invariant: #snapshotIndex <= #applied; #applied is the last index handed to the state machine.
   #applied: Index;
   #snapshotIndex: Index;
@@ -50,7 +50,7 @@ export class Group {
     id: GroupId,
     members: readonly NodeId[],
     raft: RaftNode,
-    sm: KvStateMachine,
+    sm: KVStateMachine,
     applied: Index,
     tuning: GroupTuning,
     log: Logger,
@@ -77,7 +77,7 @@ export class Group {
   ): Promise<Group> {
     const durable = await store.load(id);
     const sm =
-      durable.snapshot === null ? new KvStateMachine() : KvStateMachine.restore(durable.snapshot.data);
+      durable.snapshot === null ? new KVStateMachine() : KVStateMachine.restore(durable.snapshot.data);
     const applied = durable.snapshot?.meta.index ?? 0;
     const raft = new RaftNode(
       {
@@ -97,7 +97,7 @@ export class Group {
     return new Group(id, members, raft, sm, applied, tuning, log);
   }
 
-  get sm(): KvStateMachine {
+  get sm(): KVStateMachine {
     return this.#sm;
   }
 
@@ -163,7 +163,7 @@ export class Group {
   }
 
   #install(snapshot: Snapshot): void {
-    this.#sm = KvStateMachine.restore(snapshot.data);
+    this.#sm = KVStateMachine.restore(snapshot.data);
     this.#applied = snapshot.meta.index;
     this.#snapshotIndex = snapshot.meta.index;
     this.#bytesSinceSnapshot = 0;

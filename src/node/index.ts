@@ -5,10 +5,10 @@
 export {
   type Condition,
   compareKeys,
-  type KvCommand,
-  type KvEntry,
-  type KvItem,
-  type KvResult,
+  type KVCommand,
+  type KVEntry,
+  type KVItem,
+  type KVResult,
   keyProblem,
   type Session,
   utf8ByteLength,
@@ -20,7 +20,7 @@ export {
   type GroupStatus,
   type NodeStatus,
   type Provenance,
-  RaftKvNode,
+  RaftKVNode,
   type ShardRoute,
   StartupError,
 } from './node.js';

@@ -6,8 +6,8 @@
  */
 
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config.js';
-import { encodeCommand, type KvCommand, type KvEntry, type KvListPage, type KvResult } from '../kv/index.js';
+import type { ClusterConfig } from '../config/cluster-file.js';
+import { encodeCommand, type KVCommand, type KVEntry, type KVListPage, type KVResult } from '../kv/index.js';
 import type { FollowerStatus, NodeId, RaftStatus } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
 import { type RaftStore, storeFormat } from '../storage/raft-store.js';
@@ -79,7 +79,7 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
-export class RaftKvNode {
+export class RaftKVNode {
   readonly id: NodeId;
   readonly config: ClusterConfig;
   readonly ring: HashRing;
@@ -146,7 +146,7 @@ export class RaftKvNode {
   }
 
   /** Checks the store's identity, loads this node's groups and starts ticking. */
-  static async start(deps: NodeDeps): Promise<RaftKvNode> {
+  static async start(deps: NodeDeps): Promise<RaftKVNode> {
     const { config, id, store, log } = deps;
     const identity = await store.identity();
     if (identity === null) {
@@ -174,7 +174,7 @@ export class RaftKvNode {
         .filter((n) => n.id !== id && placement.some((m) => m.includes(n.id)))
         .map((n) => [n.id, n.peer]),
     );
-    const node = new RaftKvNode(deps, groups, deps.transport(peers), placement);
+    const node = new RaftKVNode(deps, groups, deps.transport(peers), placement);
     node.#ticker = setInterval(() => node.#tick(), config.tickMs);
     node.#loop.schedule();
     log.info({ groups: [...groups.keys()], clusterId: config.clusterId }, 'node started');
@@ -246,15 +246,15 @@ export class RaftKvNode {
   }
 
   /**
-   * Proposes a write on a shard we lead and waits until it is applied. Throws KvError; at the
+   * Proposes a write on a shard we lead and waits until it is applied. Throws KVError; at the
    * in-flight cap `unavailable` before anything is proposed.
    */
-  async propose(shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
+  async propose(shard: number, cmd: KVCommand): Promise<{ result: KVResult; at: Provenance }> {
     const g = this.#group(shard);
     return this.inFlight.run(() => this.#propose(g, shard, cmd));
   }
 
-  async #propose(g: Group, shard: number, cmd: KvCommand): Promise<{ result: KvResult; at: Provenance }> {
+  async #propose(g: Group, shard: number, cmd: KVCommand): Promise<{ result: KVResult; at: Provenance }> {
     const data = encodeCommand(cmd);
     let res = g.raft.propose(data);
     if (!res.ok && res.reason === 'transferring') {
@@ -270,7 +270,7 @@ export class RaftKvNode {
     }
     this.#loop.schedule();
     const proposedMs = performance.now();
-    let result: KvResult;
+    let result: KVResult;
     try {
       result = await g.waiters.waitProposal(res.index, res.term, Date.now() + this.config.requestTimeoutMs);
     } catch (err) {
@@ -286,7 +286,7 @@ export class RaftKvNode {
     shard: number,
     key: string,
     consistency: 'linearizable' | 'stale',
-  ): Promise<{ entry: KvEntry | null; at: Provenance }> {
+  ): Promise<{ entry: KVEntry | null; at: Provenance }> {
     const g = this.#group(shard);
     if (consistency === 'linearizable') await this.#confirmRead(g);
     g.observer.readServed();
@@ -300,7 +300,7 @@ export class RaftKvNode {
     after: string | null,
     limit: number,
     consistency: 'linearizable' | 'stale',
-  ): Promise<{ page: KvListPage; at: Provenance }> {
+  ): Promise<{ page: KVListPage; at: Provenance }> {
     const g = this.#group(shard);
     if (consistency === 'linearizable') await this.#confirmRead(g);
     return { page: g.sm.list(prefix, after, limit), at: this.#provenance(g) };

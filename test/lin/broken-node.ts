@@ -16,17 +16,17 @@ export type BrokenVariant = 'local-reads' | 'early-ack';
 
 const patches: Record<BrokenVariant, string> = {
   'local-reads': `
-const route = RaftKvNode.prototype.route;
-RaftKvNode.prototype.route = function (shard) {
+const route = RaftKVNode.prototype.route;
+RaftKVNode.prototype.route = function (shard) {
   return this.groups.has(shard) ? { kind: 'local' } : route.call(this, shard);
 };
-const read = RaftKvNode.prototype.read;
-RaftKvNode.prototype.read = function (shard, key, _consistency) {
+const read = RaftKVNode.prototype.read;
+RaftKVNode.prototype.read = function (shard, key, _consistency) {
   return read.call(this, shard, key, 'stale');
 };`,
   'early-ack': `
-const propose = RaftKvNode.prototype.propose;
-RaftKvNode.prototype.propose = function (shard, cmd) {
+const propose = RaftKVNode.prototype.propose;
+RaftKVNode.prototype.propose = function (shard, cmd) {
   const real = propose.call(this, shard, cmd);
   real.catch(() => {});
   const s = this.groups.get(shard).raft.status();
@@ -41,7 +41,7 @@ export function writeBrokenCli(buildDir: string, variant: BrokenVariant): string
   writeFileSync(
     file,
     `// A deliberately broken node for the fault suite's own tests (${variant}).\n` +
-      `import { RaftKvNode } from './node/node.js';\n${patches[variant]}\nawait import('./cli.js');\n`,
+      `import { RaftKVNode } from './node/node.js';\n${patches[variant]}\nawait import('./cli.js');\n`,
   );
   return file;
 }

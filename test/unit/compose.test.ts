@@ -9,7 +9,7 @@ import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type ClusterConfig, parseClusterConfig } from '../../src/config.js';
+import { type ClusterConfig, parseClusterConfig } from '../../src/config/cluster-file.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const read = (path: string) => readFileSync(join(repo, path), 'utf8');

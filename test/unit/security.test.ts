@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiTokens } from '../../src/api/tokens.js';
-import { parseClusterConfig } from '../../src/config.js';
-import { loadSecurity } from '../../src/security.js';
+import { parseClusterConfig } from '../../src/config/cluster-file.js';
+import { loadSecurity } from '../../src/server/security.js';
 
 const nodes = (scheme = 'http') =>
   [1, 2, 3].map((i) => ({

@@ -3,12 +3,12 @@
  */
 
 import type { FastifyInstance } from 'fastify';
-import type { RaftKvNode } from '../../node/index.js';
+import type { RaftKVNode } from '../../node/index.js';
 import type { ApiMetrics } from '../metrics.js';
 
 export function adminRoutes(
   app: FastifyInstance,
-  { node, metrics }: { node: RaftKvNode; metrics: ApiMetrics },
+  { node, metrics }: { node: RaftKVNode; metrics: ApiMetrics },
 ): void {
   app.get('/v1/status', async () => node.status());
 

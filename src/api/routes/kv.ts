@@ -4,12 +4,12 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Provenance, RaftKvNode } from '../../node/index.js';
+import type { Provenance, RaftKVNode } from '../../node/index.js';
 import {
   badRequest,
   type Condition,
-  type KvCommand,
-  type KvError,
+  type KVCommand,
+  type KVError,
   keyProblem,
   NotLeaderError,
   notFound,
@@ -20,12 +20,12 @@ import {
 import { sendError } from '../errors.js';
 import { type Forwarder, hopsHeader, hopsMax } from '../forward.js';
 
-export interface KvRouteDeps {
-  readonly node: RaftKvNode;
+export interface KVRouteDeps {
+  readonly node: RaftKVNode;
   readonly forwarder: Forwarder;
 }
 
-export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps): void {
+export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps): void {
   /**
    * Serves the request here when this node leads the shard, else relays the leader's answer. If
    * leadership moves away before anything was proposed, the request is routed once more.
@@ -69,7 +69,7 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
   app.put<{ Params: { '*': string } }>('/v1/kv/*', async (req, reply) => {
     const key = parseKey(req.params['*']);
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const cmd: KvCommand = { op: 'put', key, value, cond: parseCondition(req), session: parseSession(req) };
+    const cmd: KVCommand = { op: 'put', key, value, cond: parseCondition(req), session: parseSession(req) };
     return serveOrForward(req, reply, node.shardOf(key), async () => {
       const { result, at } = await node.propose(node.shardOf(key), cmd);
       if (!result.ok) throw failure(result.code, key);
@@ -83,7 +83,7 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
     const key = parseKey(req.params['*']);
     const cond = parseCondition(req);
     if (cond.ifNoneMatch) throw badRequest('If-None-Match is not supported on DELETE');
-    const cmd: KvCommand = { op: 'delete', key, cond, session: parseSession(req) };
+    const cmd: KVCommand = { op: 'delete', key, cond, session: parseSession(req) };
     const shard = node.shardOf(key);
     return serveOrForward(req, reply, shard, async () => {
       const { result, at } = await node.propose(shard, cmd);
@@ -112,7 +112,7 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KvRouteDeps)
 function sendRead(
   reply: FastifyReply,
   key: string,
-  { entry, at }: Awaited<ReturnType<RaftKvNode['read']>>,
+  { entry, at }: Awaited<ReturnType<RaftKVNode['read']>>,
 ): FastifyReply {
   setProvenance(reply, at);
   if (entry === null) return sendError(reply, notFound(key));
@@ -173,7 +173,7 @@ function parseSession(req: FastifyRequest): Session | null {
   return { client, seq: Number(seq) };
 }
 
-function failure(code: 'precondition_failed' | 'not_found' | 'session_expired', key: string): KvError {
+function failure(code: 'precondition_failed' | 'not_found' | 'session_expired', key: string): KVError {
   switch (code) {
     case 'precondition_failed':
       return preconditionFailed(

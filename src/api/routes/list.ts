@@ -5,8 +5,8 @@
  */
 
 import type { FastifyInstance } from 'fastify';
-import type { RaftKvNode } from '../../node/index.js';
-import { badRequest, compareKeys, type KvItem, unavailable, utf8ByteLength } from '../../node/index.js';
+import type { RaftKVNode } from '../../node/index.js';
+import { badRequest, compareKeys, type KVItem, unavailable, utf8ByteLength } from '../../node/index.js';
 import { type Forwarder, hopsHeader, hopsMax } from '../forward.js';
 import { parseConsistency } from './kv.js';
 
@@ -34,7 +34,7 @@ interface ShardPage {
 
 export function listRoutes(
   app: FastifyInstance,
-  { node, forwarder }: { node: RaftKvNode; forwarder: Forwarder },
+  { node, forwarder }: { node: RaftKVNode; forwarder: Forwarder },
 ): void {
   app.get<{ Querystring: ListQuery }>('/v1/kv', async (req) => {
     const q = req.query;
@@ -95,6 +95,6 @@ export function listRoutes(
   });
 }
 
-function toWire(item: KvItem): WireItem {
+function toWire(item: KVItem): WireItem {
   return { key: item.key, value: Buffer.from(item.value).toString('base64'), version: item.version };
 }

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { Agent, request } from 'undici';
-import type { NodeStatus, RaftKvNode } from '../../node/index.js';
+import type { NodeStatus, RaftKVNode } from '../../node/index.js';
 import { buildClusterView, type NodeAnswer } from '../cluster-view.js';
 import type { OutboundTls } from '../forward.js';
 import { dashboardHtml } from '../ui-page.js';
@@ -16,7 +16,7 @@ export const peerStatusTimeoutMs = 800;
 
 export function uiRoutes(
   app: FastifyInstance,
-  { node, outboundTls }: { node: RaftKvNode; outboundTls?: OutboundTls | undefined },
+  { node, outboundTls }: { node: RaftKVNode; outboundTls?: OutboundTls | undefined },
 ): void {
   const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000, connect: { ...outboundTls } });
   app.addHook('onClose', async () => agent.destroy());

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { buildClusterView, mergeLeaderChanges } from '../../../src/api/cluster-view.js';
-import { formatClusterView } from '../../../src/cli-status.js';
+import { formatClusterView } from '../../../src/cli/status.js';
 import type { GroupStatus, LeaderChange, NodeStatus } from '../../../src/node/index.js';
 
 function change(o: Partial<LeaderChange> & Pick<LeaderChange, 'observer' | 'term' | 'to'>): LeaderChange {

@@ -12,8 +12,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApi } from '../../../src/api/build-api.js';
 import type { ClusterView } from '../../../src/api/cluster-view.js';
-import { parseClusterConfig } from '../../../src/config.js';
-import { type NodeStatus, RaftKvNode } from '../../../src/node/index.js';
+import { parseClusterConfig } from '../../../src/config/cluster-file.js';
+import { type NodeStatus, RaftKVNode } from '../../../src/node/index.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 
 const lines: Record<string, unknown>[] = [];
@@ -25,7 +25,7 @@ const sink = new Writable({
 });
 
 describe('observability of one node', () => {
-  let node: RaftKvNode;
+  let node: RaftKVNode;
   let app: FastifyInstance;
 
   beforeAll(async () => {
@@ -40,7 +40,7 @@ describe('observability of one node', () => {
       tickMs: 5,
     });
     const log = pino({ base: { node: 'n1' } }, sink);
-    node = await RaftKvNode.start({
+    node = await RaftKVNode.start({
       config,
       id: 'n1',
       store: new MemoryStore(),

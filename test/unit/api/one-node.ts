@@ -6,12 +6,12 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { type ApiDeps, buildApi } from '../../../src/api/build-api.js';
-import { parseClusterConfig } from '../../../src/config.js';
-import { RaftKvNode } from '../../../src/node/index.js';
+import { parseClusterConfig } from '../../../src/config/cluster-file.js';
+import { RaftKVNode } from '../../../src/node/index.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 
 export interface OneNode {
-  readonly node: RaftKvNode;
+  readonly node: RaftKVNode;
   readonly app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -29,7 +29,7 @@ export async function startOneNode(
     ...tuning,
   });
   const log = pino({ level: 'silent' });
-  const node = await RaftKvNode.start({
+  const node = await RaftKVNode.start({
     config,
     id: 'n1',
     store: new MemoryStore(),

@@ -6,15 +6,15 @@ import {
   commandProblem,
   decodeCommand,
   encodeCommand,
-  type KvCommand,
+  type KVCommand,
 } from '../../../src/kv/commands.js';
-import { KvCommandError } from '../../../src/kv/errors.js';
+import { KVCommandError } from '../../../src/kv/errors.js';
 import { bytes } from './kv-helpers.js';
 
 const packr = new Packr({ useRecords: false });
 const noCond = { ifMatch: null, ifNoneMatch: false };
 
-const commandArb: fc.Arbitrary<KvCommand> = (() => {
+const commandArb: fc.Arbitrary<KVCommand> = (() => {
   const key = fc.string({ unit: 'grapheme-composite', minLength: 1, maxLength: 20 });
   const cond = fc.record({ ifMatch: fc.option(fc.string({ maxLength: 12 })), ifNoneMatch: fc.boolean() });
   const session = fc.option(
@@ -38,7 +38,7 @@ function decodeError(data: Uint8Array): string {
   try {
     decodeCommand(data);
   } catch (err) {
-    expect(err).toBeInstanceOf(KvCommandError);
+    expect(err).toBeInstanceOf(KVCommandError);
     return (err as Error).message;
   }
   throw new Error('decodeCommand accepted malformed data');
@@ -46,7 +46,7 @@ function decodeError(data: Uint8Array): string {
 
 describe('command codec', () => {
   it('round-trips puts and deletes, with and without conditions and sessions', () => {
-    const put: KvCommand = {
+    const put: KVCommand = {
       op: 'put',
       key: 'user/é😀',
       value: bytes('hello'),
@@ -57,7 +57,7 @@ describe('command codec', () => {
     expect(decoded).toEqual(put);
     if (decoded.op !== 'put') throw new Error('expected a put');
     expect(decoded.value.constructor).toBe(Uint8Array);
-    const del: KvCommand = {
+    const del: KVCommand = {
       op: 'delete',
       key: 'k',
       cond: { ifMatch: null, ifNoneMatch: true },
@@ -91,7 +91,7 @@ describe('command codec', () => {
   });
 
   it('refuses to encode invalid commands', () => {
-    const put = (over: Partial<Extract<KvCommand, { op: 'put' }>>): KvCommand => ({
+    const put = (over: Partial<Extract<KVCommand, { op: 'put' }>>): KVCommand => ({
       op: 'put',
       key: 'k',
       value: bytes('v'),
@@ -121,13 +121,13 @@ describe('command codec', () => {
     expect(commandProblem(put({ session: { client: 'c', seq: 2 ** 53 } }))).toBe(
       'session seq is not a safe integer ≥ 1',
     );
-    expect(commandProblem({ op: 'get', key: 'k' } as unknown as KvCommand)).toBe(
+    expect(commandProblem({ op: 'get', key: 'k' } as unknown as KVCommand)).toBe(
       'op is neither put nor delete',
     );
-    expect(() => encodeCommand(put({ key: '' }))).toThrow(KvCommandError);
+    expect(() => encodeCommand(put({ key: '' }))).toThrow(KVCommandError);
   });
 
-  it('throws KvCommandError on malformed log data', () => {
+  it('throws KVCommandError on malformed log data', () => {
     expect(decodeError(new Uint8Array())).toMatch(/^command is not msgpack/);
     expect(decodeError(packr.pack({ op: 'put' }))).toBe('command is not an array');
     expect(decodeError(packr.pack([3, 'k', null, false]))).toBe('command has unknown tag 3');

@@ -3,8 +3,8 @@
  * state machine entries at increasing indexes.
  */
 import { type Condition, encodeCommand, type Session } from '../../../src/kv/commands.js';
-import type { KvResult } from '../../../src/kv/results.js';
-import type { KvStateMachine } from '../../../src/kv/state-machine.js';
+import type { KVResult } from '../../../src/kv/results.js';
+import type { KVStateMachine } from '../../../src/kv/state-machine.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -44,15 +44,15 @@ export function delCmd(key: string, opts: WriteOptions = {}): Uint8Array {
 /** Feeds one machine entries at indexes 1, 2, 3, … (or from `next`), returning each result. */
 export class TestLog {
   constructor(
-    readonly kv: KvStateMachine,
+    readonly kv: KVStateMachine,
     public next = 1,
   ) {}
 
-  put(key: string, value: string, opts: WriteOptions = {}): KvResult {
+  put(key: string, value: string, opts: WriteOptions = {}): KVResult {
     return this.kv.apply(this.next++, putCmd(key, value, opts));
   }
 
-  del(key: string, opts: WriteOptions = {}): KvResult {
+  del(key: string, opts: WriteOptions = {}): KVResult {
     return this.kv.apply(this.next++, delCmd(key, opts));
   }
 

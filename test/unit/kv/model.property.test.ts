@@ -1,18 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, type KvCommand } from '../../../src/kv/commands.js';
-import type { KvResult } from '../../../src/kv/results.js';
+import { encodeCommand, type KVCommand } from '../../../src/kv/commands.js';
+import type { KVResult } from '../../../src/kv/results.js';
 import type { SessionLimits } from '../../../src/kv/sessions.js';
-import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { KVStateMachine } from '../../../src/kv/state-machine.js';
 
 const limits: SessionLimits = { seqWindow: 3, clientsMax: 3, idleEntriesMax: 40 };
-const expired: KvResult = { ok: false, code: 'session_expired' };
+const expired: KVResult = { ok: false, code: 'session_expired' };
 
 interface ModelClient {
   readonly id: string;
   lastIndex: number;
   seqMax: number;
-  readonly results: Map<number, KvResult>;
+  readonly results: Map<number, KVResult>;
 }
 
 /** The rules of API.md and the session table, written as plainly as possible. */
@@ -21,7 +21,7 @@ class Model {
   /** Least recently seen first. */
   clients: ModelClient[] = [];
 
-  apply(index: number, cmd: KvCommand | null): KvResult | null {
+  apply(index: number, cmd: KVCommand | null): KVResult | null {
     this.clients = this.clients.filter((c) => c.lastIndex > index - limits.idleEntriesMax);
     if (cmd === null) return null;
     if (cmd.session === null) return this.write(index, cmd);
@@ -42,7 +42,7 @@ class Model {
     return result;
   }
 
-  write(index: number, cmd: KvCommand): KvResult {
+  write(index: number, cmd: KVCommand): KVResult {
     const current = this.keys.get(cmd.key);
     const matchFails = cmd.cond.ifMatch !== null && current?.version !== cmd.cond.ifMatch;
     const noneMatchFails = cmd.cond.ifNoneMatch && current !== undefined;
@@ -81,7 +81,7 @@ const sessionArb = fc.option(
   }),
   { freq: 4 },
 );
-const commandArb: fc.Arbitrary<KvCommand | null> = fc.oneof(
+const commandArb: fc.Arbitrary<KVCommand | null> = fc.oneof(
   {
     weight: 5,
     arbitrary: fc.record({
@@ -114,7 +114,7 @@ const queryArb = fc.record({
   limit: fc.integer({ min: 0, max: 12 }),
 });
 
-describe('KvStateMachine against a reference model', () => {
+describe('KVStateMachine against a reference model', () => {
   it('matches the model on every result and read; a snapshot taken anywhere continues identically', () => {
     fc.assert(
       fc.property(
@@ -122,13 +122,13 @@ describe('KvStateMachine against a reference model', () => {
         fc.nat(),
         fc.array(queryArb, { maxLength: 10 }),
         (steps, cutSeed, queries) => {
-          const kv = new KvStateMachine(limits);
+          const kv = new KVStateMachine(limits);
           const model = new Model();
           const cut = cutSeed % (steps.length + 1);
-          let restored: KvStateMachine | null = null;
+          let restored: KVStateMachine | null = null;
           let index = 0;
           for (const [i, step] of steps.entries()) {
-            if (i === cut) restored = KvStateMachine.restore(kv.snapshot());
+            if (i === cut) restored = KVStateMachine.restore(kv.snapshot());
             index += step.gap;
             const expected = model.apply(index, step.cmd);
             if (step.cmd === null) {
@@ -141,7 +141,7 @@ describe('KvStateMachine against a reference model', () => {
             expect(result).toEqual(expected);
             if (restored !== null) expect(restored.apply(index, data)).toEqual(result);
           }
-          restored ??= KvStateMachine.restore(kv.snapshot());
+          restored ??= KVStateMachine.restore(kv.snapshot());
           expect(restored.digest()).toBe(kv.digest());
           expect(kv.appliedIndex).toBe(index);
           expect(kv.size).toBe(model.keys.size);

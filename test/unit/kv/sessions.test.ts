@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { defaultSessionLimits, type SessionLimits, SessionTable } from '../../../src/kv/sessions.js';
-import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { KVStateMachine } from '../../../src/kv/state-machine.js';
 import { putCmd, TestLog } from './kv-helpers.js';
 
 const s = (client: string, seq: number) => ({ session: { client, seq } });
 const expired = { ok: false, code: 'session_expired' };
 
 function logWith(limits: Partial<SessionLimits> = {}): TestLog {
-  return new TestLog(new KvStateMachine({ ...defaultSessionLimits, ...limits }));
+  return new TestLog(new KVStateMachine({ ...defaultSessionLimits, ...limits }));
 }
 
 describe('exactly-once retries', () => {
@@ -168,8 +168,8 @@ describe('forgetting clients, by log index', () => {
 
   it('two replicas fed the same log remember and forget the same clients', () => {
     const limits = { seqWindow: 8, clientsMax: 50, idleEntriesMax: 400 };
-    const a = new KvStateMachine(limits);
-    const b = new KvStateMachine(limits);
+    const a = new KVStateMachine(limits);
+    const b = new KVStateMachine(limits);
     let x = 12345;
     const next = () => {
       x = (Math.imul(x, 1103515245) + 12345) >>> 0;
@@ -199,10 +199,10 @@ describe('forgetting clients, by log index', () => {
 describe('SessionTable limits', () => {
   it('refuses limits below 1', () => {
     expect(() => new SessionTable({ seqWindow: 0, clientsMax: 1, idleEntriesMax: 1 })).toThrow(RangeError);
-    expect(() => new KvStateMachine({ seqWindow: 1, clientsMax: 1.5, idleEntriesMax: 1 })).toThrow(
+    expect(() => new KVStateMachine({ seqWindow: 1, clientsMax: 1.5, idleEntriesMax: 1 })).toThrow(
       RangeError,
     );
-    expect(() => new KvStateMachine({ seqWindow: 4 } as SessionLimits)).toThrow(
+    expect(() => new KVStateMachine({ seqWindow: 4 } as SessionLimits)).toThrow(
       'session limit clientsMax must be ≥ 1',
     );
   });

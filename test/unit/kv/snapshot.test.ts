@@ -1,7 +1,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { KvSnapshotError } from '../../../src/kv/errors.js';
-import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { KVSnapshotError } from '../../../src/kv/errors.js';
+import { KVStateMachine } from '../../../src/kv/state-machine.js';
 import { bytes, TestLog } from './kv-helpers.js';
 
 const packr = new Packr({ useRecords: false });
@@ -10,7 +10,7 @@ const limits = { seqWindow: 4, clientsMax: 3, idleEntriesMax: 50 };
 
 /** A machine with keys, a delete, no-ops and sessions of several clients. */
 function populated(): TestLog {
-  const log = new TestLog(new KvStateMachine(limits));
+  const log = new TestLog(new KVStateMachine(limits));
   log.put('a', 'A', { session: { client: 'c1', seq: 1 } });
   log.put('b😀', 'B', { session: { client: 'c2', seq: 2 } });
   log.put('b\uFFFD', 'B2');
@@ -23,9 +23,9 @@ function populated(): TestLog {
 
 function snapshotError(data: Uint8Array): string {
   try {
-    KvStateMachine.restore(data);
+    KVStateMachine.restore(data);
   } catch (err) {
-    expect(err).toBeInstanceOf(KvSnapshotError);
+    expect(err).toBeInstanceOf(KVSnapshotError);
     return (err as Error).message;
   }
   throw new Error('restore accepted a bad snapshot');
@@ -39,8 +39,8 @@ function edited(edit: (raw: unknown[]) => void): Uint8Array {
 
 describe('snapshot and restore', () => {
   it('an empty machine round-trips', () => {
-    const kv = new KvStateMachine();
-    const back = KvStateMachine.restore(kv.snapshot());
+    const kv = new KVStateMachine();
+    const back = KVStateMachine.restore(kv.snapshot());
     expect(back.appliedIndex).toBe(0);
     expect(back.size).toBe(0);
     expect(back.digest()).toBe(kv.digest());
@@ -48,7 +48,7 @@ describe('snapshot and restore', () => {
 
   it('restores keys, values, versions, sessions, limits and the applied index', () => {
     const log = populated();
-    const back = KvStateMachine.restore(log.kv.snapshot());
+    const back = KVStateMachine.restore(log.kv.snapshot());
     expect(back.digest()).toBe(log.kv.digest());
     expect(back.appliedIndex).toBe(7);
     expect(back.size).toBe(3);
@@ -62,7 +62,7 @@ describe('snapshot and restore', () => {
 
   it('a restored machine answers the rest of the log exactly as the original', () => {
     const original = populated();
-    const restored = new TestLog(KvStateMachine.restore(original.kv.snapshot()), original.next);
+    const restored = new TestLog(KVStateMachine.restore(original.kv.snapshot()), original.next);
     const steps = (log: TestLog) => [
       log.put('a', 'retry', { session: { client: 'c1', seq: 1 } }),
       log.del('a', { session: { client: 'c1', seq: 3 } }),
@@ -87,7 +87,7 @@ describe('snapshot and restore', () => {
     const data = log.kv.snapshot();
     const before = log.kv.digest();
     log.put('c', 'changed');
-    const back = KvStateMachine.restore(data);
+    const back = KVStateMachine.restore(data);
     expect(back.digest()).toBe(before);
     expect(back.get('c')?.version).toBe('6');
     data.fill(0);

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { KvCommandError, KvInvariantError } from '../../../src/kv/errors.js';
-import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { KVCommandError, KVInvariantError } from '../../../src/kv/errors.js';
+import { KVStateMachine } from '../../../src/kv/state-machine.js';
 import { bytes, putCmd, TestLog, text } from './kv-helpers.js';
 
-function listed(kv: KvStateMachine, prefix: string, after: string | null, limit: number) {
+function listed(kv: KVStateMachine, prefix: string, after: string | null, limit: number) {
   const page = kv.list(prefix, after, limit);
   return { keys: page.items.map((i) => i.key), more: page.more };
 }
 
 describe('writes and versions', () => {
   it('a put writes the value, versioned by its log index', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     expect(log.put('a', 'one')).toEqual({ ok: true, op: 'put', version: '1' });
     expect(log.kv.get('a')).toEqual({ value: bytes('one'), version: '1' });
     expect(log.put('a', 'two')).toEqual({ ok: true, op: 'put', version: '2' });
@@ -21,7 +21,7 @@ describe('writes and versions', () => {
   });
 
   it('a delete removes the key; deleting an absent key is not_found', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     log.put('a', 'one');
     expect(log.del('a')).toEqual({ ok: true, op: 'delete' });
     expect(log.kv.get('a')).toBe(null);
@@ -31,7 +31,7 @@ describe('writes and versions', () => {
   });
 
   it('a re-created key never reuses a version of its earlier life', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     const seen = new Set<string>();
     for (let round = 0; round < 5; round++) {
       const r = log.put('k', `v${round}`);
@@ -44,7 +44,7 @@ describe('writes and versions', () => {
   });
 
   it('versions follow the log index across gaps left by no-ops', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     log.noop();
     log.noop();
     expect(log.put('k', 'v')).toEqual({ ok: true, op: 'put', version: '3' });
@@ -55,7 +55,7 @@ describe('writes and versions', () => {
 
 describe('conditional writes (If-Match, If-None-Match)', () => {
   it('put with ifMatch writes only over that exact version', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     log.put('k', 'one');
     expect(log.put('k', 'two', { ifMatch: '1' })).toEqual({ ok: true, op: 'put', version: '2' });
     expect(log.put('k', 'three', { ifMatch: '1' })).toEqual({ ok: false, code: 'precondition_failed' });
@@ -66,7 +66,7 @@ describe('conditional writes (If-Match, If-None-Match)', () => {
   });
 
   it('put with ifNoneMatch writes only when the key is absent', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     expect(log.put('k', 'one', { ifNoneMatch: true })).toEqual({ ok: true, op: 'put', version: '1' });
     expect(log.put('k', 'two', { ifNoneMatch: true })).toEqual({ ok: false, code: 'precondition_failed' });
     expect(log.value('k')).toBe('one');
@@ -75,7 +75,7 @@ describe('conditional writes (If-Match, If-None-Match)', () => {
   });
 
   it('with both conditions set, both must hold, so the write always fails', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     expect(log.put('k', 'one', { ifMatch: '1', ifNoneMatch: true })).toEqual({
       ok: false,
       code: 'precondition_failed',
@@ -88,7 +88,7 @@ describe('conditional writes (If-Match, If-None-Match)', () => {
   });
 
   it('delete with ifMatch deletes only that version; conditions are checked before existence', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     log.put('k', 'one');
     expect(log.del('k', { ifMatch: '7' })).toEqual({ ok: false, code: 'precondition_failed' });
     expect(log.value('k')).toBe('one');
@@ -101,28 +101,28 @@ describe('conditional writes (If-Match, If-None-Match)', () => {
 
 describe('applying in log order', () => {
   it('refuses an index that does not increase, changing nothing', () => {
-    const kv = new KvStateMachine();
+    const kv = new KVStateMachine();
     kv.apply(5, putCmd('a', '1'));
-    expect(() => kv.apply(5, putCmd('a', '2'))).toThrow(KvInvariantError);
+    expect(() => kv.apply(5, putCmd('a', '2'))).toThrow(KVInvariantError);
     expect(() => kv.apply(4, putCmd('a', '2'))).toThrow('entry 4 applied after entry 5');
-    expect(() => kv.applyNoop(5)).toThrow(KvInvariantError);
-    expect(() => kv.apply(6.5, putCmd('a', '2'))).toThrow(KvInvariantError);
-    expect(() => kv.apply(Number.NaN, putCmd('a', '2'))).toThrow(KvInvariantError);
+    expect(() => kv.applyNoop(5)).toThrow(KVInvariantError);
+    expect(() => kv.apply(6.5, putCmd('a', '2'))).toThrow(KVInvariantError);
+    expect(() => kv.apply(Number.NaN, putCmd('a', '2'))).toThrow(KVInvariantError);
     expect(kv.appliedIndex).toBe(5);
     expect(text(kv.get('a')!.value)).toBe('1');
   });
 
-  it('throws KvCommandError on a malformed entry without advancing', () => {
-    const kv = new KvStateMachine();
-    expect(() => kv.apply(1, new Uint8Array([0xc1]))).toThrow(KvCommandError);
+  it('throws KVCommandError on a malformed entry without advancing', () => {
+    const kv = new KVStateMachine();
+    expect(() => kv.apply(1, new Uint8Array([0xc1]))).toThrow(KVCommandError);
     expect(kv.appliedIndex).toBe(0);
     expect(kv.apply(1, putCmd('a', '1'))).toEqual({ ok: true, op: 'put', version: '1' });
   });
 });
 
 describe('list', () => {
-  function machineWith(keys: string[]): KvStateMachine {
-    const log = new TestLog(new KvStateMachine());
+  function machineWith(keys: string[]): KVStateMachine {
+    const log = new TestLog(new KVStateMachine());
     for (const key of keys) log.put(key, `v:${key}`);
     return log.kv;
   }
@@ -174,7 +174,7 @@ describe('list', () => {
   });
 
   it('reflects deletes and overwrites', () => {
-    const log = new TestLog(new KvStateMachine());
+    const log = new TestLog(new KVStateMachine());
     log.put('a', '1');
     log.put('b', '1');
     log.put('c', '1');
@@ -190,7 +190,7 @@ describe('list', () => {
   });
 
   it('refuses ill-formed arguments', () => {
-    const kv = new KvStateMachine();
+    const kv = new KVStateMachine();
     expect(() => kv.list('\uD800', null, 1)).toThrow(RangeError);
     expect(() => kv.list('', '\uDC00', 1)).toThrow(RangeError);
     expect(() => kv.list('', null, -1)).toThrow(RangeError);

@@ -5,7 +5,7 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { KvError } from '../../../src/node/errors.js';
+import { KVError } from '../../../src/node/errors.js';
 import { InFlightLimit } from '../../../src/node/in-flight.js';
 import { InMemoryCluster, putCommand as put } from './in-memory-cluster.js';
 
@@ -29,7 +29,7 @@ describe('InFlightLimit', () => {
     a();
     expect(limit.count).toBe(1);
     const c = limit.acquire();
-    expect(() => limit.acquire()).toThrow(KvError);
+    expect(() => limit.acquire()).toThrow(KVError);
     b();
     c();
     expect({ count: limit.count, refused }).toEqual({ count: 0, refused: 2 });
@@ -48,7 +48,7 @@ describe('the in-flight cap of a node', () => {
     expect(leader.inFlight.count).toBe(8);
     // A linearizable read needs a slot too; a stale read does not.
     const read = await leader.read(0, 'k0', 'linearizable').catch((e: unknown) => e);
-    expect(read).toBeInstanceOf(KvError);
+    expect(read).toBeInstanceOf(KVError);
     await expect(leader.read(0, 'k0', 'stale')).resolves.toMatchObject({ entry: null });
 
     const outcomes = await Promise.allSettled(writes);
@@ -56,7 +56,7 @@ describe('the in-flight cap of a node', () => {
     expect(applied).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     for (const o of outcomes.slice(8)) {
       expect(o.status).toBe('rejected');
-      const err = (o as PromiseRejectedResult).reason as KvError;
+      const err = (o as PromiseRejectedResult).reason as KVError;
       expect({ status: err.status, code: err.code, message: err.message }).toEqual({
         status: 503,
         code: 'unavailable',

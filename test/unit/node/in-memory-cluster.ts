@@ -1,13 +1,13 @@
 /**
- * Several RaftKvNodes in one process on MemoryStores, joined by an in-memory transport that
+ * Several RaftKVNodes in one process on MemoryStores, joined by an in-memory transport that
  * delivers on a later turn of the event loop and can cut nodes off. Exercises the node layer
  * (drive loop, group commit, waiters, routing) without sockets or disks. Each store sits behind a
  * FailingStore, so a test can make a node's disk fail.
  */
 
 import { pino } from 'pino';
-import { type ClusterConfig, parseClusterConfig } from '../../../src/config.js';
-import { RaftKvNode } from '../../../src/node/node.js';
+import { type ClusterConfig, parseClusterConfig } from '../../../src/config/cluster-file.js';
+import { RaftKVNode } from '../../../src/node/node.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import type { Transport } from '../../../src/transport/transport.js';
 import type { GroupMessage } from '../../../src/transport/wire.js';
@@ -24,7 +24,7 @@ export const putCommand = (key: string, value: string) => ({
 
 export class InMemoryCluster {
   readonly config: ClusterConfig;
-  readonly nodes = new Map<string, RaftKvNode>();
+  readonly nodes = new Map<string, RaftKVNode>();
   readonly stores = new Map<string, MemoryStore>();
   /** The store each node runs on: its MemoryStore behind a disk that fails on command. */
   readonly disks = new Map<string, FailingStore>();
@@ -52,7 +52,7 @@ export class InMemoryCluster {
   }
 
   /** Starts a node on its store; a node started before restarts from what its store kept durable. */
-  async start(id: string): Promise<RaftKvNode> {
+  async start(id: string): Promise<RaftKVNode> {
     const store = this.stores.get(id)?.crash() ?? new MemoryStore();
     this.stores.set(id, store);
     const disk = new FailingStore(store);
@@ -70,7 +70,7 @@ export class InMemoryCluster {
       },
       close: async () => {},
     };
-    const node = await RaftKvNode.start({
+    const node = await RaftKVNode.start({
       config: this.config,
       id,
       store: disk,
@@ -90,7 +90,7 @@ export class InMemoryCluster {
   }
 
   /** The leader of `shard` that every running node agrees on, once there is one. */
-  async leaderOf(shard: number, timeoutMs = 5_000): Promise<RaftKvNode> {
+  async leaderOf(shard: number, timeoutMs = 5_000): Promise<RaftKVNode> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const leaders = [...this.nodes.values()].filter(
@@ -116,7 +116,7 @@ export class InMemoryCluster {
    * The leader of `shard` once it is the shard's preferred member (its first), which keeps it:
    * nodes hand leadership to that member, so an earlier leader may lose it midway through a test.
    */
-  async settledLeaderOf(shard: number, timeoutMs = 10_000): Promise<RaftKvNode> {
+  async settledLeaderOf(shard: number, timeoutMs = 10_000): Promise<RaftKVNode> {
     const preferred = this.config.nodes[shard % this.config.nodes.length]!.id;
     const deadline = Date.now() + timeoutMs;
     for (;;) {

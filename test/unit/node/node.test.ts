@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { KvError, NotLeaderError } from '../../../src/node/errors.js';
+import { KVError, NotLeaderError } from '../../../src/node/errors.js';
 import { InMemoryCluster, putCommand as put } from './in-memory-cluster.js';
 
 let cluster: InMemoryCluster | null = null;
@@ -19,7 +19,7 @@ afterEach(async () => {
   cluster = null;
 });
 
-describe('RaftKvNode on in-memory stores and transport', () => {
+describe('RaftKVNode on in-memory stores and transport', () => {
   it('commits a write on the shard leader and every replica applies it', async () => {
     cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
     await cluster.startAll();
@@ -68,8 +68,8 @@ describe('RaftKvNode on in-memory stores and transport', () => {
     const leader = await cluster.leaderOf(0);
     cluster.isolated.add(leader.id);
     const err = await leader.propose(0, put('lost', 'v')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(KvError);
-    expect({ status: (err as KvError).status, code: (err as KvError).code }).toEqual({
+    expect(err).toBeInstanceOf(KVError);
+    expect({ status: (err as KVError).status, code: (err as KVError).code }).toEqual({
       status: 504,
       code: 'timeout',
     });

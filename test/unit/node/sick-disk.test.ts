@@ -6,8 +6,8 @@
  */
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { KvError, NotLeaderError } from '../../../src/node/errors.js';
-import type { RaftKvNode } from '../../../src/node/node.js';
+import { KVError, NotLeaderError } from '../../../src/node/errors.js';
+import type { RaftKVNode } from '../../../src/node/node.js';
 import { InMemoryCluster, putCommand as put } from './in-memory-cluster.js';
 
 let cluster: InMemoryCluster | null = null;
@@ -28,14 +28,14 @@ async function putAtLeader(c: InMemoryCluster, key: string, value: string) {
 }
 
 /** Restarts `node` from what its store kept durable (the MemoryStore crash model). */
-async function restartFromDisk(c: InMemoryCluster, node: RaftKvNode): Promise<RaftKvNode> {
+async function restartFromDisk(c: InMemoryCluster, node: RaftKVNode): Promise<RaftKVNode> {
   await node.shutdown();
   c.nodes.delete(node.id);
   return c.start(node.id);
 }
 
 /** Waits until `node` has applied everything the leader of shard 0 committed. */
-async function caughtUp(c: InMemoryCluster, node: RaftKvNode): Promise<void> {
+async function caughtUp(c: InMemoryCluster, node: RaftKVNode): Promise<void> {
   const leader = await c.leaderOf(0);
   const commit = leader.status().groups[0]!.commit;
   await expect
@@ -44,7 +44,7 @@ async function caughtUp(c: InMemoryCluster, node: RaftKvNode): Promise<void> {
 }
 
 /** `versions`, read back from `node`'s own replica. */
-async function readAll(node: RaftKvNode, versions: ReadonlyMap<string, string>) {
+async function readAll(node: RaftKVNode, versions: ReadonlyMap<string, string>) {
   const got = new Map<string, string | undefined>();
   for (const key of versions.keys()) got.set(key, (await node.read(0, key, 'stale')).entry?.version);
   return got;
@@ -70,7 +70,7 @@ describe('a sick disk under a node', () => {
     const outcomes = inFlight.map((o) =>
       o.status === 'fulfilled'
         ? 'acknowledged'
-        : `${(o.reason as KvError).status} ${(o.reason as KvError).code}`,
+        : `${(o.reason as KVError).status} ${(o.reason as KVError).code}`,
     );
     expect(new Set(outcomes)).toEqual(new Set(['504 timeout']));
     expect((inFlight[0] as PromiseRejectedResult).reason).toMatchObject({
@@ -83,8 +83,8 @@ describe('a sick disk under a node', () => {
     ]);
     expect(c.fatals[0]!.err.message).toBe('ENOSPC: no space left on device, write');
     const later = await sick.propose(0, put('later', 'v')).catch((e: unknown) => e);
-    expect(later).toBeInstanceOf(KvError);
-    expect({ status: (later as KvError).status, message: (later as KvError).message }).toEqual({
+    expect(later).toBeInstanceOf(KVError);
+    expect({ status: (later as KVError).status, message: (later as KVError).message }).toEqual({
       status: 503,
       message: `node ${sick.id} cannot persist writes and is stopping`,
     });

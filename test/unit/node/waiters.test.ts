@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KvError } from '../../../src/node/errors.js';
+import { KVError } from '../../../src/node/errors.js';
 import { Waiters } from '../../../src/node/waiters.js';
 
 const errorOf = async (p: Promise<unknown>) => {
@@ -7,7 +7,7 @@ const errorOf = async (p: Promise<unknown>) => {
     () => null,
     (err: unknown) => err,
   );
-  return e instanceof KvError ? { status: e.status, code: e.code } : e;
+  return e instanceof KVError ? { status: e.status, code: e.code } : e;
 };
 
 describe('waiters', () => {
@@ -82,7 +82,7 @@ describe('waiters', () => {
     const write = w.waitProposal(4, 1, Number.POSITIVE_INFINITY);
     const read = w.waitRead('r1', Number.POSITIVE_INFINITY);
     w.failAll('this node could not persist it');
-    const messages = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as KvError).message;
+    const messages = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as KVError).message;
     expect(await errorOf(write)).toEqual({ status: 504, code: 'timeout' });
     expect(await messages(write)).toBe(
       'proposed, but this node could not persist it; the write may or may not take effect',

@@ -6,7 +6,6 @@
 
 import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { Agent } from 'undici';
 
 export interface ConnectionFlags {
   readonly endpoints: string;
@@ -50,11 +49,3 @@ export function connectionOf(o: ConnectionFlags): Connection {
     ca,
   };
 }
-
-/** The Authorization header of a connection, if it has a token. */
-export const authHeaders = (c: { readonly token?: string | undefined }): Record<string, string> =>
-  c.token === undefined ? {} : { authorization: `Bearer ${c.token}` };
-
-/** An undici Agent that trusts the connection's CA. */
-export const agentFor = (c: { readonly ca?: Buffer | undefined }, o: Agent.Options = {}): Agent =>
-  new Agent({ ...o, connect: c.ca === undefined ? {} : { ca: c.ca } });

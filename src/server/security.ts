@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ApiTokens } from './api/tokens.js';
-import { type ClusterConfig, ConfigError } from './config.js';
-import { peerSecretBytesMin } from './transport/peer-auth.js';
+import { ApiTokens } from '../api/tokens.js';
+import { type ClusterConfig, ConfigError } from '../config/cluster-file.js';
+import { peerSecretBytesMin } from '../transport/peer-auth.js';
 
 export interface NodeTls {
   readonly cert: Buffer;

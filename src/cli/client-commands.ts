@@ -5,8 +5,8 @@
  * 2 key not found, 3 condition (--if-match / --if-absent) did not hold.
  */
 
-import type { Connection } from './cli-connection.js';
-import { type GetResult, RaftKV, RaftKVError } from './client/index.js';
+import { type GetResult, RaftKV, RaftKVError } from '../client/index.js';
+import type { Connection } from './connection.js';
 
 export const exitCodes = { ok: 0, error: 1, notFound: 2, preconditionFailed: 3 } as const;
 

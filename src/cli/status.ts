@@ -5,8 +5,9 @@
  */
 
 import { request } from 'undici';
-import type { ClusterView, LeaderChangeView, ShardView } from './api/cluster-view.js';
-import { agentFor, authHeaders, type Connection } from './cli-connection.js';
+import type { ClusterView, LeaderChangeView, ShardView } from '../api/cluster-view.js';
+import { agentFor, authHeaders } from '../client/connect.js';
+import type { Connection } from './connection.js';
 
 const fetchTimeoutMs = 3_000;
 const changesShown = 8;

@@ -3,10 +3,10 @@
  * on a terminal and a table, or JSON, at the end.
  */
 
-import { type Connection, type ConnectionFlags, connectionOf } from '../cli-connection.js';
-import { formatResult, runLoad } from './runner.js';
-import { etcdTarget, raftkvClientTarget, raftkvHttpTarget, type Target } from './targets.js';
-import { parseMix } from './workload.js';
+import { formatResult, runLoad } from '../bench/runner.js';
+import { etcdTarget, raftkvClientTarget, raftkvHttpTarget, type Target } from '../bench/targets.js';
+import { parseMix } from '../bench/workload.js';
+import { type Connection, type ConnectionFlags, connectionOf } from './connection.js';
 
 export interface BenchOptions extends ConnectionFlags {
   readonly target: string;

@@ -6,16 +6,16 @@
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { buildApi } from './api/build-api.js';
-import { type ClusterConfig, loadClusterConfig, nodeSpec } from './config.js';
+import { buildApi } from '../api/build-api.js';
+import { type ClusterConfig, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
+import { RaftKVNode, StartupError } from '../node/node.js';
+import { LevelStore } from '../storage/level-store.js';
+import { StoreCorruptError, StoreFormatError } from '../storage/store-errors.js';
+import { describeStoreFailure, systemErrorOf } from '../storage/store-failure.js';
+import { HttpTransport } from '../transport/http-transport.js';
+import { buildPeerServer } from '../transport/peer-server.js';
 import { createLogger } from './log.js';
-import { RaftKvNode, StartupError } from './node/node.js';
 import { loadSecurity } from './security.js';
-import { LevelStore } from './storage/level-store.js';
-import { StoreCorruptError, StoreFormatError } from './storage/store-errors.js';
-import { describeStoreFailure, systemErrorOf } from './storage/store-failure.js';
-import { HttpTransport } from './transport/http-transport.js';
-import { buildPeerServer } from './transport/peer-server.js';
 
 export interface ServeOptions {
   readonly configPath: string;
@@ -38,7 +38,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const store = await openStore(join(dataDir, 'raft'));
 
-  let node: RaftKvNode | null = null;
+  let node: RaftKVNode | null = null;
   // The node has stopped acknowledging and answered its waiting clients (504/503); one line says
   // why, and the process exits non-zero once those answers had a moment to leave. A restart
   // recovers from what was durable.
@@ -49,7 +49,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     process.exitCode = 2;
     setTimeout(() => process.exit(2), 100);
   };
-  node = await RaftKvNode.start({
+  node = await RaftKVNode.start({
     config,
     id: o.id,
     store,

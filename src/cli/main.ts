@@ -1,0 +1,130 @@
+/**
+ * The raftkv command line: `serve` runs a node; `put`, `get`, `del`, `list`, `status` talk to a
+ * running cluster through its HTTP API (--endpoints or RAFTKV_ENDPOINTS). Errors print one
+ * sentence; exit codes: 0 done, 1 error, 2 key not found, 3 condition did not hold.
+ */
+
+import { Command, Option } from 'commander';
+import { ConfigError } from '../config/cluster-file.js';
+import { StartupError } from '../node/node.js';
+import { serve } from '../server/serve.js';
+import type { BenchOptions } from './bench-command.js';
+import { ClientCli } from './client-commands.js';
+import { type ConnectionFlags, connectionOf, withConnection } from './connection.js';
+import { statusCommand } from './status.js';
+
+const program = new Command()
+  .name('raftkv')
+  .description('A sharded, replicated key-value store on Raft')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run one node in the foreground (logs are JSON lines on stdout)')
+  .addOption(new Option('--config <file>', 'cluster file').env('RAFTKV_CONFIG').makeOptionMandatory())
+  .addOption(
+    new Option('--id <id>', 'this node id, as in the cluster file').env('RAFTKV_ID').makeOptionMandatory(),
+  )
+  .addOption(new Option('--data <dir>', 'data directory (default ./data/<id>)').env('RAFTKV_DATA'))
+  .addOption(
+    new Option('--bind <addr>', "address to listen on instead of the URLs' hosts").env('RAFTKV_BIND'),
+  )
+  .action(async (o: { config: string; id: string; data?: string; bind?: string }) => {
+    await serve({ configPath: o.config, id: o.id, dataDir: o.data, bind: o.bind });
+  });
+
+const client = (o: ConnectionFlags) => new ClientCli(connectionOf(o));
+
+withConnection(
+  program.command('put <key> <value>').description('write a value (exit 3 if a condition does not hold)'),
+)
+  .option('--if-match <version>', "write only if the key's current version is this one")
+  .option('--if-absent', 'write only if the key is absent')
+  .option('--json', 'print {key, version, shard, node, term, index}')
+  .action(
+    async (
+      key: string,
+      value: string,
+      o: ConnectionFlags & { ifMatch?: string; ifAbsent?: boolean; json?: boolean },
+    ) => client(o).put(key, value, o),
+  );
+
+withConnection(
+  program.command('get <key>').description('read a value (linearizable unless --stale); exit 2 if absent'),
+)
+  .option('--stale', 'allow a possibly stale answer from any replica')
+  .option('--json', 'print {key, value, encoding, version, shard, node, term, index}')
+  .action(async (key: string, o: ConnectionFlags & { stale?: boolean; json?: boolean }) =>
+    client(o).get(key, o),
+  );
+
+withConnection(program.command('del <key>').description('delete a key; exit 2 if absent'))
+  .option('--if-match <version>', "delete only if the key's current version is this one")
+  .option('--json', 'print {key, deleted}')
+  .action(async (key: string, o: ConnectionFlags & { ifMatch?: string; json?: boolean }) =>
+    client(o).del(key, o),
+  );
+
+withConnection(program.command('list [prefix]').description('list keys by prefix across all shards, sorted'))
+  .option('--limit <n>', 'keys per page (1-1000)', '100')
+  .option('--after <key>', 'start after this key (the "next" of the previous page)')
+  .option('--all', 'follow every page to the end')
+  .option('--json', 'print {items: [{key, value, encoding, version}], more, next}')
+  .action(
+    async (
+      prefix: string | undefined,
+      o: ConnectionFlags & { limit: string; after?: string; all?: boolean; json?: boolean },
+    ) => {
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new RangeError('--limit must be an integer from 1 to 1000');
+      await client(o).list(prefix ?? '', { ...o, limit });
+    },
+  );
+
+withConnection(
+  program
+    .command('status')
+    .description('show every node and shard: role, term, leader, indexes, lag, recent leader changes'),
+)
+  .option('--watch', 'refresh every second until Ctrl-C')
+  .option('--json', 'print the cluster view as JSON (one line per refresh with --watch)')
+  .action(async (o: ConnectionFlags & { watch?: boolean; json?: boolean }) =>
+    statusCommand(connectionOf(o), o),
+  );
+
+withConnection(
+  program
+    .command('bench')
+    .description('load a running cluster and report throughput and latency percentiles'),
+)
+  .option(
+    '--target <kind>',
+    'client (library, straight to leaders), http (plain HTTP through the nodes) or etcd',
+    'client',
+  )
+  .option('--clients <n>', 'concurrent clients (closed loop), or most requests in flight (open loop)', '16')
+  .option('--duration <s>', 'seconds to run', '10')
+  .option('--rate <n>', 'open loop at n operations/s (0 = closed loop)', '0')
+  .option('--mix <weights>', 'operation weights, e.g. put=1,get=3,cas=0', 'put=1')
+  .option('--value-size <bytes>', 'value size', '100')
+  .option('--keys <n>', 'number of distinct keys', '10000')
+  .option('--distribution <d>', 'uniform or zipfian', 'uniform')
+  .option('--consistency <c>', 'reads: linearizable or stale', 'linearizable')
+  .option('--seed <n>', 'workload seed', '1')
+  .option('--json', 'print the result as one JSON object')
+  // Loaded on demand: a node need not load the load generator.
+  .action(async (o: BenchOptions) => (await import('./bench-command.js')).benchCommand(o));
+
+/** Runs the command line on `argv` (process.argv); exits 1 with one line on a refused start or bad input. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StartupError || err instanceof RangeError) {
+      process.stderr.write(`raftkv: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
