@@ -25,9 +25,19 @@ export interface ServeOptions {
 }
 
 /** How long a stopping leader waits for leadership to move before it leaves anyway. */
-const transferOnStopMs = 3_000;
+export const transferOnStopMs = 3_000;
 /** How long requests in flight get to finish once the node stops taking new connections. */
-const closeGraceMs = 1_000;
+export const closeGraceMs = 1_000;
+/** How long a node whose disk failed gives its last answers to leave before the process exits 2. */
+export const fatalExitDelayMs = 100;
+/** How long one peer request (a batch of messages or a snapshot chunk) may take before it is dropped. */
+export const peerRequestTimeoutMs = 2_000;
+/** The largest body the peer port accepts (a batch of messages or one snapshot chunk). */
+export const peerBodyBytesMax = 64 * 1024 * 1024;
+/** The most messages in one peer request. */
+export const peerMessagesMax = 100_000;
+/** The largest snapshot a follower accepts from a leader. */
+export const peerSnapshotBytesMax = 4 * 1024 * 1024 * 1024;
 
 export async function serve(o: ServeOptions): Promise<void> {
   const config: ClusterConfig = loadClusterConfig(o.configPath);
@@ -38,7 +48,6 @@ export async function serve(o: ServeOptions): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const store = await openStore(join(dataDir, 'raft'));
 
-  let node: RaftKVNode | null = null;
   // The node has stopped acknowledging and answered its waiting clients (504/503); one line says
   // why, and the process exits non-zero once those answers had a moment to leave. A restart
   // recovers from what was durable.
@@ -47,9 +56,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     const what = storage === null ? `drive loop failed (${err.message})` : `storage failed (${storage})`;
     log.fatal({ err }, `${what} on ${dataDir}; stopping: no more writes are acknowledged`);
     process.exitCode = 2;
-    setTimeout(() => process.exit(2), 100);
+    setTimeout(() => process.exit(2), fatalExitDelayMs);
   };
-  node = await RaftKVNode.start({
+  const node = await RaftKVNode.start({
     config,
     id: o.id,
     store,
@@ -60,27 +69,26 @@ export async function serve(o: ServeOptions): Promise<void> {
         clusterId: config.clusterId,
         self: o.id,
         peers,
-        requestTimeoutMs: 2_000,
+        requestTimeoutMs: peerRequestTimeoutMs,
         secret: security.secret,
         tls: security.peerTls,
         log,
       }),
   });
-  const started = node;
   const peerApp = buildPeerServer({
     clusterId: config.clusterId,
     self: o.id,
     secret: security.secret,
     tls: security.peerTls,
     peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
-    sink: (from, msgs) => started.receive(from, msgs),
+    sink: (from, msgs) => node.receive(from, msgs),
     log,
-    bodyBytesMax: 64 * 1024 * 1024,
-    messagesMax: 100_000,
-    snapshotBytesMax: 4 * 1024 * 1024 * 1024,
+    bodyBytesMax: peerBodyBytesMax,
+    messagesMax: peerMessagesMax,
+    snapshotBytesMax: peerSnapshotBytesMax,
   });
   const apiApp = buildApi({
-    node: started,
+    node,
     log,
     auth: security.tokens === null ? undefined : { tokens: security.tokens, openRoutes: security.openRoutes },
     tls: security.apiTls,
@@ -110,11 +118,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: handing leadership over');
     // Keep serving (and forwarding) while leadership moves, so the shards stay available.
-    await started.handOver(transferOnStopMs);
+    await node.handOver(transferOnStopMs);
     const apiClosed = apiApp.close();
     // Keep-alive connections that stay open would hold close() for their whole timeout.
     const force = setTimeout(() => apiApp.server.closeAllConnections(), closeGraceMs);
-    await started.shutdown();
+    await node.shutdown();
     await apiClosed;
     clearTimeout(force);
     await peerApp.close();

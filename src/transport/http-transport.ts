@@ -19,6 +19,13 @@ export interface HttpTransportOptions {
   readonly log: Logger;
 }
 
+/** The most messages waiting for one peer; past it new ones are dropped (Raft resends). */
+export const peerQueueMessagesMax = 50_000;
+/** The most messages one request to a peer carries. */
+export const peerBatchMessagesMax = 4_096;
+/** A snapshot travels to a follower in chunks of this size. */
+export const snapshotChunkBytes = 1024 * 1024;
+
 export class HttpTransport implements Transport {
   readonly #links = new Map<string, PeerLink>();
 
@@ -32,9 +39,9 @@ export class HttpTransport implements Transport {
           peer,
           url,
           requestTimeoutMs: o.requestTimeoutMs,
-          queueMessagesMax: 50_000,
-          batchMessagesMax: 4_096,
-          snapshotChunkBytes: 1024 * 1024,
+          queueMessagesMax: peerQueueMessagesMax,
+          batchMessagesMax: peerBatchMessagesMax,
+          snapshotChunkBytes,
           secret: o.secret,
           tls: o.tls,
           log: o.log,
