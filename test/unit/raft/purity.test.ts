@@ -1,6 +1,6 @@
 /**
- * The core is a pure, synchronous, deterministic state machine (STYLE.md "Pure core, imperative
- * shell"): these checks read the source of src/raft and fail on anything that would let time,
+ * The core is a pure, synchronous, deterministic state machine (ARCHITECTURE.md, the `raft/`
+ * layer): these checks read the source of src/raft and fail on anything that would let time,
  * randomness, I/O, concurrency or outside code into it.
  */
 
@@ -36,7 +36,7 @@ function specifiers(file: string): string[] {
   return found;
 }
 
-describe('STYLE.md principles 1, 2 and 4: src/raft is pure', () => {
+describe('src/raft is pure (ARCHITECTURE.md)', () => {
   it('the core has source files to check', () => {
     expect(files).toContain('raft-node.ts');
     expect(files).toContain('raft.ts');
