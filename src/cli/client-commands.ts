@@ -1,14 +1,13 @@
 /**
  * The key commands of the CLI (put, get, del, list) through the client library: straight to the
  * shard's leader, with safe retries. Output is for people, or one JSON object with --json.
- * Exit codes: 0 done, 1 error (nothing answered, unavailable, refused, outcome unknown),
- * 2 key not found, 3 condition (--if-match / --if-absent) did not hold.
+ * Exit codes (exit-codes.ts): 0 done, 3 key not found, 1 anything else (a condition did not
+ * hold, refused, unavailable, nothing answered, outcome unknown).
  */
 
 import { type GetResult, RaftKV, RaftKVError } from '../client/index.js';
 import type { Connection } from './connection.js';
-
-export const exitCodes = { ok: 0, error: 1, notFound: 2, preconditionFailed: 3 } as const;
+import { exitCodes } from './exit-codes.js';
 
 export interface OutputOptions {
   readonly json?: boolean;
@@ -43,12 +42,7 @@ export class ClientCli {
       await op();
     } catch (err) {
       if (!(err instanceof RaftKVError)) throw err;
-      const code =
-        err.code === 'not_found'
-          ? exitCodes.notFound
-          : err.code === 'precondition_failed'
-            ? exitCodes.preconditionFailed
-            : exitCodes.error;
+      const code = err.code === 'not_found' ? exitCodes.notFound : exitCodes.failed;
       const unknown = err.outcomeUnknown ? ' (the write may or may not have taken effect)' : '';
       if (o.json === true) {
         const error = {

@@ -1,22 +1,25 @@
 /**
  * The raftkv command line: `serve` runs a node; `put`, `get`, `del`, `list`, `status` talk to a
  * running cluster through its HTTP API (--endpoints or RAFTKV_ENDPOINTS). Errors print one
- * sentence; exit codes: 0 done, 1 error, 2 key not found, 3 condition did not hold.
+ * sentence; exit codes (exit-codes.ts): 0 done, 1 refused or failed, 2 usage, 3 key not found.
  */
 
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/cluster-file.js';
 import { StartupError } from '../node/node.js';
 import { serve } from '../server/serve.js';
 import type { BenchOptions } from './bench-command.js';
 import { ClientCli } from './client-commands.js';
 import { type ConnectionFlags, connectionOf, withConnection } from './connection.js';
+import { exitCodes } from './exit-codes.js';
 import { statusCommand } from './status.js';
 
 const program = new Command()
   .name('raftkv')
   .description('A sharded, replicated key-value store on Raft')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors reach main() as CommanderError, which exits with the usage code.
+  .exitOverride();
 
 program
   .command('serve')
@@ -36,7 +39,7 @@ program
 const client = (o: ConnectionFlags) => new ClientCli(connectionOf(o));
 
 withConnection(
-  program.command('put <key> <value>').description('write a value (exit 3 if a condition does not hold)'),
+  program.command('put <key> <value>').description('write a value (exit 1 if a condition does not hold)'),
 )
   .option('--if-match <version>', "write only if the key's current version is this one")
   .option('--if-absent', 'write only if the key is absent')
@@ -50,7 +53,7 @@ withConnection(
   );
 
 withConnection(
-  program.command('get <key>').description('read a value (linearizable unless --stale); exit 2 if absent'),
+  program.command('get <key>').description('read a value (linearizable unless --stale); exit 3 if absent'),
 )
   .option('--stale', 'allow a possibly stale answer from any replica')
   .option('--json', 'print {key, value, encoding, version, shard, node, term, index}')
@@ -58,7 +61,7 @@ withConnection(
     client(o).get(key, o),
   );
 
-withConnection(program.command('del <key>').description('delete a key; exit 2 if absent'))
+withConnection(program.command('del <key>').description('delete a key; exit 3 if absent'))
   .option('--if-match <version>', "delete only if the key's current version is this one")
   .option('--json', 'print {key, deleted}')
   .action(async (key: string, o: ConnectionFlags & { ifMatch?: string; json?: boolean }) =>
@@ -116,14 +119,25 @@ withConnection(
   // Loaded on demand: a node need not load the load generator.
   .action(async (o: BenchOptions) => (await import('./bench-command.js')).benchCommand(o));
 
-/** Runs the command line on `argv` (process.argv); exits 1 with one line on a refused start or bad input. */
+/**
+ * Runs the command line on `argv` (process.argv). A refused start prints one line and exits 1;
+ * a mistyped command or a bad flag value exits 2 (commander has printed why, with the help).
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof StartupError || err instanceof RangeError) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here too, with exit code 0.
+      process.exit(err.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
+    }
+    if (err instanceof RangeError) {
       process.stderr.write(`raftkv: ${err.message}\n`);
-      process.exit(1);
+      process.exit(exitCodes.usage);
+    }
+    if (err instanceof ConfigError || err instanceof StartupError) {
+      process.stderr.write(`raftkv: ${err.message}\n`);
+      process.exit(exitCodes.failed);
     }
     throw err;
   }
