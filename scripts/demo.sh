@@ -214,8 +214,8 @@ set +e
 raftkv get no-such-key >/dev/null 2>&1
 CODE=$?
 set -e
-[ "$CODE" = 2 ] || fail "raftkv get of an absent key exited $CODE, not 2"
-ok "raftkv get of an absent key exits 2"
+[ "$CODE" = 3 ] || fail "raftkv get of an absent key exited $CODE, not 3"
+ok "raftkv get of an absent key exits 3"
 
 say "8. Stop everything (SIGTERM by PID: leaders hand over, nodes flush and exit 0)"
 touch "$WORK/stop-writer"
