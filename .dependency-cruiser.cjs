@@ -31,9 +31,10 @@ module.exports = {
     layer('kv', []),
     layer('shard', []),
     layer('config', []),
+    layer('protocol', []),
     layer('node', ['raft', 'storage', 'transport', 'kv', 'shard', 'config']),
-    layer('api', ['node', 'shard']),
-    layer('client', ['shard']),
+    layer('api', ['node', 'shard', 'protocol']),
+    layer('client', ['shard', 'protocol']),
     layer('bench', ['client']),
     layer('server', ['raft', 'storage', 'transport', 'kv', 'shard', 'config', 'node', 'api']),
     layer('cli', [
@@ -48,6 +49,7 @@ module.exports = {
       'client',
       'bench',
       'server',
+      'protocol',
     ]),
     {
       name: 'entry-point-imports-only-cli',

@@ -8,6 +8,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KVError } from '../node/index.js';
+import { errorStatuses } from '../protocol/index.js';
 import type { ApiTokens } from './tokens.js';
 
 export type OpenableRoute = 'metrics' | 'ui';
@@ -33,11 +34,20 @@ export function authHook(app: FastifyInstance, o: AuthOptions): void {
     if (route !== undefined && open.has(route)) return;
     const token = bearer(req);
     if (token === null)
-      throw new KVError('unauthorized', 401, 'this cluster requires an API token (Authorization: Bearer …)');
+      throw new KVError(
+        'unauthorized',
+        errorStatuses.unauthorized,
+        'this cluster requires an API token (Authorization: Bearer …)',
+      );
     const holder = o.tokens.holder(token);
-    if (holder === null) throw new KVError('unauthorized', 401, 'the API token is not known to this cluster');
+    if (holder === null)
+      throw new KVError(
+        'unauthorized',
+        errorStatuses.unauthorized,
+        'the API token is not known to this cluster',
+      );
     if (!readMethods.has(req.method) && holder.access !== 'read-write')
-      throw new KVError('forbidden', 403, `token "${holder.name}" is read-only`);
+      throw new KVError('forbidden', errorStatuses.forbidden, `token "${holder.name}" is read-only`);
   });
 }
 

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { RaftKVNode } from '../node/index.js';
 import { badRequest, KVError } from '../node/index.js';
+import { errorStatuses } from '../protocol/index.js';
 import { type AuthOptions, authHook } from './auth.js';
 import { errorHandler, sendError } from './errors.js';
 import type { OutboundTls } from './forward.js';
@@ -72,7 +73,10 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
     return sent;
   });
   app.setNotFoundHandler((req, reply) =>
-    sendError(reply, new KVError('not_found', 404, `no route ${req.method} ${req.url.split('?')[0]}`)),
+    sendError(
+      reply,
+      new KVError('not_found', errorStatuses.not_found, `no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
   );
   if (auth !== undefined) authHook(app, auth);
   kvRoutes(app, { node, forwarder });

@@ -5,15 +5,19 @@
  */
 
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { KVError, NotLeaderError, tooLarge, unavailable } from '../node/index.js';
+import { badRequest, KVError, NotLeaderError, tooLarge, unavailable } from '../node/index.js';
+import { type ErrorBody, errorStatuses } from '../protocol/index.js';
 
+/** Answers `err` with the catalogue's body and the status the catalogue gives its code (API.md). */
 export function sendError(reply: FastifyReply, err: KVError): FastifyReply {
-  if (err.status === 503) reply.header('retry-after', '1');
-  if (err.status === 401) reply.header('www-authenticate', 'Bearer realm="raftkv"');
-  return reply
-    .code(err.status)
-    .type('application/json')
-    .send({ error: { code: err.code, message: err.message } });
+  return send(reply, { error: { code: err.code, message: err.message } });
+}
+
+function send(reply: FastifyReply, body: ErrorBody): FastifyReply {
+  const status = errorStatuses[body.error.code];
+  if (status === errorStatuses.unavailable) reply.header('retry-after', '1');
+  if (status === errorStatuses.unauthorized) reply.header('www-authenticate', 'Bearer realm="raftkv"');
+  return reply.code(status).type('application/json').send(body);
 }
 
 export function errorHandler(
@@ -30,8 +34,8 @@ export function errorHandler(
     fe.validation !== undefined ||
     (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)
   ) {
-    return sendError(reply, new KVError('bad_request', 400, fe.message));
+    return sendError(reply, badRequest(fe.message));
   }
   req.log.error({ err }, 'unexpected error');
-  return reply.code(500).send({ error: { code: 'internal', message: 'internal error' } });
+  return send(reply, { error: { code: 'internal', message: 'internal error' } });
 }

@@ -7,6 +7,7 @@
 
 import { Pool } from 'undici';
 import { outcomeUnknown, unavailable } from '../node/index.js';
+import { provenanceHeaders, sessionHeaders } from '../protocol/index.js';
 
 export const hopsHeader = 'x-raft-hops';
 /** A node that does not host a shard forwards to a member, which forwards to the leader. */
@@ -18,19 +19,11 @@ const requestHeaders = [
   'content-type',
   'if-match',
   'if-none-match',
-  'x-raft-client',
-  'x-raft-seq',
+  sessionHeaders.client,
+  sessionHeaders.seq,
 ];
 /** Headers of the answer that the client must see. */
-const replyHeaders = [
-  'content-type',
-  'etag',
-  'retry-after',
-  'x-raft-shard',
-  'x-raft-node',
-  'x-raft-term',
-  'x-raft-index',
-];
+const replyHeaders = ['content-type', 'etag', 'retry-after', ...Object.values(provenanceHeaders)];
 
 /** TLS options for requests to other nodes' client ports: the CA their certificates chain to. */
 export interface OutboundTls {

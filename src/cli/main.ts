@@ -7,6 +7,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/cluster-file.js';
 import { StartupError } from '../node/node.js';
+import { isListLimit, listLimitDefault, listLimitMax, listLimitMin } from '../protocol/index.js';
 import { serve } from '../server/serve.js';
 import type { BenchOptions } from './bench-command.js';
 import { ClientCli } from './client-commands.js';
@@ -69,7 +70,7 @@ withConnection(program.command('del <key>').description('delete a key; exit 3 if
   );
 
 withConnection(program.command('list [prefix]').description('list keys by prefix across all shards, sorted'))
-  .option('--limit <n>', 'keys per page (1-1000)', '100')
+  .option('--limit <n>', `keys per page (${listLimitMin}-${listLimitMax})`, String(listLimitDefault))
   .option('--after <key>', 'start after this key (the "next" of the previous page)')
   .option('--all', 'follow every page to the end')
   .option('--json', 'print {items: [{key, value, encoding, version}], more, next}')
@@ -79,8 +80,8 @@ withConnection(program.command('list [prefix]').description('list keys by prefix
       o: ConnectionFlags & { limit: string; after?: string; all?: boolean; json?: boolean },
     ) => {
       const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-        throw new RangeError('--limit must be an integer from 1 to 1000');
+      if (!isListLimit(limit))
+        throw new RangeError(`--limit must be an integer from ${listLimitMin} to ${listLimitMax}`);
       await client(o).list(prefix ?? '', { ...o, limit });
     },
   );

@@ -1,0 +1,30 @@
+/**
+ * The error catalogue of API.md's client HTTP API: every code with the one status it comes with,
+ * and the JSON body an error is answered with. The API answers with these and the client reads
+ * them back; neither spells a code or its status anywhere else.
+ */
+
+/** Each built code of API.md's error table and its HTTP status. */
+export const errorStatuses = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  precondition_failed: 412,
+  too_large: 413,
+  unavailable: 503,
+  timeout: 504,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatuses;
+
+/** True when `code` is one of the catalogue's codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(errorStatuses, code);
+}
+
+/** The body of every error answer: `{"error": {"code", "message"}}`. */
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode; readonly message: string };
+}
