@@ -1,24 +1,27 @@
 /**
  * The key routes of API.md: PUT, GET and DELETE /v1/kv/{key}. Each request is validated at the
- * edge, then served here if this node leads the key's shard, or forwarded to the leader.
+ * edge, then served here if this node leads the key's shard, or forwarded to the leader
+ * (serve-or-forward.ts). Every answer about a well-formed key, errors included, carries the
+ * X-Raft-* provenance of the node that gave it (provenance.ts).
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Provenance, RaftKVNode } from '../../node/index.js';
+import type { RaftKVNode } from '../../node/index.js';
 import {
   badRequest,
   type Condition,
   type KVCommand,
-  type KVError,
+  KVError,
   keyProblem,
-  NotLeaderError,
   notFound,
   preconditionFailed,
   type Session,
-  unavailable,
 } from '../../node/index.js';
+import { sessionClientPattern, sessionHeaders, sessionSeqPattern } from '../../protocol/index.js';
 import { sendError } from '../errors.js';
-import { type Forwarder, hopsHeader, hopsMax } from '../forward.js';
+import type { Forwarded, Forwarder } from '../forward.js';
+import { hasProvenance, localProvenance, setProvenance } from '../provenance.js';
+import { type ShardRequest, serveOrForward } from '../serve-or-forward.js';
 
 export interface KVRouteDeps {
   readonly node: RaftKVNode;
@@ -26,75 +29,75 @@ export interface KVRouteDeps {
 }
 
 export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps): void {
+  const deps = { node, forwarder };
+  /** The request as it goes to the shard's leader if this node does not lead the shard. */
+  const shardRequest = (req: FastifyRequest, shard: number): ShardRequest => ({
+    shard,
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    body: Buffer.isBuffer(req.body) ? req.body : null,
+  });
+  /** The leader's answer as it came, its provenance included. */
+  const relay =
+    (reply: FastifyReply) =>
+    (answer: Forwarded): FastifyReply =>
+      reply.code(answer.status).headers(answer.headers).send(answer.body);
+
   /**
-   * Serves the request here when this node leads the shard, else relays the leader's answer. If
-   * leadership moves away before anything was proposed, the request is routed once more.
+   * An error this node answers about a well-formed key, whatever raised it (the overload guard,
+   * the body limit, routing, the forwarder, the node), says where it came from: this node, with
+   * what it knows of the key's shard. Errors raised after the serving step set provenance keep
+   * that one; a caller without a valid token (401) learns nothing about the cluster.
    */
-  const serveOrForward = async (
-    req: FastifyRequest,
-    reply: FastifyReply,
-    shard: number,
-    serve: () => Promise<FastifyReply>,
-  ): Promise<FastifyReply> => {
-    for (let attempt = 0; ; attempt++) {
-      const route = node.route(shard);
-      if (route.kind === 'local') {
-        try {
-          return await serve();
-        } catch (err) {
-          if (!(err instanceof NotLeaderError)) throw err;
-          if (attempt > 0) throw unavailable(`leadership of shard ${shard} is moving; nothing was done`);
-          continue;
-        }
-      }
-      if (route.kind === 'unknown' && attempt === 0) {
-        // Between an election and the new leader's first message: wait for it (bounded).
-        await node.awaitLeader(shard, node.leaderWaitMs);
-        continue;
-      }
-      const hops = Number(req.headers[hopsHeader] ?? 0);
-      if (route.kind === 'unknown' || hops >= hopsMax)
-        throw unavailable(`no leader known for shard ${shard}`);
-      const res = await forwarder.forward(route.api, {
-        method: req.method,
-        url: req.url,
-        headers: req.headers,
-        body: Buffer.isBuffer(req.body) ? req.body : null,
-        hops,
-      });
-      return reply.code(res.status).headers(res.headers).send(res.body);
-    }
+  const onError = async (req: FastifyRequest, reply: FastifyReply, err: Error): Promise<void> => {
+    if (hasProvenance(reply) || (err instanceof KVError && err.code === 'unauthorized')) return;
+    const key = (req.params as { '*'?: unknown })['*'];
+    if (typeof key !== 'string' || keyProblem(key) !== null) return;
+    setProvenance(reply, localProvenance(node, node.shardOf(key)));
   };
 
-  app.put<{ Params: { '*': string } }>('/v1/kv/*', async (req, reply) => {
+  app.put<{ Params: { '*': string } }>('/v1/kv/*', { onError }, async (req, reply) => {
     const key = parseKey(req.params['*']);
     const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const cmd: KVCommand = { op: 'put', key, value, cond: parseCondition(req), session: parseSession(req) };
-    return serveOrForward(req, reply, node.shardOf(key), async () => {
-      const { result, at } = await node.propose(node.shardOf(key), cmd);
-      if (!result.ok) throw failure(result.code, key);
-      setProvenance(reply, at);
-      const version = result.op === 'put' ? result.version : '';
-      return reply.header('etag', `"${version}"`).send({ key, version });
-    });
+    const shard = node.shardOf(key);
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => {
+        const { result, at } = await node.propose(shard, cmd);
+        setProvenance(reply, at);
+        if (!result.ok) throw failure(result.code, key);
+        const version = result.op === 'put' ? result.version : '';
+        return reply.header('etag', `"${version}"`).send({ key, version });
+      },
+      relay(reply),
+    );
   });
 
-  app.delete<{ Params: { '*': string } }>('/v1/kv/*', async (req, reply) => {
+  app.delete<{ Params: { '*': string } }>('/v1/kv/*', { onError }, async (req, reply) => {
     const key = parseKey(req.params['*']);
     const cond = parseCondition(req);
     if (cond.ifNoneMatch) throw badRequest('If-None-Match is not supported on DELETE');
     const cmd: KVCommand = { op: 'delete', key, cond, session: parseSession(req) };
     const shard = node.shardOf(key);
-    return serveOrForward(req, reply, shard, async () => {
-      const { result, at } = await node.propose(shard, cmd);
-      if (!result.ok) throw failure(result.code, key);
-      setProvenance(reply, at);
-      return reply.code(204).send();
-    });
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => {
+        const { result, at } = await node.propose(shard, cmd);
+        setProvenance(reply, at);
+        if (!result.ok) throw failure(result.code, key);
+        return reply.code(204).send();
+      },
+      relay(reply),
+    );
   });
 
   app.get<{ Params: { '*': string }; Querystring: { consistency?: string } }>(
     '/v1/kv/*',
+    { onError },
     async (req, reply) => {
       const key = parseKey(req.params['*']);
       const consistency = parseConsistency(req.query.consistency);
@@ -102,8 +105,11 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps)
       if (consistency === 'stale' && node.groups.has(shard)) {
         return sendRead(reply, key, await node.read(shard, key, 'stale'));
       }
-      return serveOrForward(req, reply, shard, async () =>
-        sendRead(reply, key, await node.read(shard, key, consistency)),
+      return serveOrForward(
+        deps,
+        shardRequest(req, shard),
+        async () => sendRead(reply, key, await node.read(shard, key, consistency)),
+        relay(reply),
       );
     },
   );
@@ -120,15 +126,6 @@ function sendRead(
     .header('etag', `"${entry.version}"`)
     .type('application/octet-stream')
     .send(Buffer.from(entry.value));
-}
-
-export function setProvenance(reply: FastifyReply, at: Provenance): void {
-  reply.headers({
-    'x-raft-shard': String(at.shard),
-    'x-raft-node': at.node,
-    'x-raft-term': String(at.term),
-    'x-raft-index': String(at.index),
-  });
 }
 
 function parseKey(raw: string): string {
@@ -161,14 +158,14 @@ function parseCondition(req: FastifyRequest): Condition {
 
 /** The exactly-once session of a retried write: X-Raft-Client and X-Raft-Seq, both or neither. */
 function parseSession(req: FastifyRequest): Session | null {
-  const client = req.headers['x-raft-client'];
-  const seq = req.headers['x-raft-seq'];
+  const client = req.headers[sessionHeaders.client];
+  const seq = req.headers[sessionHeaders.seq];
   if (client === undefined && seq === undefined) return null;
   // Seqs count from 1 (kv/commands.ts); a 0 would reach the command encoder and fail there as a 500.
-  if (typeof client !== 'string' || typeof seq !== 'string' || !/^[1-9][0-9]{0,14}$/.test(seq)) {
+  if (typeof client !== 'string' || typeof seq !== 'string' || !sessionSeqPattern.test(seq)) {
     throw badRequest('X-Raft-Client needs X-Raft-Seq, a positive integer');
   }
-  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(client))
+  if (!sessionClientPattern.test(client))
     throw badRequest('X-Raft-Client must be 1-128 letters, digits, _ . : -');
   return { client, seq: Number(seq) };
 }

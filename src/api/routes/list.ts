@@ -7,11 +7,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { RaftKVNode } from '../../node/index.js';
 import { badRequest, compareKeys, type KVItem, unavailable, utf8ByteLength } from '../../node/index.js';
-import { type Forwarder, hopsHeader, hopsMax } from '../forward.js';
+import {
+  isListLimit,
+  keyBytesMax,
+  listLimitDefault,
+  listLimitMax,
+  listLimitMin,
+} from '../../protocol/index.js';
+import type { Forwarder } from '../forward.js';
+import { serveOrForward } from '../serve-or-forward.js';
 import { parseConsistency } from './kv.js';
-
-export const listLimitDefault = 100;
-export const listLimitMax = 1000;
 
 interface ListQuery {
   prefix?: string;
@@ -44,37 +49,29 @@ export function listRoutes(
     if (typeof prefix !== 'string' || (after !== null && typeof after !== 'string'))
       throw badRequest('prefix and after may be given once each');
     const limit = q.limit === undefined ? listLimitDefault : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > listLimitMax) {
-      throw badRequest(`limit must be an integer from 1 to ${listLimitMax}`);
+    if (!isListLimit(limit)) {
+      throw badRequest(`limit must be an integer from ${listLimitMin} to ${listLimitMax}`);
     }
-    if (utf8ByteLength(prefix) < 0 || utf8ByteLength(prefix) > 1024)
+    if (utf8ByteLength(prefix) < 0 || utf8ByteLength(prefix) > keyBytesMax)
       throw badRequest('prefix is not a valid key prefix');
     const consistency = parseConsistency(q.consistency);
-    const hops = Number(req.headers[hopsHeader] ?? 0);
 
+    /** One shard's page: from this node's replica, or from the shard's leader with `shard=S`. */
     const pageOf = async (shard: number): Promise<ShardPage> => {
       if (consistency === 'stale' && node.groups.has(shard)) return local(shard, 'stale');
-      let route = node.route(shard);
-      if (route.kind === 'unknown') {
-        // Between an election and the new leader's first message: wait for it (bounded), as key routes do.
-        await node.awaitLeader(shard, node.leaderWaitMs);
-        route = node.route(shard);
-      }
-      if (route.kind === 'local') return local(shard, consistency);
-      if (route.kind === 'unknown' || hops >= hopsMax)
-        throw unavailable(`no leader known for shard ${shard}`);
       const params = new URLSearchParams({ prefix, limit: String(limit), consistency, shard: String(shard) });
       if (after !== null) params.set('after', after);
-      const res = await forwarder.forward(route.api, {
-        method: 'GET',
-        url: `/v1/kv?${params}`,
+      return serveOrForward(
+        { node, forwarder },
         // The forwarder passes on what the leader needs, the caller's token among it.
-        headers: req.headers,
-        body: null,
-        hops,
-      });
-      if (res.status !== 200) throw unavailable(`shard ${shard} could not be listed (status ${res.status})`);
-      return JSON.parse(res.body.toString('utf8')) as ShardPage;
+        { shard, method: 'GET', url: `/v1/kv?${params}`, headers: req.headers, body: null },
+        () => local(shard, consistency),
+        (res) => {
+          if (res.status !== 200)
+            throw unavailable(`shard ${shard} could not be listed (status ${res.status})`);
+          return JSON.parse(res.body.toString('utf8')) as ShardPage;
+        },
+      );
     };
     const local = async (shard: number, c: 'linearizable' | 'stale'): Promise<ShardPage> => {
       const { page } = await node.list(shard, prefix, after, limit, c);

@@ -6,6 +6,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provenanceNow, provenanceOf } from './key-provenance.js';
 import { metricValue, type OneNode, startOneNode } from './one-node.js';
 
 /** Keeps the event loop busy for `blockMs` in every turn until the returned function is called. */
@@ -40,7 +41,7 @@ describe('event-loop lag protection on the client port', () => {
   });
 
   it('refuses key requests with 503 while the loop lags, and never /healthz, /readyz or /metrics', async () => {
-    const { app } = one;
+    const { app, node } = one;
     expect((await app.inject({ method: 'PUT', url: '/v1/kv/calm', payload: 'v' })).statusCode).toBe(200);
     const stopLag = lagEventLoop(200);
     try {
@@ -58,9 +59,12 @@ describe('event-loop lag protection on the client port', () => {
           ),
         },
       });
+      // Refused before routing, it still says where it came from.
+      expect(provenanceOf(refused)).toEqual(provenanceNow(node, 0));
       expect(app.isUnderPressure()).toBe(true);
       const put = await app.inject({ method: 'PUT', url: '/v1/kv/refused', payload: 'v' });
       expect(put.statusCode).toBe(503);
+      expect(provenanceOf(put)).toEqual(provenanceNow(node, 0));
       const [health, ready, metrics] = await Promise.all([
         app.inject({ method: 'GET', url: '/healthz' }),
         app.inject({ method: 'GET', url: '/readyz' }),

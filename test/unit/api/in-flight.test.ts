@@ -1,10 +1,12 @@
 /**
  * The in-flight cap through the client API (one node, inject): a burst of writes beyond
  * `requestsInFlightMax` gets 503 `unavailable` with Retry-After and the catalogue body, before
- * anything is proposed; every write answered 200 is there, every refused one is not.
+ * anything is proposed, saying where it came from; every write answered 200 is there, every
+ * refused one is not.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provenanceNow, provenanceOf } from './key-provenance.js';
 import { metricValue, type OneNode, startOneNode } from './one-node.js';
 
 describe('the in-flight cap on the client port', () => {
@@ -29,7 +31,11 @@ describe('the in-flight cap on the client port', () => {
     expect(ok.length + refused.length).toBe(keys.length);
     expect(ok.length).toBeGreaterThanOrEqual(4);
     expect(refused.length).toBeGreaterThan(0);
+    // Each refusal says where it came from: this node's term, and an index it had applied by then.
+    const now = provenanceNow(node, 0);
     for (const r of refused) {
+      expect(provenanceOf(r)).toEqual({ ...now, index: r.headers['x-raft-index'] });
+      expect(Number(r.headers['x-raft-index'])).toBeLessThanOrEqual(Number(now.index));
       expect(r.headers['retry-after']).toBe('1');
       expect(r.json()).toEqual({
         error: {

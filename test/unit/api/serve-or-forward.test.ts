@@ -1,0 +1,181 @@
+/**
+ * The one forwarding path of the key routes and the listing (serve-or-forward.ts). On a scripted
+ * node: served here when this node leads, forwarded to the leader when another does, a wait for
+ * an unknown leader, one more routing when leadership moved before anything was proposed
+ * (NotLeaderError), and `unavailable` when that does not help or the hop limit is reached.
+ * Through the routes of a one-node cluster: a listing and a read whose first attempt finds
+ * leadership gone are routed again and answered.
+ */
+
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Forwarded } from '../../../src/api/forward.js';
+import { type RoutingNode, type ShardRequest, serveOrForward } from '../../../src/api/serve-or-forward.js';
+import { KVError, NotLeaderError, type ShardRoute } from '../../../src/node/index.js';
+import { type OneNode, startOneNode } from './one-node.js';
+
+const leaderApi = 'http://127.0.0.1:7002';
+
+/** A node whose routes are `routes`, one per call (the last one repeats), and a forwarder that records. */
+function scripted(routes: ShardRoute[]) {
+  const calls: string[] = [];
+  let next = 0;
+  const node: RoutingNode = {
+    route: (shard) => {
+      const route = routes[Math.min(next++, routes.length - 1)]!;
+      calls.push(`route ${shard}: ${route.kind}`);
+      return route;
+    },
+    awaitLeader: async (shard, waitMs) => {
+      calls.push(`awaitLeader ${shard} ${waitMs}`);
+    },
+    leaderWaitMs: 80,
+  };
+  const forwarder = {
+    forward: async (api: string, req: { url: string; hops: number }): Promise<Forwarded> => {
+      calls.push(`forward ${api}${req.url} hops ${req.hops}`);
+      return { status: 200, headers: { 'x-raft-node': 'n2' }, body: Buffer.from('from the leader') };
+    },
+  };
+  return { node, forwarder, calls };
+}
+
+const request = (headers: ShardRequest['headers'] = {}): ShardRequest => ({
+  shard: 2,
+  method: 'GET',
+  url: '/v1/kv/k',
+  headers,
+  body: null,
+});
+
+const local: ShardRoute = { kind: 'local' };
+const remote: ShardRoute = { kind: 'remote', node: 'n2', api: leaderApi };
+const unknown: ShardRoute = { kind: 'unknown' };
+const relay = (a: Forwarded) => `relayed ${a.status} ${a.body.toString()}`;
+
+/** What `serveOrForward` makes of `routes` when `serve` throws `failures` NotLeaderErrors first. */
+async function run(routes: ShardRoute[], failures: number, headers: ShardRequest['headers'] = {}) {
+  const s = scripted(routes);
+  let served = 0;
+  const serve = async () => {
+    served++;
+    s.calls.push('serve');
+    if (served <= failures) throw new NotLeaderError(2);
+    return 'served here';
+  };
+  const outcome = await serveOrForward(s, request(headers), serve, relay).catch((e: unknown) =>
+    e instanceof KVError ? `${e.status} ${e.code}: ${e.message}` : Promise.reject(e),
+  );
+  return { outcome, calls: s.calls };
+}
+
+describe('serveOrForward', () => {
+  it('serves here when this node leads the shard', async () => {
+    expect(await run([local], 0)).toEqual({ outcome: 'served here', calls: ['route 2: local', 'serve'] });
+  });
+
+  it('forwards to the leader and relays its answer, counting the hop', async () => {
+    expect(await run([remote], 0, { 'x-raft-hops': '1' })).toEqual({
+      outcome: 'relayed 200 from the leader',
+      calls: ['route 2: remote', `forward ${leaderApi}/v1/kv/k hops 1`],
+    });
+  });
+
+  it('routes again when leadership moved away before anything was proposed', async () => {
+    expect(await run([local, remote], 1)).toEqual({
+      outcome: 'relayed 200 from the leader',
+      calls: ['route 2: local', 'serve', 'route 2: remote', `forward ${leaderApi}/v1/kv/k hops 0`],
+    });
+  });
+
+  it('waits for the new leader once leadership moved and no leader is known yet', async () => {
+    expect(await run([local, unknown, local], 1)).toEqual({
+      outcome: 'served here',
+      calls: ['route 2: local', 'serve', 'route 2: unknown', 'awaitLeader 2 80', 'route 2: local', 'serve'],
+    });
+  });
+
+  it('refuses with 503 when leadership moves away twice', async () => {
+    expect(await run([local], 2)).toEqual({
+      outcome: '503 unavailable: leadership of shard 2 is moving; nothing was done',
+      calls: ['route 2: local', 'serve', 'route 2: local', 'serve'],
+    });
+  });
+
+  it('refuses with 503 when no leader is known after the wait', async () => {
+    expect(await run([unknown], 0)).toEqual({
+      outcome: '503 unavailable: no leader known for shard 2',
+      calls: ['route 2: unknown', 'awaitLeader 2 80', 'route 2: unknown'],
+    });
+  });
+
+  it('forwards no further than the hop limit, nor with a hop count it cannot read', async () => {
+    for (const hops of ['2', 'x', '', '1, 1']) {
+      expect({ hops, ...(await run([remote], 0, { 'x-raft-hops': hops })) }).toEqual({
+        hops,
+        outcome: '503 unavailable: no leader known for shard 2',
+        calls: ['route 2: remote'],
+      });
+    }
+  });
+});
+
+describe('the routes route again when leadership moved (one node)', () => {
+  let one: OneNode;
+
+  beforeAll(async () => {
+    one = await startOneNode();
+    const put = await one.app.inject({ method: 'PUT', url: '/v1/kv/moved/a', payload: 'A' });
+    expect(put.statusCode).toBe(200);
+  });
+
+  afterAll(async () => {
+    await one?.close();
+  });
+
+  it('the listing asks the shard again after NotLeaderError and answers in full', async () => {
+    const list = vi.spyOn(one.node, 'list').mockRejectedValueOnce(new NotLeaderError(0));
+    try {
+      const r = await one.app.inject({ method: 'GET', url: '/v1/kv?prefix=moved/' });
+      expect({ status: r.statusCode, body: r.json() }).toEqual({
+        status: 200,
+        body: {
+          items: [{ key: 'moved/a', value: Buffer.from('A').toString('base64'), version: '2' }],
+          more: false,
+        },
+      });
+      expect(list).toHaveBeenCalledTimes(2);
+    } finally {
+      list.mockRestore();
+    }
+  });
+
+  it('the listing refuses with 503 when leadership moves away on the second attempt too', async () => {
+    const list = vi
+      .spyOn(one.node, 'list')
+      .mockRejectedValueOnce(new NotLeaderError(0))
+      .mockRejectedValueOnce(new NotLeaderError(0));
+    try {
+      const r = await one.app.inject({ method: 'GET', url: '/v1/kv?prefix=moved/' });
+      expect({ status: r.statusCode, body: r.json() }).toEqual({
+        status: 503,
+        body: {
+          error: { code: 'unavailable', message: 'leadership of shard 0 is moving; nothing was done' },
+        },
+      });
+      expect(list).toHaveBeenCalledTimes(2);
+    } finally {
+      list.mockRestore();
+    }
+  });
+
+  it('a key read asks again after NotLeaderError too', async () => {
+    const read = vi.spyOn(one.node, 'read').mockRejectedValueOnce(new NotLeaderError(0));
+    try {
+      const r = await one.app.inject({ method: 'GET', url: '/v1/kv/moved/a' });
+      expect({ status: r.statusCode, body: r.body }).toEqual({ status: 200, body: 'A' });
+      expect(read).toHaveBeenCalledTimes(2);
+    } finally {
+      read.mockRestore();
+    }
+  });
+});
