@@ -5,19 +5,24 @@
  * during a turn is taken by the next one, so many client writes share one fsync.
  */
 
-import type { Logger } from 'pino';
 import type { Message, Ready } from '../raft/types.js';
 import type { RaftStore } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
+import type { Clock } from './clock.js';
 import type { Group } from './group.js';
+import type { StateMachine } from './state-machine.js';
 
 export interface DriveLoopDeps {
-  readonly groups: readonly Group[];
+  readonly groups: readonly Group<StateMachine<unknown>>[];
   readonly store: RaftStore;
   readonly transport: Transport;
-  readonly log: Logger;
-  /** A storage failure: the node must stop acknowledging and exit; called once. */
+  /** Runs the turns: schedule() asks it for a callback `soon`. */
+  readonly clock: Clock;
+  /**
+   * A turn failed (a store write or fsync, or anything else it calls threw): the node must stop
+   * acknowledging and exit; called once, after which the loop runs no more turns.
+   */
   readonly onFatal: (err: Error) => void;
 }
 
@@ -34,11 +39,11 @@ export class DriveLoop {
     this.#d = deps;
   }
 
-  /** Asks for a turn soon; calls in one event-loop phase share it. */
+  /** Asks for a turn soon (the clock's `soon`); calls before it comes share it. */
   schedule(): void {
     if (this.#scheduled || this.#failed) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    this.#d.clock.soon(() => {
       this.#scheduled = false;
       if (this.#running === null) this.#running = this.#run().finally(() => (this.#running = null));
     });
@@ -60,7 +65,7 @@ export class DriveLoop {
 
   /** One turn; false when no group had work. */
   async #turn(): Promise<boolean> {
-    const work: { g: Group; rd: Ready }[] = [];
+    const work: { g: Group<StateMachine<unknown>>; rd: Ready }[] = [];
     for (const g of this.#d.groups) if (g.raft.hasReady()) work.push({ g, rd: g.raft.ready() });
     if (work.length === 0) return false;
     this.turns++;
@@ -69,7 +74,7 @@ export class DriveLoop {
     const early: GroupMessage[] = [];
     const late: GroupMessage[] = [];
     for (const { g, rd } of work) {
-      for (const msg of rd.messages) (isLeaderReplication(msg) ? early : late).push({ group: g.id, msg });
+      for (const msg of rd.messages) (this.sendsBeforePersist(msg) ? early : late).push({ group: g.id, msg });
     }
     if (early.length > 0) this.#d.transport.send(early);
     // 1. persist: one batch for every group; fsync if any group must.
@@ -90,7 +95,17 @@ export class DriveLoop {
     return true;
   }
 
-  async #snapshotDue(groups: readonly Group[]): Promise<void> {
+  /**
+   * Whether `msg` may leave while this turn's write is under way: only a leader's replication
+   * (append, heartbeat, snapshot), never a vote or an acknowledgement, which promise what the
+   * write makes durable (thesis §10.2.1). Overridden only by the simulator's test of a broken
+   * shell (test/sim/broken-variants.test.ts); nothing in src/ overrides it.
+   */
+  protected sendsBeforePersist(msg: Message): boolean {
+    return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
+  }
+
+  async #snapshotDue(groups: readonly Group<StateMachine<unknown>>[]): Promise<void> {
     const due = groups.flatMap((g) => {
       const w = g.snapshotIfDue();
       return w === null ? [] : [{ g, w }];
@@ -102,9 +117,4 @@ export class DriveLoop {
     );
     for (const { g, w } of due) if (w.compactSnapshot !== null) g.compacted(w.compactSnapshot);
   }
-}
-
-/** Messages only a leader sends, about entries it replicates (not votes or acknowledgements). */
-function isLeaderReplication(msg: Message): boolean {
-  return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
 }

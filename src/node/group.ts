@@ -1,24 +1,28 @@
 /**
- * One shard group hosted on this node: its Raft member, its key-value state machine and the
- * clients waiting on it. Carries out steps 3 and 4 of a Ready (install, apply, serve reads) and
- * decides when the group's log is long enough to snapshot.
+ * One shard group hosted on this node: its Raft member, its state machine and the clients
+ * waiting on it. Carries out steps 3 and 4 of a Ready (install, apply, serve reads) and decides
+ * when the group's log is long enough to snapshot. It knows its machine only through the
+ * StateMachine contract and time only through a Clock, so the simulator runs it too.
  */
 
 import { randomInt } from 'node:crypto';
-import type { Logger } from 'pino';
-import { type KVResult, KVStateMachine } from '../kv/index.js';
+import type { KVStateMachine } from '../kv/index.js';
+import type { Logger } from '../raft/logger.js';
 import { RaftNode } from '../raft/raft-node.js';
-import { createRng } from '../raft/rng.js';
+import { createRng, type Rng } from '../raft/rng.js';
 import {
   defaultRaftTuning,
   type HardState,
   type Index,
   type NodeId,
+  type RaftConfig,
   type Ready,
   type Snapshot,
 } from '../raft/types.js';
 import type { GroupId, GroupWrite, RaftStore } from '../storage/raft-store.js';
+import type { Clock } from './clock.js';
 import { GroupObserver } from './observer.js';
+import type { ResultOf, StateMachine, StateMachineFactory } from './state-machine.js';
 import { Waiters } from './waiters.js';
 
 export interface GroupTuning {
@@ -28,21 +32,49 @@ export interface GroupTuning {
   readonly snapshotEntries: number;
 }
 
-/** Snapshot also once this many bytes of commands were applied since the last one: bounds the log kept in memory. */
+/** What a group is made of besides its store and tuning. */
+export interface GroupDeps<M extends StateMachine<unknown>> {
+  /** Makes the group's state machine: empty, or from a snapshot. */
+  readonly machine: StateMachineFactory<M>;
+  /** The time the group's observer stamps events with. */
+  readonly clock: Clock;
+  /** The core's randomness (election timeouts); by default seeded from crypto. */
+  readonly rng?: Rng;
+  /** Core settings beyond GroupTuning; by default `defaultRaftTuning`'s. */
+  readonly raftTuning?: Partial<Omit<RaftConfig, 'id' | 'voters' | 'electionTicks' | 'heartbeatTicks'>>;
+}
+
+/**
+ * Snapshot also once this many bytes of commands were applied since the last one: bounds the log
+ * kept in memory (and replayed at restart) when commands are large.
+ */
 export const snapshotLogBytes = 64 * 1024 * 1024;
 
-export class Group {
+/** The core's randomness is seeded with an integer drawn from [0, rngSeedRange) at load. */
+const rngSeedRange = 2 ** 31;
+
+/**
+ * A group of state machine `M` (raftkv's is KVStateMachine); waiting proposals are answered with
+ * what `M.apply` returned.
+ */
+export class Group<M extends StateMachine<unknown> = KVStateMachine> {
   readonly id: GroupId;
   readonly members: readonly NodeId[];
   readonly raft: RaftNode;
-  readonly waiters = new Waiters<KVResult>();
+  readonly waiters = new Waiters<ResultOf<M>>();
   /** Leader changes, failover windows, rates and snapshot events, for status and metrics. */
   readonly observer: GroupObserver;
-  #sm: KVStateMachine;
+  readonly #machines: StateMachineFactory<M>;
+  #sm: M;
   // Invariant: #snapshotIndex <= #applied; #applied is the last index handed to the state machine.
   #applied: Index;
   #snapshotIndex: Index;
   #bytesSinceSnapshot = 0;
+  /**
+   * The newest hard state of a Ready carried out; a Ready that changes only the commit index
+   * writes nothing, and its hard state rides along with the group's next write (see toWrite).
+   */
+  #hardState: HardState | null = null;
   readonly #snapshotEntries: number;
   readonly #log: Logger;
 
@@ -50,54 +82,58 @@ export class Group {
     id: GroupId,
     members: readonly NodeId[],
     raft: RaftNode,
-    sm: KVStateMachine,
+    sm: M,
     applied: Index,
     tuning: GroupTuning,
     log: Logger,
+    deps: GroupDeps<M>,
   ) {
     this.id = id;
     this.members = members;
     this.raft = raft;
+    this.#machines = deps.machine;
     this.#sm = sm;
     this.#applied = applied;
     this.#snapshotIndex = applied;
     this.#snapshotEntries = tuning.snapshotEntries;
     this.#log = log;
-    this.observer = new GroupObserver(id, raft.status().id, log);
+    this.observer = new GroupObserver(id, raft.status().id, log, () => deps.clock.now());
   }
 
   /** Restarts the group from what `store` holds: the state machine from the snapshot, the rest replayed by Raft. */
-  static async load(
+  static async load<M extends StateMachine<unknown>>(
     id: GroupId,
     self: NodeId,
     members: readonly NodeId[],
     store: RaftStore,
     tuning: GroupTuning,
     log: Logger,
-  ): Promise<Group> {
+    deps: GroupDeps<M>,
+  ): Promise<Group<M>> {
     const durable = await store.load(id);
-    const sm =
-      durable.snapshot === null ? new KVStateMachine() : KVStateMachine.restore(durable.snapshot.data);
+    const sm = durable.snapshot === null ? deps.machine.empty() : deps.machine.restore(durable.snapshot.data);
     const applied = durable.snapshot?.meta.index ?? 0;
     const raft = new RaftNode(
       {
         ...defaultRaftTuning,
+        ...deps.raftTuning,
         id: self,
         voters: members,
         electionTicks: tuning.electionTicks,
         heartbeatTicks: tuning.heartbeatTicks,
       },
       durable,
-      { rng: createRng(randomInt(2 ** 31)), log, applied },
+      { rng: deps.rng ?? createRng(randomInt(rngSeedRange)), log, applied },
     );
     log.info(
       { snapshotIndex: applied, entries: durable.entries.length, term: durable.hardState.term },
       'group loaded from disk',
     );
-    return new Group(id, members, raft, sm, applied, tuning, log);
+    return new Group(id, members, raft, sm, applied, tuning, log, deps);
   }
 
-  get sm(): KVStateMachine {
+  /** The state machine as of the last applied entry; replaced when a snapshot is installed. */
+  get sm(): M {
     return this.#sm;
   }
 
@@ -109,9 +145,9 @@ export class Group {
    * Step 1 of a Ready: what this group persists, or null when nothing needs to be. A hard state
    * whose only change is the commit index is not written on its own (the commit index is a hint
    * for a faster restart, not needed for safety); it rides along with the group's next write.
+   * Changes nothing: applyReady() records the hard state once the Ready was carried out.
    */
   toWrite(rd: Ready): GroupWrite | null {
-    if (rd.hardState !== null) this.#hardState = rd.hardState;
     const needed = rd.mustSync || rd.entries.length > 0 || rd.snapshot !== null;
     if (!needed) return null;
     return {
@@ -119,22 +155,20 @@ export class Group {
       installSnapshot: rd.snapshot,
       compactSnapshot: null,
       entries: rd.entries,
-      hardState: this.#hardState,
+      hardState: rd.hardState ?? this.#hardState,
     };
   }
 
-  /** The newest hard state seen in a Ready, persisted or not. */
-  #hardState: HardState | null = null;
-
   /** Steps 3 and 4 of a Ready, after it was persisted and its messages sent. */
   applyReady(rd: Ready): void {
+    if (rd.hardState !== null) this.#hardState = rd.hardState;
     if (rd.snapshot !== null) this.#install(rd.snapshot);
     for (const e of rd.committed) {
       if (e.kind === 'command') {
-        this.waiters.applied(e.index, e.term, this.#sm.apply(e.index, e.data));
+        this.waiters.applied(e.index, e.term, this.#sm.apply(e.index, e.data, e.term) as ResultOf<M>);
         this.#bytesSinceSnapshot += e.data.byteLength;
       } else {
-        this.#sm.applyNoop(e.index);
+        this.#sm.applyNoop(e.index, e.term);
         this.waiters.applied(e.index, e.term, null);
       }
       this.#applied = e.index;
@@ -163,14 +197,17 @@ export class Group {
   }
 
   #install(snapshot: Snapshot): void {
-    this.#sm = KVStateMachine.restore(snapshot.data);
+    this.#sm = this.#machines.restore(snapshot.data);
     this.#applied = snapshot.meta.index;
     this.#snapshotIndex = snapshot.meta.index;
     this.#bytesSinceSnapshot = 0;
     this.waiters.coveredBySnapshot(snapshot.meta.index);
     this.waiters.appliedTo(this.#applied);
     this.observer.snapshotInstalled(snapshot.data.byteLength);
-    this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'installed snapshot from leader');
+    this.#log.info(
+      { index: snapshot.meta.index, bytes: snapshot.data.byteLength },
+      'installed snapshot from leader',
+    );
   }
 
   /** Our own snapshot when the log since the last one passed the threshold; persist it, then call compacted(). */
@@ -195,6 +232,9 @@ export class Group {
     this.#snapshotIndex = snapshot.meta.index;
     this.#bytesSinceSnapshot = 0;
     this.observer.snapshotTaken(snapshot.data.byteLength);
-    this.#log.info({ index: snapshot.meta.index, keys: this.#sm.size }, 'snapshot taken; log compacted');
+    this.#log.info(
+      { index: snapshot.meta.index, bytes: snapshot.data.byteLength },
+      'snapshot taken; log compacted',
+    );
   }
 }

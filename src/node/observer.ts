@@ -6,7 +6,7 @@
  * only watches, and never changes the group.
  */
 
-import type { Logger } from 'pino';
+import type { Logger } from '../raft/logger.js';
 import type { Entry, NodeId, Role, SoftState } from '../raft/types.js';
 
 /**
