@@ -7,6 +7,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { type Agent, request } from 'undici';
+import {
+  errorStatuses,
+  isErrorCode,
+  listLimitDefault,
+  type Provenance,
+  parseProvenance,
+  provenanceHeaders,
+  sessionHeaders,
+} from '../protocol/index.js';
 import { type ClusterDescription, ClusterMap } from './cluster-map.js';
 import { agentFor, authHeaders } from './connect.js';
 import { RaftKVError, type RaftKVErrorCode } from './errors.js';
@@ -44,13 +53,12 @@ export interface GetOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Where an answer came from (API.md X-Raft-* headers). */
-export interface Served {
-  readonly shard: number;
-  readonly node: string;
-  readonly term: number;
-  readonly index: number;
-}
+/**
+ * Where an answer came from (API.md's X-Raft-* headers): the key's shard, the node that served
+ * it, that node's term, and the applied index the answer reflects. Every raftkv node sends them;
+ * an answer without them is refused as `bad_reply`, so these are always the node's own values.
+ */
+export type Served = Provenance;
 
 export interface PutResult extends Served {
   readonly key: string;
@@ -88,6 +96,8 @@ interface Attempt {
 }
 
 interface Answer {
+  /** What was asked of whom, for messages: `PUT http://…/v1/kv/k`. */
+  readonly request: string;
   readonly status: number;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly body: Buffer;
@@ -115,7 +125,10 @@ export class RaftKV {
     this.#agent = agentFor(o, { connections: 256, keepAliveTimeout: 30_000 });
   }
 
-  /** Writes `value` under `key`; throws RaftKVError `precondition_failed` when a condition does not hold. */
+  /**
+   * Writes `value` under `key`; throws RaftKVError `precondition_failed` when a condition does not
+   * hold, `bad_reply` (outcome unknown) when the answer lacks what a raftkv node sends.
+   */
   async put(key: string, value: Uint8Array | string, o: PutOptions = {}): Promise<PutResult> {
     const map = await this.#cluster();
     const headers: Record<string, string> = {};
@@ -136,11 +149,14 @@ export class RaftKV {
       }),
     );
     if (answer.status !== 200) throw errorOf(answer, false);
-    const parsed = JSON.parse(answer.body.toString('utf8')) as { version: string };
-    return { key, version: parsed.version, ...served(answer) };
+    // A 200 that breaks the protocol cannot say whether the write was applied.
+    const at = served(answer, true);
+    const version = putVersion(answer);
+    if (version === null) throw badReply(answer, 'a body without {"version"}', true);
+    return { key, version, ...at };
   }
 
-  /** Reads `key`; null when it is absent. */
+  /** Reads `key`; null when a raftkv node says it is absent. */
   async get(key: string, o: GetOptions = {}): Promise<GetResult | null> {
     const map = await this.#cluster();
     const stale = o.consistency === 'stale';
@@ -151,12 +167,16 @@ export class RaftKV {
       leaderOnly: !stale,
       signal: o.signal,
     });
-    if (answer.status === 404) return null;
-    if (answer.status !== 200) throw errorOf(answer, false);
-    return { key, value: new Uint8Array(answer.body), version: etagVersion(answer), ...served(answer) };
+    if (answer.status !== 200 && answer.status !== errorStatuses.not_found) throw errorOf(answer, false);
+    // Only a raftkv node may say that a key is absent: a 404 of anything else is no answer.
+    const at = served(answer, false);
+    if (answer.status === errorStatuses.not_found) return null;
+    const version = etagVersion(answer);
+    if (version === null) throw badReply(answer, 'no ETag', false);
+    return { key, value: new Uint8Array(answer.body), version, ...at };
   }
 
-  /** Deletes `key`; false when it was absent. */
+  /** Deletes `key`; false when it was absent. An answer without provenance is `bad_reply`. */
   async delete(key: string, o: DeleteOptions = {}): Promise<boolean> {
     const map = await this.#cluster();
     const headers: Record<string, string> = {};
@@ -173,9 +193,9 @@ export class RaftKV {
         signal: o.signal,
       }),
     );
-    if (answer.status === 204) return true;
-    if (answer.status === 404) return false;
-    throw errorOf(answer, false);
+    if (answer.status !== 204 && answer.status !== errorStatuses.not_found) throw errorOf(answer, false);
+    served(answer, true);
+    return answer.status === 204;
   }
 
   /** Keys starting with `prefix` across all shards, sorted; continue with `after: result.next`. */
@@ -183,7 +203,7 @@ export class RaftKV {
     prefix: string,
     o: { limit?: number; after?: string; signal?: AbortSignal } = {},
   ): Promise<ListResult> {
-    const params = new URLSearchParams({ prefix, limit: String(o.limit ?? 100) });
+    const params = new URLSearchParams({ prefix, limit: String(o.limit ?? listLimitDefault) });
     if (o.after !== undefined) params.set('after', o.after);
     const answer = await this.#send({
       method: 'GET',
@@ -246,8 +266,16 @@ export class RaftKV {
           });
           const body = await res.body.text();
           // The same tokens hold on every node: no point asking the next one.
-          if (res.statusCode === 401 || res.statusCode === 403)
-            throw errorOf({ status: res.statusCode, headers: res.headers, body: Buffer.from(body) }, false);
+          if (res.statusCode === errorStatuses.unauthorized || res.statusCode === errorStatuses.forbidden)
+            throw errorOf(
+              {
+                request: `GET ${new URL('/v1/cluster', url)}`,
+                status: res.statusCode,
+                headers: res.headers,
+                body: Buffer.from(body),
+              },
+              false,
+            );
           if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
           description = JSON.parse(body) as ClusterDescription;
           return new ClusterMap(description);
@@ -297,8 +325,8 @@ export class RaftKV {
       if (left <= 0) break;
       const headers: Record<string, string> = { ...this.#auth, ...a.headers };
       if (a.lane !== undefined) {
-        headers['x-raft-client'] = a.lane.client;
-        headers['x-raft-seq'] = String(a.lane.seq);
+        headers[sessionHeaders.client] = a.lane.client;
+        headers[sessionHeaders.seq] = String(a.lane.seq);
       }
       try {
         const timeoutMs = Math.min(this.#attemptTimeoutMs, left);
@@ -313,19 +341,20 @@ export class RaftKV {
           signal: a.signal,
         });
         const answer: Answer = {
+          request: `${a.method} ${url}${a.path}`,
           status: res.statusCode,
           headers: res.headers,
           body: Buffer.from(await res.body.arrayBuffer()),
         };
-        if (answer.status === 503 || answer.status === 504) {
-          if (answer.status === 504) unknownOutcome = true;
+        if (answer.status === errorStatuses.unavailable || answer.status === errorStatuses.timeout) {
+          if (answer.status === errorStatuses.timeout) unknownOutcome = true;
           lastError = errorOf(answer, unknownOutcome);
           if (a.shard !== null && a.leaderOnly) map.forgetLeader(a.shard);
           if (attempt % 3 === 2) await this.#refreshMap().catch(() => undefined);
           await delay(Math.min(retryDelayMaxMs, 20 * (attempt + 1)), a.signal);
           continue;
         }
-        const node = header(answer, 'x-raft-node');
+        const node = header(answer, provenanceHeaders.node);
         if (a.shard !== null && a.leaderOnly && node !== null && answer.status < 500)
           map.learnLeader(a.shard, node);
         return answer;
@@ -360,41 +389,48 @@ function header(a: Answer, name: string): string | null {
   return typeof v === 'string' ? v : null;
 }
 
-function served(a: Answer): Served {
-  return {
-    shard: Number(header(a, 'x-raft-shard') ?? -1),
-    node: header(a, 'x-raft-node') ?? '',
-    term: Number(header(a, 'x-raft-term') ?? 0),
-    index: Number(header(a, 'x-raft-index') ?? 0),
-  };
+/** The answer's provenance; throws `bad_reply` (outcome unknown as given) when it has none. */
+function served(a: Answer, outcomeUnknown: boolean): Served {
+  const parsed = parseProvenance((name) => header(a, name));
+  if (!parsed.ok) throw badReply(a, `no valid provenance (${parsed.problem})`, outcomeUnknown);
+  return parsed.at;
 }
 
-function etagVersion(a: Answer): string {
-  const etag = header(a, 'etag') ?? '';
-  return etag.replace(/^"|"$/g, '');
+/** The version of a value's `ETag: "<version>"`, or null without one. */
+function etagVersion(a: Answer): string | null {
+  const m = /^"([^"]+)"$/.exec(header(a, 'etag') ?? '');
+  return m === null ? null : m[1]!;
 }
 
-const codes: ReadonlySet<string> = new Set([
-  'bad_request',
-  'unauthorized',
-  'forbidden',
-  'not_found',
-  'precondition_failed',
-  'too_large',
-  'unavailable',
-  'timeout',
-]);
+/** The version of a PUT's `{"key","version"}` body, or null when the body is not that. */
+function putVersion(a: Answer): string | null {
+  try {
+    const parsed = JSON.parse(a.body.toString('utf8')) as { version?: unknown };
+    return typeof parsed.version === 'string' && parsed.version !== '' ? parsed.version : null;
+  } catch {
+    return null;
+  }
+}
+
+/** An answer that lacks what every raftkv node sends: not from a raftkv node, or cut short on the way. */
+function badReply(a: Answer, what: string, outcomeUnknown: boolean): RaftKVError {
+  return new RaftKVError(
+    'bad_reply',
+    a.status,
+    `${a.request} was answered ${a.status} with ${what}: not the answer of a raftkv node (is a proxy in between?)`,
+    outcomeUnknown,
+  );
+}
 
 function errorOf(a: Answer, outcomeUnknown: boolean): RaftKVError {
   let code: RaftKVErrorCode = 'internal';
   let message = `status ${a.status}`;
   try {
     const parsed = JSON.parse(a.body.toString('utf8')) as { error?: { code?: string; message?: string } };
-    if (parsed.error?.code !== undefined && codes.has(parsed.error.code))
-      code = parsed.error.code as RaftKVErrorCode;
+    if (isErrorCode(parsed.error?.code)) code = parsed.error.code;
     if (parsed.error?.message !== undefined) message = parsed.error.message;
   } catch {}
-  return new RaftKVError(code, a.status, message, outcomeUnknown || a.status === 504);
+  return new RaftKVError(code, a.status, message, outcomeUnknown || a.status === errorStatuses.timeout);
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,19 +1,18 @@
 /**
  * Errors of the client library: one class, with the API.md code of the answer (or
- * `unreachable` when no node answered) and whether the operation may have taken effect.
+ * `unreachable` when no node answered, `bad_reply` when an answer broke the protocol) and
+ * whether the operation may have taken effect.
  */
 
-export type RaftKVErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'precondition_failed'
-  | 'too_large'
-  | 'unavailable'
-  | 'timeout'
-  | 'unreachable'
-  | 'internal';
+import type { ErrorCode } from '../protocol/index.js';
+
+/**
+ * The code of an error: one of API.md's catalogue (an unknown code in an answer is `internal`),
+ * `unreachable` when no node answered in time, or `bad_reply` when an answer lacked what every
+ * raftkv node sends (its X-Raft-* provenance, the ETag of a value, the JSON of a write): it did
+ * not come from a raftkv node, or something between dropped part of it.
+ */
+export type RaftKVErrorCode = ErrorCode | 'unreachable' | 'bad_reply';
 
 export class RaftKVError extends Error {
   override readonly name = 'RaftKVError';

@@ -1,8 +1,10 @@
 /**
  * A one-node cluster on a MemoryStore with its client API app (not listening), for API tests
- * through inject() or a real socket: the node leads every shard once `ready()`.
+ * through inject() or a real socket: the node leads every shard once `ready()`. A listening one
+ * names its real URL in the cluster file, so that a client learns where to send requests.
  */
 
+import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { type ApiDeps, buildApi } from '../../../src/api/build-api.js';
@@ -20,9 +22,10 @@ export interface OneNode {
 export async function startOneNode(
   tuning: Record<string, number> = {},
   api: Partial<Omit<ApiDeps, 'node' | 'log'>> = {},
+  apiUrl = 'http://127.0.0.1:1',
 ): Promise<OneNode> {
   const config = parseClusterConfig({
-    nodes: [{ id: 'n1', api: 'http://127.0.0.1:1', peer: 'http://127.0.0.1:2' }],
+    nodes: [{ id: 'n1', api: apiUrl, peer: 'http://127.0.0.1:2' }],
     shards: 1,
     replicas: 1,
     tickMs: 5,
@@ -51,6 +54,27 @@ export async function startOneNode(
       await node.shutdown();
     },
   };
+}
+
+/** As startOneNode, with the app listening on a free loopback port that the cluster file names. */
+export async function startListeningOneNode(
+  tuning: Record<string, number> = {},
+): Promise<OneNode & { readonly url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const one = await startOneNode(tuning, {}, url);
+  await one.app.listen({ port, host: '127.0.0.1' });
+  return { ...one, url };
+}
+
+/** A loopback port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
 }
 
 /** The value of one sample line of the Prometheus text, e.g. `name{label="x"}`; NaN if absent. */
