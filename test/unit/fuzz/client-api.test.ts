@@ -3,7 +3,8 @@
  * badly %-encoded keys, dot segments), query strings, headers and bodies get only statuses of
  * API.md's catalogue, never a 500, and every error body is `{"error":{"code","message"}}` with
  * the code of its status. Interleaved well-formed requests on a few keys are held to a model of
- * the store, so garbage cannot corrupt what is stored; afterwards the node still writes and reads.
+ * the store, so garbage cannot corrupt what is stored, and every answer to them carries its
+ * X-Raft-* provenance; afterwards the node still writes and reads.
  */
 
 import fc from 'fast-check';
@@ -160,6 +161,13 @@ function predictWrite(
 function checkModelled(m: ModelledRequest, r: FuzzRequest, res: LightMyRequestResponse): void {
   const status = res.statusCode;
   const state = model.get(m.key);
+  // Every answer about a well-formed key, whatever its status, says where it came from.
+  expect({
+    shard: res.headers['x-raft-shard'],
+    node: res.headers['x-raft-node'],
+    term: /^[0-9]+$/.test(String(res.headers['x-raft-term'])),
+    index: /^[0-9]+$/.test(String(res.headers['x-raft-index'])),
+  }).toEqual({ shard: String(one.node.shardOf(m.key)), node: 'n1', term: true, index: true });
   // Unavailable means nothing was done; no other refusal is right for a well-formed request.
   if (status === 503) return;
   if (status === 504) {
