@@ -105,6 +105,14 @@ describe('client API on a three-node cluster', () => {
     expectError(stale, 412, 'precondition_failed');
     const exists = await cl.put(key, 'three', { node: 'n1', headers: { 'if-none-match': '*' } });
     expectError(exists, 412, 'precondition_failed');
+    // A refusal says where it came from, relayed or not: the leader, and the index of the refused write.
+    const shard = cl.shardOf(key);
+    const leader = await cl.waitLeader(shard);
+    const { term } = await cl.groupStatus(leader, shard);
+    expectProvenance(stale, { shard, node: leader, term });
+    expectProvenance(exists, { shard, node: leader, term });
+    expect(Number(stale.headers['x-raft-index'])).toBeGreaterThan(Number(v2));
+    expect(Number(exists.headers['x-raft-index'])).toBeGreaterThan(Number(stale.headers['x-raft-index']));
     const got = await cl.get(key, { node: 'n3' });
     expect({ value: got.text(), etag: got.headers.etag }).toEqual({ value: 'two', etag: `"${v2}"` });
 
@@ -405,10 +413,13 @@ describe('client API on a three-node cluster', () => {
         async () => (await cl.status(alive)).groups.every((g) => g.leader === null && g.role !== 'leader'),
         { timeoutMs: 5_000, what: `${alive} to know no leader of any shard` },
       );
+      const known = await cl.status(alive);
       for (let shard = 0; shard < cl.shards; shard++) {
         const k = cl.keysOfShard(shard, 1, 'api/unavailable/write/')[0]!;
         const w = await cl.put(k, 'v', { node: alive });
         expect(expectError(w, 503, 'unavailable')).toBe(`no leader known for shard ${shard}`);
+        const { term, applied } = known.groups.find((g) => g.shard === shard)!;
+        expectProvenance(w, { shard, node: alive, term, index: applied });
         expect(w.elapsedMs).toBeLessThan(1_000);
         expectError(await cl.get(k, { node: alive }), 503, 'unavailable');
         expectError(await cl.del(k, { node: alive }), 503, 'unavailable');
