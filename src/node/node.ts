@@ -7,12 +7,20 @@
 
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-file.js';
-import { encodeCommand, type KVCommand, type KVEntry, type KVListPage, type KVResult } from '../kv/index.js';
+import {
+  encodeCommand,
+  type KVCommand,
+  type KVEntry,
+  type KVListPage,
+  type KVResult,
+  KVStateMachine,
+} from '../kv/index.js';
 import type { FollowerStatus, NodeId, RaftStatus } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
 import { type RaftStore, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
+import { systemClock } from './clock.js';
 import { CommitTrail } from './commit-trail.js';
 import { DriveLoop } from './drive-loop.js';
 import { NotLeaderError, unavailable } from './errors.js';
@@ -20,6 +28,12 @@ import { Group } from './group.js';
 import { InFlightLimit } from './in-flight.js';
 import { NodeMetrics } from './metrics.js';
 import type { GroupActivity } from './observer.js';
+
+/** How this node's groups make their state machine, the key-value store: empty or from a snapshot. */
+const kvMachine = {
+  empty: () => new KVStateMachine(),
+  restore: (data: Uint8Array) => KVStateMachine.restore(data),
+};
 
 /** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
 const balanceEveryTicks = 25;
@@ -140,7 +154,7 @@ export class RaftKVNode {
       groups: [...groups.values()],
       store: this.metrics.timed(deps.store),
       transport,
-      log: deps.log,
+      clock: systemClock,
       onFatal: (err) => this.#storageFailed(err, deps.onFatal),
     });
   }
@@ -167,7 +181,11 @@ export class RaftKVNode {
     const groups = new Map<number, Group>();
     for (const [shard, members] of placement.entries()) {
       if (!members.includes(id)) continue;
-      groups.set(shard, await Group.load(shard, id, members, store, config, log.child({ group: shard })));
+      const deps = { machine: kvMachine, clock: systemClock };
+      groups.set(
+        shard,
+        await Group.load(shard, id, members, store, config, log.child({ group: shard }), deps),
+      );
     }
     const peers = new Map(
       config.nodes
