@@ -71,7 +71,7 @@ function progress(force: boolean): void {
 
 for (let seed = from; seed < from + seedCount; seed++) {
   try {
-    const stats = runSeed(seed, trace ? { ticks, trace: writeLine, traceMessages: true } : { ticks });
+    const stats = await runSeed(seed, trace ? { ticks, trace: writeLine, traceMessages: true } : { ticks });
     ticksTotal += stats.ticks;
     elections.push(...stats.electionDurationsTicks);
     convergences.push(stats.livenessTicks);

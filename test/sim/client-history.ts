@@ -3,12 +3,40 @@
  * every ReadIndex answer is linearizable against the writes acknowledged before the read was
  * issued, and, at the end, that no acknowledged write was lost. It only observes.
  */
-import type { Index } from '../../src/raft/types.js';
-import type { PendingRead, PendingWrite, ReadAnswer } from './member-waiters.js';
+import type { Index, NodeId, Term } from '../../src/raft/types.js';
 import type { SafetyChecker } from './safety-checker.js';
 import { SafetyViolation } from './safety-violation.js';
 import type { SimMember } from './sim-member.js';
 import { describeEntry, encodeWrite } from './sim-state-machine.js';
+
+/** A write a member proposed and a client waits on. */
+export interface PendingWrite {
+  readonly id: number;
+  readonly key: string;
+  readonly value: string;
+  readonly index: Index;
+  readonly term: Term;
+  readonly member: NodeId;
+  /** Set once the write is acknowledged, failed or given up on; nothing happens to it after that. */
+  done: boolean;
+}
+
+/** A linearizable read a member accepted and a client waits on. */
+export interface PendingRead {
+  readonly ctx: string;
+  readonly key: string;
+  readonly member: NodeId;
+  /** The highest log index of a write acknowledged before this read was issued. */
+  readonly ackedIndexMax: Index;
+  done: boolean;
+}
+
+/** The answer to a read, served once the member applied at least the read index. */
+export interface ReadAnswer {
+  readonly readIndex: Index;
+  readonly applied: Index;
+  readonly value: string | null;
+}
 
 /** Tallies of client outcomes, for summaries. */
 export interface ClientCounts {
@@ -70,10 +98,10 @@ export class ClientHistory {
       }
     }
     for (const member of members) {
-      if (member.machine.applied < this.#ackedIndexMax) {
+      if (!member.isUp || member.machine.applied < this.#ackedIndexMax) {
         throw new SafetyViolation(
           'lost acknowledged write',
-          `${member.id} applied only up to ${member.machine.applied}, ` +
+          `${member.id} applied only up to ${member.isUp ? member.machine.applied : '(down)'}, ` +
             `a write at ${this.#ackedIndexMax} was acknowledged`,
         );
       }

@@ -20,7 +20,7 @@ interface LogTip {
 /** A member that is down is judged by its stored log: that is the log it votes and campaigns with. */
 function logTip(member: SimMember, top: Index): LogTip {
   if (!member.isUp) {
-    const storage = member.storage;
+    const storage = member.store;
     const termAtTop = top < storage.firstIndex() - 1 ? 'compacted' : storage.term(top);
     return { id: member.id, lastIndex: storage.lastIndex(), lastTerm: storage.lastTerm(), termAtTop };
   }

@@ -21,15 +21,15 @@ export interface RunSeedOptions {
 }
 
 /** Runs seed `seed` from start to verdict; throws a SimulationFailure, or returns the run's stats. */
-export function runSeed(seed: number, options: RunSeedOptions = {}): SimStats {
+export async function runSeed(seed: number, options: RunSeedOptions = {}): Promise<SimStats> {
   const { trace, traceMessages } = options;
-  const sim = Simulation.swarm(seed, {
+  const sim = await Simulation.swarm(seed, {
     ...(trace === undefined ? {} : { trace }),
     ...(traceMessages === undefined ? {} : { traceMessages }),
   });
-  sim.run({ ticks: options.ticks ?? safetyTicksDefault });
-  sim.heal();
-  sim.runUntil(() => sim.converged(), { ticksMax: livenessTicksMax });
-  sim.check();
+  await sim.run({ ticks: options.ticks ?? safetyTicksDefault });
+  await sim.heal();
+  await sim.runUntil(() => sim.converged(), { ticksMax: livenessTicksMax });
+  await sim.check();
   return sim.stats();
 }

@@ -4,11 +4,11 @@
  * the whole run, the canonical committed and applied sequence and every (index, term) seen in
  * any log. It only observes; a broken property throws a SafetyViolation naming it.
  */
-import type { Entry, Index, NodeId, Ready, Snapshot, SnapshotMeta, Term } from '../../src/raft/types.js';
+import type { Entry, HardState, Index, NodeId, SnapshotMeta, Term } from '../../src/raft/types.js';
 import { checkElectable } from './electable-check.js';
 import { SafetyViolation } from './safety-violation.js';
 import type { SimMember } from './sim-member.js';
-import { describeEntry } from './sim-state-machine.js';
+import { describeEntry, type RegisterMachine } from './sim-state-machine.js';
 
 /** What is known of one (index, term) pair from any log: the term before it and its contents. */
 interface EntryFact {
@@ -36,7 +36,7 @@ interface LeaderCheck {
 }
 
 /**
- * Fed by the members (Readys taken, entries applied, snapshots restored) and by the simulation
+ * Fed by the members (hard states written, entries applied, snapshots restored) and by the simulation
  * after every step; throws a SafetyViolation at the first broken property.
  */
 export class SafetyChecker {
@@ -65,19 +65,12 @@ export class SafetyChecker {
   }
 
   /**
-   * A member took a Ready, before any of it is carried out: learn its term and commit index
-   * (a crash may lose the Ready, but not what the core already knew), and check a new leader.
+   * A member's drive loop is about to write hard state `hs`: learn its term and commit index
+   * (a crash may lose the write, but not what the core already knew).
    */
-  onReady(member: SimMember, rd: Ready): void {
-    const hs = rd.hardState;
-    if (hs !== null) {
-      this.#observeTerm(hs.term);
-      this.#recordCommit(member.id, member.node.logView(), hs.commit, hs.term);
-    }
-    const soft = rd.softState;
-    if (soft === null) return;
-    this.#observeTerm(soft.term);
-    if (soft.role === 'leader') this.#checkLeader(member, soft.term);
+  onHardState(member: SimMember, hs: HardState): void {
+    this.#observeTerm(hs.term);
+    this.#recordCommit(member.id, member.node.logView(), hs.commit, hs.term);
   }
 
   /** A member is leader of `term`: check election safety and start holding it to completeness. */
@@ -87,11 +80,11 @@ export class SafetyChecker {
   }
 
   /** A member applied `entry` and its machine now stands at it. */
-  onApply(member: SimMember, entry: Entry): void {
+  onApply(member: SimMember, machine: RegisterMachine, entry: Entry): void {
     const { index } = entry;
     this.#recordCommitted(member.id, index, entry.term, this.#termMax);
     const digest = describeEntry(entry);
-    const chain = member.machine.chain;
+    const chain = machine.chain;
     const known = this.#appliedDigests[index];
     if (known === undefined) {
       if (index !== this.#appliedDigests.length) {
@@ -118,9 +111,10 @@ export class SafetyChecker {
     }
   }
 
-  /** A member's state machine was replaced by a snapshot (installed, or loaded on restart). */
-  onRestore(member: SimMember, snapshot: Snapshot): void {
-    const { index, term } = snapshot.meta;
+  /** A member's state machine was replaced by `machine`, from a snapshot (installed, or loaded on restart). */
+  onRestore(member: SimMember, machine: RegisterMachine): void {
+    const index = machine.applied;
+    const term = machine.appliedTerm;
     const chain = this.#appliedChains[index];
     if (chain === undefined) {
       throw new SafetyViolation(
@@ -134,10 +128,10 @@ export class SafetyChecker {
         `${member.id} restored snapshot ${index}/${term} but ${index} was committed in term ${this.#committedTerms[index]}`,
       );
     }
-    if (member.machine.chain !== chain) {
+    if (machine.chain !== chain) {
       throw new SafetyViolation(
         'state machine safety',
-        `${member.id} restored snapshot ${index} with chain ${member.machine.chain}, others had ${chain}`,
+        `${member.id} restored snapshot ${index} with chain ${machine.chain}, others had ${chain}`,
       );
     }
   }

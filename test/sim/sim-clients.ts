@@ -1,11 +1,12 @@
 /**
  * The simulated clients: each has at most one request outstanding, a write with a run-unique id
  * and value or a ReadIndex read, sent to the member it believes leads (following notLeader hints,
- * else any member). A request that times out leaves its outcome unknown; it is never retried.
+ * else any member). They wait as the node's API does, on the group's real Waiters, and read the
+ * state machine once the read index is applied. A request that times out leaves its outcome
+ * unknown; it is never retried.
  */
 import type { NodeId } from '../../src/raft/types.js';
-import type { ClientHistory } from './client-history.js';
-import type { PendingRead, PendingWrite } from './member-waiters.js';
+import type { ClientHistory, PendingRead, PendingWrite, ReadAnswer } from './client-history.js';
 import type { SimMember } from './sim-member.js';
 import type { SimRandom } from './sim-random.js';
 import { encodeWrite } from './sim-state-machine.js';
@@ -31,6 +32,8 @@ export class SimClients {
   readonly #members: ReadonlyMap<NodeId, SimMember>;
   readonly #history: ClientHistory;
   readonly #trace: ((line: string) => void) | null;
+  readonly #fail: (err: unknown) => void;
+  readonly #tickMs: number;
   readonly #clients: SimClient[] = [];
   #writeIdLast = 0;
   #readIdLast = 0;
@@ -42,12 +45,17 @@ export class SimClients {
     members: ReadonlyMap<NodeId, SimMember>;
     history: ClientHistory;
     trace: ((line: string) => void) | null;
+    /** Receives what a checker threw while a client heard its answer (between the simulation's awaits). */
+    fail: (err: unknown) => void;
+    tickMs: number;
   }) {
     this.#random = opts.random;
     this.#params = opts.params;
     this.#members = opts.members;
     this.#history = opts.history;
     this.#trace = opts.trace;
+    this.#fail = opts.fail;
+    this.#tickMs = opts.tickMs;
     for (let i = 1; i <= opts.params.clientCount; i++) {
       this.#clients.push({ name: `c${i}`, target: null, request: null, sentTick: 0, idleUntilTick: 0 });
     }
@@ -109,9 +117,35 @@ export class SimClients {
     this.#trace?.(
       `${client.name} w${id} ${key}=${value} proposed at ${member.id} as ${result.index}/${result.term}`,
     );
-    member.awaitWrite(write);
+    const group = member.group;
+    group.waiters.waitProposal(result.index, result.term, this.#deadlineMs(now)).then(
+      (appliedId) => this.#writeDone(write, appliedId),
+      () => this.#writeDone(write, null),
+    );
+    member.schedule();
     client.request = write;
     client.sentTick = now;
+  }
+
+  /** The waiter answered: acknowledged with the id of the write applied there, or failed (null). */
+  #writeDone(write: PendingWrite, appliedId: number | null): void {
+    if (write.done) return;
+    write.done = true;
+    const acked = appliedId !== null;
+    this.#trace?.(
+      `w${write.id} ${acked ? 'acknowledged' : 'failed'} at ${write.member} ${write.index}/${write.term}`,
+    );
+    try {
+      if (acked && appliedId !== write.id) {
+        throw new Error(
+          `proposal identity: ${write.member} proposed write ${write.id} at ${write.index}/${write.term} ` +
+            `but acknowledged write ${appliedId} applied there`,
+        );
+      }
+      this.#history.onWriteDone(write, acked);
+    } catch (err) {
+      this.#fail(err);
+    }
   }
 
   #read(client: SimClient, member: SimMember, key: string, now: number): void {
@@ -130,9 +164,37 @@ export class SimClients {
       done: false,
     };
     this.#trace?.(`${client.name} ${ctx} ${key} at ${member.id} must see ${read.ackedIndexMax}`);
-    member.awaitRead(read);
+    const group = member.group;
+    group.waiters.waitRead(ctx, this.#deadlineMs(now)).then(
+      (readIndex) => {
+        const value = group.sm.read(key)?.value ?? null;
+        this.#readDone(read, { readIndex, applied: group.applied, value });
+      },
+      () => this.#readDone(read, null),
+    );
+    member.schedule();
     client.request = read;
     client.sentTick = now;
+  }
+
+  #readDone(read: PendingRead, answer: ReadAnswer | null): void {
+    if (read.done) return;
+    read.done = true;
+    this.#trace?.(
+      answer === null
+        ? `${read.ctx} failed at ${read.member}`
+        : `${read.ctx} ${read.key}=${answer.value} at ${read.member} index=${answer.readIndex} applied=${answer.applied}`,
+    );
+    try {
+      this.#history.onReadDone(read, answer);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** The waiters give up a tick after the client does. */
+  #deadlineMs(now: number): number {
+    return (now + this.#params.requestTimeoutTicks + 1) * this.#tickMs;
   }
 
   #refused(client: SimClient, member: SimMember, leader: NodeId | null, reason: string, now: number): void {

@@ -50,8 +50,8 @@ export class FaultInjector {
     this.#trace = opts.trace;
   }
 
-  /** Draws this tick's faults. */
-  act(now: number): void {
+  /** Draws this tick's faults; a restart loads the member from its storage. */
+  async act(now: number): Promise<void> {
     const p = this.#params;
     this.#maybeStrikeNewLeader(now);
     if (this.#downCount() < p.downMax && this.#random.chance(p.crashPermille)) {
@@ -61,7 +61,7 @@ export class FaultInjector {
     if (down.length > 0 && this.#random.chance(p.restartPermille)) {
       const member = this.#random.pick(down);
       this.#trace?.(`${member.id} restart`);
-      member.start();
+      await member.start();
       this.counts.restarts++;
     }
     if (this.#downCount() < p.downMax && this.#random.chance(p.pausePermille)) {

@@ -1,30 +1,35 @@
 /**
- * One simulated member: a RaftNode, its SimStorage and a RegisterMachine, driven through the
- * Ready contract (persist, send, install/apply, serve reads, advance). It owns crashes at a chosen
- * point of that sequence, pauses, restarts from storage and snapshotting past a log-size threshold.
- * It reports what it applies to its hooks; it judges nothing itself beyond the Ready contract.
+ * One simulated member, run by the real shell of src/node: a Group (its RaftNode, a
+ * RegisterMachine and the Waiters) driven by a DriveLoop over a SimStore, a SimClock and the
+ * simulated network. This file only owns what a machine and its operator do to a node: start it
+ * from storage, crash it (at a point of the drive loop's turn the simulation drew, or idle),
+ * pause and resume it, and feed it ticks and messages. It judges nothing itself.
  */
+import { DriveLoop } from '../../src/node/drive-loop.js';
+import { Group } from '../../src/node/group.js';
+import type { StateMachineFactory } from '../../src/node/state-machine.js';
 import type { Logger } from '../../src/raft/logger.js';
-import { RaftNode } from '../../src/raft/raft-node.js';
+import type { RaftNode } from '../../src/raft/raft-node.js';
 import type { Rng } from '../../src/raft/rng.js';
 import type {
   Entry,
+  HardState,
   Message,
   NodeId,
   RaftConfig,
   RaftStatus,
-  Ready,
-  Snapshot,
   Term,
 } from '../../src/raft/types.js';
-import { MemberWaiters, type PendingRead, type PendingWrite, type WaiterHooks } from './member-waiters.js';
-import { RegisterMachine } from './sim-state-machine.js';
-import { SimStorage } from './sim-storage.js';
+import type { GroupWrite } from '../../src/storage/raft-store.js';
+import type { GroupMessage } from '../../src/transport/wire.js';
+import { SimClock } from './sim-clock.js';
+import { type MachineHooks, RegisterMachine } from './sim-state-machine.js';
+import { SimStore, simGroup } from './sim-store.js';
 
 /**
- * Where in the handling of a Ready a crash strikes: before persisting a Ready that must be
- * synced, after persisting it but before sending its messages, or before applying committed
- * entries or a snapshot; `idle` means between Readys.
+ * Where in the drive loop's turn a crash strikes: just before a synced write (nothing of it
+ * stored), just after it (stored, but the messages waiting for it not sent), or just before
+ * committed entries or a snapshot are applied; `idle` means between turns.
  */
 export type CrashPoint = 'beforePersist' | 'beforeSend' | 'beforeApply' | 'idle';
 
@@ -32,150 +37,159 @@ export type CrashPoint = 'beforePersist' | 'beforeSend' | 'beforeApply' | 'idle'
 export const crashPoints: readonly CrashPoint[] = ['beforePersist', 'beforeSend', 'beforeApply', 'idle'];
 
 /** How a member reports to the simulation. */
-export interface MemberHooks extends WaiterHooks {
+export interface MemberHooks {
   send(msg: Message): void;
-  /** A Ready was taken, before any of it is carried out (a crash may still lose it). */
-  onReady(member: SimMember, rd: Ready): void;
+  /** A hard state is about to be written (a crash may still lose it, but the core knew it). */
+  onHardState(member: SimMember, hs: HardState): void;
   /** The member is about to crash, in this state. */
   onCrash(member: SimMember, status: RaftStatus): void;
-  /** The member is leader of `term`, seen between Readys (it may step down before the next). */
+  /** The member became leader of `term` on a vote reply (it may step down before its next turn). */
   onLeader(member: SimMember, term: Term): void;
-  onApply(member: SimMember, entry: Entry): void;
-  onRestore(member: SimMember, snapshot: Snapshot): void;
+  onApply(member: SimMember, machine: RegisterMachine, entry: Entry): void;
+  /** The member's machine was replaced by a snapshot's (installed from a leader, or loaded at start). */
+  onRestore(member: SimMember, machine: RegisterMachine): void;
   /** Null unless the run is traced. */
   readonly trace: ((line: string) => void) | null;
 }
 
-/** The most Readys a member handles in one turn; the rest wait for the next tick. */
-const readyRoundsMax = 16;
 /** The most messages a paused member holds; later ones are lost. */
 const inboxMax = 4096;
 
-/** The crash point, if `rd` is a Ready where a crash at it loses something. */
-function strikes(point: CrashPoint | null, rd: Ready): CrashPoint | null {
-  switch (point) {
-    case 'beforePersist':
-      return rd.mustSync ? point : null;
-    case 'beforeSend':
-      return rd.mustSync && rd.messages.length > 0 ? point : null;
-    case 'beforeApply':
-      return rd.committed.length > 0 || rd.snapshot !== null ? point : null;
-    case 'idle':
-    case null:
-      return null;
+/** Thrown inside the drive loop's turn where an arranged crash strikes; the loop's onFatal ends the member. */
+class SimCrash extends Error {
+  override readonly name = 'SimCrash';
+  constructor(readonly point: CrashPoint) {
+    super(`crash ${point}`);
   }
 }
 
-/** The messages a leader may send before its Ready is durable (thesis §10.2.1). */
-function isReplication(msg: Message): boolean {
-  return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
-}
-
-/** One member of a simulated cluster; the simulation drives it tick by tick. */
+/** A simulated node, with one group; the simulation drives it tick by tick. */
 export class SimMember {
   readonly id: NodeId;
-  readonly storage = new SimStorage();
+  readonly store = new SimStore();
   readonly #config: RaftConfig;
+  readonly #snapshotEntries: number;
   readonly #hooks: MemberHooks;
   readonly #rngFor: (incarnation: number) => Rng;
-  readonly #log: Logger | undefined;
-  readonly #snapshotEntriesMax: number;
-  readonly #leaderSendsEarly: boolean;
-  #node: RaftNode | null = null;
-  #machine = new RegisterMachine();
+  readonly #log: Logger;
+  readonly #clock: SimClock;
+  #group: Group<RegisterMachine> | null = null;
+  #loop: DriveLoop | null = null;
   #incarnation = 0;
   #paused = false;
   #inbox: Message[] = [];
   #crashPoint: CrashPoint | null = null;
   #crashDeadlineTick = 0;
-  readonly #waiters: MemberWaiters;
-  readonly counts = { crashes: 0, restarts: 0, snapshotsTaken: 0, snapshotsInstalled: 0 };
+  /** True while the drive loop runs a turn the simulation started. */
+  #inTurn = false;
+  /** What made the drive loop fail, other than an arranged crash: a bug, reported by runTurns. */
+  #fatal: Error | null = null;
+  readonly counts = { crashes: 0, restarts: 0, snapshotsInstalled: 0 };
 
   constructor(opts: {
     config: RaftConfig;
+    /** The group snapshots once this many entries were applied since its last snapshot. */
+    snapshotEntries: number;
     hooks: MemberHooks;
     rngFor: (incarnation: number) => Rng;
-    snapshotEntriesMax: number;
-    /** A leader sends its appends, heartbeats and snapshots while it persists (thesis §10.2.1). */
-    leaderSendsEarly: boolean;
-    log?: Logger;
+    /** The simulation's time in ms. */
+    nowMs: () => number;
+    log: Logger;
   }) {
     this.id = opts.config.id;
     this.#config = opts.config;
+    this.#snapshotEntries = opts.snapshotEntries;
     this.#hooks = opts.hooks;
     this.#rngFor = opts.rngFor;
-    this.#snapshotEntriesMax = opts.snapshotEntriesMax;
-    this.#leaderSendsEarly = opts.leaderSendsEarly;
     this.#log = opts.log;
-    this.#waiters = new MemberWaiters(this.id, opts.hooks);
+    this.#clock = new SimClock(opts.nowMs);
   }
 
   get isUp(): boolean {
-    return this.#node !== null;
+    return this.#group !== null;
   }
 
   get isPaused(): boolean {
     return this.#paused;
   }
 
-  /** A crash is arranged for this member's next Ready handling. */
+  /** A crash is arranged for this member's next turn. */
   get isCrashPending(): boolean {
     return this.#crashPoint !== null;
   }
 
-  /** Up and not paused: it ticks, steps and handles Readys. */
+  /** Up and not paused: it ticks, steps and runs turns. */
   get isRunning(): boolean {
-    return this.#node !== null && !this.#paused;
+    return this.#group !== null && !this.#paused;
   }
 
-  get machine(): RegisterMachine {
-    return this.#machine;
+  /** The group; only while up. */
+  get group(): Group<RegisterMachine> {
+    if (this.#group === null) throw new Error(`${this.id} is down`);
+    return this.#group;
   }
 
   /** The core; only while up. */
   get node(): RaftNode {
-    if (this.#node === null) throw new Error(`${this.id} is down`);
-    return this.#node;
+    return this.group.raft;
+  }
+
+  /** The state machine; only while up. */
+  get machine(): RegisterMachine {
+    return this.group.sm;
   }
 
   status(): RaftStatus | null {
-    return this.#node?.status() ?? null;
+    return this.#group?.raft.status() ?? null;
   }
 
-  /** (Re)starts from storage: the state machine is the stored snapshot; the core re-delivers the rest. */
-  start(): void {
-    if (this.#node !== null) throw new Error(`${this.id} is already up`);
-    const durable = this.storage.load();
-    this.#machine = new RegisterMachine();
-    if (durable.snapshot !== null) {
-      this.#machine.restore(durable.snapshot.data);
-      this.#hooks.onRestore(this, durable.snapshot);
-    }
-    const deps = { rng: this.#rngFor(this.#incarnation++), applied: this.#machine.applied };
-    this.#node = new RaftNode(
-      this.#config,
-      durable,
-      this.#log === undefined ? deps : { ...deps, log: this.#log },
+  /** (Re)starts from storage, as a node's Group.load does: the machine from the stored snapshot, the rest replayed. */
+  async start(): Promise<void> {
+    if (this.#group !== null) throw new Error(`${this.id} is already up`);
+    const incarnation = this.#incarnation++;
+    const { id, voters, electionTicks, heartbeatTicks, ...raftTuning } = this.#config;
+    this.store.attach(this.#storeHooks());
+    const group = await Group.load(
+      simGroup,
+      id,
+      voters,
+      this.store,
+      { electionTicks, heartbeatTicks, snapshotEntries: this.#snapshotEntries },
+      this.#log,
+      { machine: this.#machines(), clock: this.#clock, rng: this.#rngFor(incarnation), raftTuning },
     );
-    if (this.#incarnation > 1) this.counts.restarts++;
+    this.#group = group;
+    this.#fatal = null;
+    this.#loop = new DriveLoop({
+      groups: [group],
+      store: this.store,
+      transport: this.#transport(),
+      clock: this.#clock,
+      onFatal: (err) => this.#onFatal(err),
+    });
+    if (incarnation > 0) this.counts.restarts++;
   }
 
   /** The process dies now: volatile state, pending client calls and unsynced writes are gone. */
   crash(): void {
-    if (this.#node === null) return;
-    this.#hooks.onCrash(this, this.#node.status());
-    this.#node = null;
+    const group = this.#group;
+    if (group === null) return;
+    this.#hooks.onCrash(this, group.raft.status());
+    this.#group = null;
+    this.#loop = null;
     this.#paused = false;
     this.#inbox = [];
     this.#crashPoint = null;
-    this.storage.crash();
+    this.#clock.clear();
+    this.store.attach(null);
+    this.store.crash();
     this.counts.crashes++;
-    this.#waiters.failAll();
+    group.waiters.failAll('the node crashed');
   }
 
   /**
-   * Arranges a crash at `point` of the first Ready this member handles where that point means
-   * something (see CrashPoint); if none comes by `deadlineTick`, it crashes idle then.
+   * Arranges a crash at `point` of the first turn where that point comes (see CrashPoint); if
+   * none comes by `deadlineTick`, it crashes idle then.
    */
   crashAt(point: CrashPoint, deadlineTick: number): void {
     this.#crashPoint = point;
@@ -187,9 +201,9 @@ export class SimMember {
     this.#crashPoint = null;
   }
 
-  /** Stops ticking and handling; arriving messages wait in an inbox. */
+  /** Stops ticking and running turns; arriving messages wait in an inbox. */
   pause(): void {
-    if (this.#node !== null) this.#paused = true;
+    if (this.#group !== null) this.#paused = true;
   }
 
   /** Takes up again, first stepping every message that arrived while paused. */
@@ -198,134 +212,131 @@ export class SimMember {
     this.#paused = false;
     const inbox = this.#inbox;
     this.#inbox = [];
-    for (const msg of inbox) this.#step(this.#node!, msg);
+    for (const msg of inbox) this.#step(msg);
   }
 
+  /** One tick, as a node's ticker does it: the core ticks, late waiters expire, a turn is asked for. */
   tick(): void {
-    if (this.isRunning) this.#node!.tick();
+    if (!this.isRunning) return;
+    const group = this.#group!;
+    group.raft.tick();
+    group.waiters.expire(this.#clock.now());
+    this.#loop!.schedule();
   }
 
   /** A message arrived; lost if the member is down. */
   deliver(msg: Message): void {
-    if (this.#node === null) return;
+    if (this.#group === null) return;
     if (this.#paused) {
       if (this.#inbox.length < inboxMax) this.#inbox.push(msg);
       return;
     }
-    this.#step(this.#node, msg);
+    this.#step(msg);
   }
 
-  /** Steps one message; a vote reply may make a leader, which the hooks hear of at once. */
-  #step(node: RaftNode, msg: Message): void {
-    node.step(msg);
-    if (msg.type !== 'voteReply') return;
-    const status = node.status();
-    if (status.role === 'leader') this.#hooks.onLeader(this, status.term);
-  }
-
-  /** Registers a write that propose() accepted at (index, term). */
-  awaitWrite(write: PendingWrite): void {
-    this.#waiters.awaitWrite(write);
-  }
-
-  /** Registers a read that readIndex() accepted. */
-  awaitRead(read: PendingRead): void {
-    this.#waiters.awaitRead(read);
-  }
-
-  /** Handles every Ready the core has, in the contract's order, crashing where arranged. */
-  handleReadys(now: number): void {
-    if (!this.isRunning) return;
-    const node = this.#node!;
-    for (let round = 0; round < readyRoundsMax && node.hasReady(); round++) {
-      const rd = node.ready();
-      if (!this.#handleReady(node, rd)) return;
-    }
-    if (this.#crashPoint !== null && now >= this.#crashDeadlineTick) {
-      this.#hooks.trace?.(`${this.id} crash idle (no ready for ${this.#crashPoint})`);
-      this.crash();
-      return;
-    }
-    this.#maybeCompact(node);
-  }
-
-  /** Returns false when the member crashed part way. */
-  #handleReady(node: RaftNode, rd: Ready): boolean {
-    const crashPoint = strikes(this.#crashPoint, rd);
-    const trace = this.#hooks.trace;
-    this.#hooks.onReady(this, rd);
-    const early = this.#leaderSendsEarly && node.status().role === 'leader';
-    if (early) this.#send(rd.messages, true);
-    if (crashPoint === 'beforePersist') return this.#crashWithin(rd, crashPoint);
-    this.storage.persist(rd);
-    if (crashPoint === 'beforeSend') return this.#crashWithin(rd, crashPoint);
-    this.#send(rd.messages, early ? false : null);
-    if (crashPoint === 'beforeApply') return this.#crashWithin(rd, crashPoint);
-    if (rd.snapshot !== null) this.#install(rd.snapshot);
-    for (const entry of rd.committed) {
-      this.#machine.apply(entry);
-      this.#hooks.onApply(this, entry);
-      this.#waiters.onApply(entry);
-    }
-    this.#waiters.confirmReads(rd.readStates);
-    if (rd.softState !== null) {
-      trace?.(
-        `${this.id} soft state ${rd.softState.role} leader=${rd.softState.leader} term=${rd.softState.term}`,
-      );
-      this.#waiters.failUnconfirmedReads();
-    }
-    this.#waiters.serveReads(this.#machine);
-    node.advance(rd);
-    return true;
+  /** Asks the drive loop for a turn, as a node does after a proposal or a read. */
+  schedule(): void {
+    this.#loop?.schedule();
   }
 
   /**
-   * Sends `messages`: only the leader's appends, heartbeats and snapshots when `replication`
-   * is true, all but those when false, every one when null.
+   * Runs what the member's clock has due (the drive loop's turns) until the loop is idle; then,
+   * if an arranged crash found no point to strike by its deadline, crashes idle. Throws what
+   * made the drive loop fail, unless it was the arranged crash.
    */
-  #send(messages: readonly Message[], replication: boolean | null): void {
-    for (const msg of messages) {
-      if (replication !== null && replication !== isReplication(msg)) continue;
-      if (msg.from !== this.id || !this.#config.voters.includes(msg.to) || msg.to === this.id) {
-        throw new Error(`ready contract: ${this.id} sends a message from ${msg.from} to ${msg.to}`);
-      }
-      this.#hooks.send(msg);
+  async runTurns(now: number): Promise<void> {
+    if (!this.isRunning) return;
+    const loop = this.#loop!;
+    this.#inTurn = true;
+    try {
+      this.#clock.runDue();
+      await loop.idle();
+    } finally {
+      this.#inTurn = false;
+    }
+    if (this.#fatal !== null) throw this.#fatal;
+    if (this.#crashPoint !== null && this.isUp && now >= this.#crashDeadlineTick) {
+      this.#hooks.trace?.(`${this.id} crash idle (no turn reached ${this.#crashPoint})`);
+      this.crash();
     }
   }
 
-  #crashWithin(rd: Ready, point: CrashPoint): boolean {
-    const what = `${rd.entries.length} entries, ${rd.messages.length} messages, ${rd.committed.length} committed`;
-    this.#hooks.trace?.(`${this.id} crash ${point} (ready: ${what})`);
-    this.crash();
-    return false;
+  /** Steps one message; a vote reply may make a leader, which the hooks hear of at once. */
+  #step(msg: Message): void {
+    const group = this.#group!;
+    group.raft.step(msg);
+    this.#loop!.schedule();
+    if (msg.type !== 'voteReply') return;
+    const status = group.raft.status();
+    if (status.role === 'leader') this.#hooks.onLeader(this, status.term);
   }
 
-  #install(snapshot: Snapshot): void {
-    const { index } = snapshot.meta;
-    if (index < this.#machine.applied) {
-      throw new Error(
-        `ready contract: ${this.id} installs snapshot ${index} below applied ${this.#machine.applied}`,
-      );
+  #onFatal(err: Error): void {
+    if (err instanceof SimCrash) {
+      this.#hooks.trace?.(`${this.id} crash ${err.point}`);
+      this.crash();
+      return;
     }
-    this.#machine.restore(snapshot.data);
-    if (this.#machine.applied !== index) {
-      throw new Error(`snapshot ${index} holds a state machine at applied ${this.#machine.applied}`);
-    }
-    this.counts.snapshotsInstalled++;
-    this.#hooks.trace?.(`${this.id} install snapshot ${index}/${snapshot.meta.term}`);
-    this.#hooks.onRestore(this, snapshot);
-    this.#waiters.onInstall(index);
+    this.#fatal = err;
   }
 
-  #maybeCompact(node: RaftNode): void {
-    const applied = this.#machine.applied;
-    const view = node.logView();
-    if (applied - view.snapshot.index <= this.#snapshotEntriesMax) return;
-    const data = this.#machine.serialise();
-    const meta = { index: applied, term: this.#machine.appliedTerm, voters: this.#config.voters };
-    node.compact(applied, data);
-    this.storage.compact({ meta, data });
-    this.counts.snapshotsTaken++;
-    this.#hooks.trace?.(`${this.id} snapshot at ${applied}/${meta.term}`);
+  /** Throws the arranged crash if it is for `point`. */
+  #strike(point: CrashPoint): void {
+    if (this.#inTurn && this.#crashPoint === point) throw new SimCrash(point);
+  }
+
+  #storeHooks() {
+    const member = this;
+    const durable = (writes: readonly GroupWrite[]) =>
+      writes.some((w) => w.entries.length > 0 || w.hardState !== null || w.installSnapshot !== null);
+    return {
+      beforeWrite(writes: readonly GroupWrite[], sync: boolean) {
+        for (const w of writes) if (w.hardState !== null) member.#hooks.onHardState(member, w.hardState);
+        if (sync && durable(writes)) member.#strike('beforePersist');
+      },
+      afterWrite(writes: readonly GroupWrite[], sync: boolean) {
+        if (sync && durable(writes)) member.#strike('beforeSend');
+      },
+    };
+  }
+
+  #machines(): StateMachineFactory<RegisterMachine> {
+    const member = this;
+    const hooks: MachineHooks = {
+      beforeApply: () => member.#strike('beforeApply'),
+      applied: (machine, entry) => member.#hooks.onApply(member, machine, entry),
+    };
+    return {
+      empty: () => new RegisterMachine(hooks),
+      restore(data) {
+        hooks.beforeApply();
+        const machine = RegisterMachine.restore(data, hooks);
+        if (member.#inTurn) {
+          member.counts.snapshotsInstalled++;
+          member.#hooks.trace?.(`${member.id} install snapshot ${machine.applied}/${machine.appliedTerm}`);
+        }
+        member.#hooks.onRestore(member, machine);
+        return machine;
+      },
+    };
+  }
+
+  /** The simulated network as the drive loop's transport; checks who sends what to whom. */
+  #transport() {
+    const { id, voters } = this.#config;
+    const hooks = this.#hooks;
+    return {
+      send(msgs: readonly GroupMessage[]) {
+        for (const { group, msg } of msgs) {
+          if (group !== simGroup || msg.from !== id || !voters.includes(msg.to) || msg.to === id) {
+            throw new Error(
+              `ready contract: ${id} sends a message of group ${group} from ${msg.from} to ${msg.to}`,
+            );
+          }
+          hooks.send(msg);
+        }
+      },
+      async close() {},
+    };
   }
 }

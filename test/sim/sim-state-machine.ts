@@ -1,8 +1,10 @@
 /**
- * The simulator's replicated state machine: a map of registers written by client commands, plus
- * a running hash chain over every applied entry, so two members' states at one applied index can
- * be compared by one number. It enforces in-order application and serialises to a snapshot.
+ * The simulator's replicated state machine, run by the real group through the StateMachine
+ * contract: a map of registers written by client commands, plus a running hash chain over every
+ * applied entry, so two members' states at one applied index can be compared by one number. It
+ * enforces in-order application, serialises to a snapshot and tells its hooks what it applied.
  */
+import type { StateMachine } from '../../src/node/state-machine.js';
 import type { Entry, Index, Term } from '../../src/raft/types.js';
 
 /** A client's write: set `key` to `value`; `id` is unique for the whole run. */
@@ -52,13 +54,29 @@ interface Register {
   readonly index: Index;
 }
 
-/** One member's state machine: registers and the hash chain, up to `applied`. */
-export class RegisterMachine {
+/** What a member hears from its machine; either may throw to crash the member there. */
+export interface MachineHooks {
+  /** Before an entry is applied or a snapshot restored while the member carries out a Ready. */
+  beforeApply(): void;
+  /** After `entry` was applied; the machine now stands at it. */
+  applied(machine: RegisterMachine, entry: Entry): void;
+}
+
+/**
+ * One member's state machine: registers and the hash chain, up to `applied`. A command's result
+ * is the id of the write it carried, so the client can check its own write was applied there.
+ */
+export class RegisterMachine implements StateMachine<number> {
   // Invariant: applied only grows, one entry at a time, or jumps forward by a snapshot restore.
   #applied: Index = 0;
   #appliedTerm: Term = 0;
   #chain = 0;
   readonly #registers = new Map<string, Register>();
+  readonly #hooks: MachineHooks;
+
+  constructor(hooks: MachineHooks) {
+    this.#hooks = hooks;
+  }
 
   get applied(): Index {
     return this.#applied;
@@ -74,18 +92,20 @@ export class RegisterMachine {
     return this.#chain;
   }
 
-  /** Applies the next committed entry; anything but applied + 1 is an ordering bug. */
-  apply(entry: Entry): void {
-    if (entry.index !== this.#applied + 1) {
-      throw new Error(`apply order: entry ${entry.index} applied after ${this.#applied}`);
-    }
-    if (entry.kind === 'command') {
-      const cmd = decodeWrite(entry.data);
-      this.#registers.set(cmd.key, { value: cmd.value, index: entry.index });
-    }
-    this.#applied = entry.index;
-    this.#appliedTerm = entry.term;
-    this.#chain = chainEntry(this.#chain, entry);
+  apply(index: Index, data: Uint8Array, term: Term): number {
+    this.#hooks.beforeApply();
+    const cmd = decodeWrite(data);
+    this.#advance({ index, term, kind: 'command', data });
+    this.#registers.set(cmd.key, { value: cmd.value, index });
+    this.#hooks.applied(this, { index, term, kind: 'command', data });
+    return cmd.id;
+  }
+
+  applyNoop(index: Index, term: Term): void {
+    this.#hooks.beforeApply();
+    const entry: Entry = { index, term, kind: 'noop', data: new Uint8Array(0) };
+    this.#advance(entry);
+    this.#hooks.applied(this, entry);
   }
 
   /** The register's value and the index of the write that set it, or null if never written. */
@@ -93,26 +113,36 @@ export class RegisterMachine {
     return this.#registers.get(key) ?? null;
   }
 
-  /** The whole state, as a snapshot's data. */
-  serialise(): Uint8Array {
+  snapshot(): Uint8Array {
     const registers = [...this.#registers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return encoder.encode(
       JSON.stringify({ applied: this.#applied, term: this.#appliedTerm, chain: this.#chain, registers }),
     );
   }
 
-  /** Replaces the whole state with a snapshot's data. */
-  restore(data: Uint8Array): void {
+  /** The machine a snapshot's data describes. */
+  static restore(data: Uint8Array, hooks: MachineHooks): RegisterMachine {
     const state = JSON.parse(decoder.decode(data)) as {
       applied: Index;
       term: Term;
       chain: number;
       registers: [string, Register][];
     };
-    this.#applied = state.applied;
-    this.#appliedTerm = state.term;
-    this.#chain = state.chain;
-    this.#registers.clear();
-    for (const [key, register] of state.registers) this.#registers.set(key, register);
+    const machine = new RegisterMachine(hooks);
+    machine.#applied = state.applied;
+    machine.#appliedTerm = state.term;
+    machine.#chain = state.chain;
+    for (const [key, register] of state.registers) machine.#registers.set(key, register);
+    return machine;
+  }
+
+  /** Anything but applied + 1 is an ordering bug. */
+  #advance(entry: Entry): void {
+    if (entry.index !== this.#applied + 1) {
+      throw new Error(`apply order: entry ${entry.index} applied after ${this.#applied}`);
+    }
+    this.#applied = entry.index;
+    this.#appliedTerm = entry.term;
+    this.#chain = chainEntry(this.#chain, entry);
   }
 }

@@ -4,11 +4,11 @@
  * checker run after every step. The same seed replays the same run event for event; the optional
  * trace shows it. It owns the clock (ticks) and the order of everything within a tick.
  */
+import { silentLogger } from '../../src/raft/logger.js';
 import { createRng } from '../../src/raft/rng.js';
-import type { Entry, NodeId, RaftStatus, Ready, Snapshot } from '../../src/raft/types.js';
+import type { NodeId } from '../../src/raft/types.js';
 import { type ClientCounts, ClientHistory } from './client-history.js';
 import { ElectionTimer } from './election-timer.js';
-import type { PendingRead, PendingWrite, ReadAnswer } from './member-waiters.js';
 import { SafetyChecker } from './safety-checker.js';
 import { SafetyViolation } from './safety-violation.js';
 import { SimClients } from './sim-clients.js';
@@ -63,6 +63,9 @@ export class SimulationFailure extends Error {
 /** Random streams of one run; see forkSeed. */
 const stream = { faults: 1, network: 2, clients: 3, members: 100 } as const;
 
+/** How long a simulated tick lasts on the members' clocks (the cluster file's default tickMs). */
+export const simTickMs = 40;
+
 /** One simulated cluster run; see the module comment for the phases. */
 export class Simulation {
   readonly seed: number;
@@ -80,12 +83,17 @@ export class Simulation {
   #safetyTicks = 0;
   #livenessTicks = 0;
   #healed = false;
+  /** What a checker threw while a client heard its answer; the step it happened in fails. */
+  #deferred: { err: unknown } | null = null;
 
-  /** The run seed `seed` chooses: cluster size, fault rates, load and snapshot threshold. */
-  static swarm(seed: number, options: SimulationOptions = {}): Simulation {
-    return new Simulation(seed, swarmParams(seed), options);
+  /** The run seed `seed` chooses (cluster size, fault rates, load and snapshot threshold), started. */
+  static async swarm(seed: number, options: SimulationOptions = {}): Promise<Simulation> {
+    const sim = new Simulation(seed, swarmParams(seed), options);
+    await sim.start();
+    return sim;
   }
 
+  /** A run not yet started: start() brings its members up. */
   constructor(seed: number, params: SwarmParams, options: SimulationOptions = {}) {
     this.seed = seed;
     this.params = params;
@@ -103,11 +111,11 @@ export class Simulation {
     this.#members = ids.map((id, i) => {
       const member = new SimMember({
         config: { ...params.tuning, id, voters: ids },
+        snapshotEntries: params.snapshotEntries,
         hooks,
         rngFor: (incarnation) => createRng(forkSeed(seed, stream.members + i * 1000 + incarnation)),
-        snapshotEntriesMax: params.snapshotEntriesMax,
-        leaderSendsEarly: params.leaderSendsEarly,
-        ...(traceMessages ? { log: traceLogger(id, trace) } : {}),
+        nowMs: () => this.#now * simTickMs,
+        log: traceMessages ? traceLogger(id, trace) : silentLogger,
       });
       this.#byId.set(id, member);
       return member;
@@ -126,10 +134,18 @@ export class Simulation {
       members: this.#byId,
       history: this.#history,
       trace,
+      fail: (err) => {
+        this.#deferred ??= { err };
+      },
+      tickMs: simTickMs,
     });
     trace?.(`seed=${seed} ${describeParams(params)}`);
-    this.#guard(() => {
-      for (const member of this.#members) member.start();
+  }
+
+  /** Brings every member up from its (empty) storage. */
+  async start(): Promise<void> {
+    await this.#guard(async () => {
+      for (const member of this.#members) await member.start();
     });
   }
 
@@ -142,16 +158,16 @@ export class Simulation {
   }
 
   /** The safety phase: `ticks` steps with faults and client load. */
-  run({ ticks }: { ticks: number }): void {
+  async run({ ticks }: { ticks: number }): Promise<void> {
     if (this.#healed) throw new Error('run() after heal(): the safety phase is over');
     for (let i = 0; i < ticks; i++) {
-      this.#step(true);
+      await this.#step(true);
       this.#safetyTicks++;
     }
   }
 
   /** Ends the faults: restarts and resumes every member, heals partitions, calms the network. */
-  heal(): void {
+  async heal(): Promise<void> {
     this.#healed = true;
     this.#trace?.('heal');
     this.#network.heal();
@@ -163,10 +179,10 @@ export class Simulation {
       delayTicksMin,
       delayTicksMax,
     });
-    this.#guard(() => {
+    await this.#guard(async () => {
       for (const member of this.#members) {
         member.cancelCrash();
-        if (!member.isUp) member.start();
+        if (!member.isUp) await member.start();
         member.resume();
       }
     });
@@ -176,11 +192,11 @@ export class Simulation {
    * The liveness phase: steps without faults or new requests until `pred` holds; throws a
    * SimulationFailure naming liveness if it does not within `ticksMax`. Returns the ticks taken.
    */
-  runUntil(pred: () => boolean, { ticksMax }: { ticksMax: number }): number {
+  async runUntil(pred: () => boolean, { ticksMax }: { ticksMax: number }): Promise<number> {
     for (let ticks = 0; ticks <= ticksMax; ticks++) {
       if (pred()) return ticks;
       if (ticks === ticksMax) break;
-      this.#step(false);
+      await this.#step(false);
       this.#livenessTicks++;
     }
     throw new SimulationFailure(
@@ -207,8 +223,8 @@ export class Simulation {
   }
 
   /** The final checks, once converged: every check of a step, and no acknowledged write lost. */
-  check(): void {
-    this.#guard(() => {
+  async check(): Promise<void> {
+    await this.#guard(async () => {
       if (!this.converged()) throw new Error(`liveness: check() before convergence: ${this.describe()}`);
       this.#safety.checkStep(this.#members);
       this.#history.checkNoneLost(this.#members, this.#safety);
@@ -241,7 +257,7 @@ export class Simulation {
       network: this.#network.counts,
       clients: this.#history.counts,
       faults: this.#faults.counts,
-      snapshotsTaken: this.#members.reduce((n, m) => n + m.counts.snapshotsTaken, 0),
+      snapshotsTaken: this.#members.reduce((n, m) => n + m.store.counts.compactions, 0),
       snapshotsInstalled: this.#members.reduce((n, m) => n + m.counts.snapshotsInstalled, 0),
       appliedMax: this.#safety.appliedMax,
     };
@@ -249,12 +265,13 @@ export class Simulation {
 
   /**
    * One tick: faults (safety phase only), every member ticks, due messages arrive, clients act,
-   * every member handles its Readys, then every checker runs.
+   * every member runs its drive loop until idle (in member order, one after the other), then
+   * every checker runs.
    */
-  #step(faulty: boolean): void {
-    this.#guard(() => {
+  async #step(faulty: boolean): Promise<void> {
+    await this.#guard(async () => {
       const now = ++this.#now;
-      if (faulty) this.#faults.act(now);
+      if (faulty) await this.#faults.act(now);
       for (const member of this.#members) member.tick();
       for (const msg of this.#network.deliverDue(now)) {
         const member = this.#byId.get(msg.to);
@@ -263,16 +280,17 @@ export class Simulation {
         member.deliver(msg);
       }
       this.#clients.act(now, faulty);
-      for (const member of this.#members) member.handleReadys(now);
+      for (const member of this.#members) await member.runTurns(now);
+      if (this.#deferred !== null) throw this.#deferred.err;
       this.#safety.checkStep(this.#members);
       this.#elections.observe(now, this.#members);
     });
   }
 
   /** Runs `fn`, turning anything it throws into a SimulationFailure that names the seed. */
-  #guard(fn: () => void): void {
+  async #guard(fn: () => Promise<void>): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (err) {
       if (err instanceof SimulationFailure) throw err;
       const what =
@@ -292,27 +310,13 @@ export class Simulation {
     const sim = this;
     return {
       send: (msg) => sim.#network.send(msg, sim.#now),
-      onReady: (member: SimMember, rd: Ready) => sim.#safety.onReady(member, rd),
-      onCrash: (member: SimMember, status: RaftStatus) => {
+      onHardState: (member, hs) => sim.#safety.onHardState(member, hs),
+      onCrash: (member, status) => {
         if (status.role === 'leader') sim.#elections.leaderLost(member.id, status.term, sim.#now);
       },
-      onLeader: (member: SimMember, term: number) => sim.#safety.onLeader(member, term),
-      onApply: (member: SimMember, entry: Entry) => sim.#safety.onApply(member, entry),
-      onRestore: (member: SimMember, snapshot: Snapshot) => sim.#safety.onRestore(member, snapshot),
-      onWriteDone: (write: PendingWrite, acked: boolean) => {
-        sim.#trace?.(
-          `w${write.id} ${acked ? 'acknowledged' : 'failed'} at ${write.member} ${write.index}/${write.term}`,
-        );
-        sim.#history.onWriteDone(write, acked);
-      },
-      onReadDone: (read: PendingRead, answer: ReadAnswer | null) => {
-        sim.#trace?.(
-          answer === null
-            ? `${read.ctx} failed at ${read.member}`
-            : `${read.ctx} ${read.key}=${answer.value} at ${read.member} index=${answer.readIndex} applied=${answer.applied}`,
-        );
-        sim.#history.onReadDone(read, answer);
-      },
+      onLeader: (member, term) => sim.#safety.onLeader(member, term),
+      onApply: (member, machine, entry) => sim.#safety.onApply(member, machine, entry),
+      onRestore: (member, machine) => sim.#safety.onRestore(member, machine),
       get trace() {
         return sim.#trace;
       },

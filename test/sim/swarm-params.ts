@@ -22,10 +22,8 @@ export interface SwarmParams {
   readonly newLeaderStrikePermille: number;
   /** The most members crashed or paused at once during the safety phase. */
   readonly downMax: number;
-  /** Leaders send appends, heartbeats and snapshots while they persist (thesis §10.2.1). */
-  readonly leaderSendsEarly: boolean;
-  /** A member snapshots once its log after the last snapshot holds more applied entries than this. */
-  readonly snapshotEntriesMax: number;
+  /** A member snapshots once this many entries were applied since its last snapshot (GroupTuning). */
+  readonly snapshotEntries: number;
   readonly clientCount: number;
   /** Chance per tick that an idle client issues its next request. */
   readonly requestPermille: number;
@@ -71,8 +69,7 @@ export function swarmParams(seed: number): SwarmParams {
     partitionHealPermille: random.pick([10, 30, 80]),
     newLeaderStrikePermille: random.pick([0, 150, 300, 500]),
     downMax: random.chance(300) ? memberCount : faultTolerance,
-    leaderSendsEarly: random.chance(500),
-    snapshotEntriesMax: random.between(8, 64),
+    snapshotEntries: random.between(9, 65),
     clientCount: random.between(1, 4),
     requestPermille: random.pick([100, 300, 700]),
     readPermille: random.pick([200, 500, 800]),
@@ -88,8 +85,8 @@ export function describeParams(p: SwarmParams): string {
   return (
     `members=${p.memberCount} drop=${n.dropPermille}‰ dup=${n.duplicatePermille}‰ reorder=${n.reorderPermille}‰ ` +
     `delay=${n.delayTicksMin}-${n.delayTicksMax} crash=${p.crashPermille}‰ pause=${p.pausePermille}‰ ` +
-    `partition=${p.partitionPermille}‰ newLeaderStrike=${p.newLeaderStrikePermille}‰ downMax=${p.downMax} snapshotEntriesMax=${p.snapshotEntriesMax} ` +
-    `leaderSendsEarly=${p.leaderSendsEarly} clients=${p.clientCount} transfer=${p.transferPermille}‰ inflightMax=${p.tuning.inflightMax} ` +
+    `partition=${p.partitionPermille}‰ newLeaderStrike=${p.newLeaderStrikePermille}‰ downMax=${p.downMax} snapshotEntries=${p.snapshotEntries} ` +
+    `clients=${p.clientCount} transfer=${p.transferPermille}‰ inflightMax=${p.tuning.inflightMax} ` +
     `batchBytesMax=${p.tuning.batchBytesMax} uncommittedEntriesMax=${p.tuning.uncommittedEntriesMax} ` +
     `preVote=${p.tuning.preVote} checkQuorum=${p.tuning.checkQuorum}`
   );

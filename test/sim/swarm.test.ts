@@ -1,31 +1,42 @@
 /**
  * The swarm: hundreds of seeds, each a whole cluster run with the faults its seed chose, then
  * heal and convergence. `SIM_SEED=n npx vitest run test/sim` runs seed n alone; a failure names
- * its seed and the command that replays it with a trace.
+ * its seed and the command that replays it with a trace. Every test stands alone (`-t` works):
+ * a seed's run is shared between the tests that need it, never required from another test.
  */
 import { describe, expect, it } from 'vitest';
 import { runSeed } from './run-seed.js';
 import type { SimStats } from './simulation.js';
-import { swarmParams } from './swarm-params.js';
+import { describeParams, swarmParams } from './swarm-params.js';
 
 const seedCount = 500;
 const oneSeed = process.env.SIM_SEED;
 const seeds = oneSeed === undefined ? Array.from({ length: seedCount }, (_, i) => i) : [Number(oneSeed)];
 
-describe('swarm: safe under faults, live after heal', () => {
-  const runs: SimStats[] = [];
+/** Each seed runs once per file, whichever test asks first. */
+const runs = new Map<number, Promise<SimStats>>();
+function statsOf(seed: number): Promise<SimStats> {
+  let run = runs.get(seed);
+  if (run === undefined) {
+    run = runSeed(seed);
+    runs.set(seed, run);
+  }
+  return run;
+}
 
-  it.each(seeds)('seed %i', (seed) => {
-    const stats = runSeed(seed);
-    runs.push(stats);
+describe('swarm: safe under faults, live after heal', () => {
+  it.each(seeds)('seed %i', async (seed) => {
+    const stats = await statsOf(seed);
     expect(stats.appliedMax).toBeGreaterThan(0);
   });
 
-  it.skipIf(oneSeed !== undefined)('the seeds mixed every kind of fault and both cluster sizes', () => {
-    const sum = (f: (s: SimStats) => number) => runs.reduce((n, s) => n + f(s), 0);
-    expect(runs.length).toBe(seedCount);
-    expect(runs.filter((s) => s.memberCount === 3).length).toBeGreaterThan(seedCount / 4);
-    expect(runs.filter((s) => s.memberCount === 5).length).toBeGreaterThan(seedCount / 4);
+  it.skipIf(oneSeed !== undefined)('the seeds mixed every kind of fault and both cluster sizes', async () => {
+    const all: SimStats[] = [];
+    for (const seed of seeds) all.push(await statsOf(seed));
+    const sum = (f: (s: SimStats) => number) => all.reduce((n, s) => n + f(s), 0);
+    expect(all.length).toBe(seedCount);
+    expect(all.filter((s) => s.memberCount === 3).length).toBeGreaterThan(seedCount / 4);
+    expect(all.filter((s) => s.memberCount === 5).length).toBeGreaterThan(seedCount / 4);
     for (const count of [
       sum((s) => s.faults.crashes),
       sum((s) => s.faults.pauses),
@@ -45,19 +56,33 @@ describe('swarm: safe under faults, live after heal', () => {
 });
 
 describe('determinism', () => {
-  it('one seed replays its run event for event, messages included', () => {
-    const trace = (seed: number) => {
-      const lines: string[] = [];
-      runSeed(seed, { ticks: 300, trace: (line) => lines.push(line), traceMessages: true });
-      return lines;
-    };
-    const first = trace(7);
+  /** The trace `npm run sim -- --seeds 1 --from <seed> --trace` prints, shortened to `ticks`. */
+  const trace = async (seed: number, ticks: number) => {
+    const lines: string[] = [];
+    await runSeed(seed, { ticks, trace: (line) => lines.push(line), traceMessages: true });
+    return lines;
+  };
+
+  it('one seed replays its run event for event, messages, turns and waiters included', async () => {
+    const first = await trace(7, 300);
     expect(first.length).toBeGreaterThan(1_000);
-    expect(trace(7)).toEqual(first);
-    expect(trace(8)).not.toEqual(first);
+    expect(await trace(7, 300)).toEqual(first);
+    expect(await trace(8, 300)).not.toEqual(first);
   });
 
-  it('the parameters depend on the seed alone', () => {
-    expect(swarmParams(42)).toEqual(swarmParams(42));
+  it('a replay does not depend on what ran before it in the same process', async () => {
+    const alone = await trace(11, 200);
+    await runSeed(12, { ticks: 200 });
+    expect(await trace(11, 200)).toEqual(alone);
+  });
+
+  it('a seed keeps choosing the same parameters, so a reported seed replays the reported run', () => {
+    expect(describeParams(swarmParams(42))).toBe(
+      'members=3 drop=150‰ dup=0‰ reorder=0‰ delay=1-2 crash=20‰ pause=3‰ partition=15‰ newLeaderStrike=300‰ ' +
+        'downMax=3 snapshotEntries=47 clients=2 transfer=3‰ inflightMax=4 batchBytesMax=1 ' +
+        'uncommittedEntriesMax=10000 preVote=true checkQuorum=true',
+    );
+    const distinct = new Set(Array.from({ length: 50 }, (_, seed) => describeParams(swarmParams(seed))));
+    expect(distinct.size).toBe(50);
   });
 });

@@ -37,29 +37,29 @@ const safetyTicks = 100;
 const dropped = /core WARN dropped (malformed message|message not for this group member)/;
 
 /** Runs seed `seed`, handing each injection to its member just before its tick; returns the trace. */
-function runWithInjections(
+async function runWithInjections(
   seed: number,
   injections: readonly { tick: number; impossible: Impossible }[],
-): string[] {
+): Promise<string[]> {
   const lines: string[] = [];
-  const sim = Simulation.swarm(seed, { trace: (l) => lines.push(l), traceMessages: true });
+  const sim = await Simulation.swarm(seed, { trace: (l) => lines.push(l), traceMessages: true });
   const byId = new Map(sim.members.map((m) => [m.id, m]));
   for (let tick = 0; tick < safetyTicks; tick++) {
     for (const inj of injections)
       if (inj.tick === tick) byId.get(inj.impossible.deliverTo)!.deliver(inj.impossible.msg);
-    sim.run({ ticks: 1 });
+    await sim.run({ ticks: 1 });
   }
-  sim.heal();
-  sim.runUntil(() => sim.converged(), { ticksMax: 2_000 });
-  sim.check();
+  await sim.heal();
+  await sim.runUntil(() => sim.converged(), { ticksMax: 2_000 });
+  await sim.check();
   return lines.filter((l) => !dropped.test(l));
 }
 
 const baselines = new Map<number, string[]>();
-function baseline(seed: number): string[] {
+async function baseline(seed: number): Promise<string[]> {
   let lines = baselines.get(seed);
   if (lines === undefined) {
-    lines = runWithInjections(seed, []);
+    lines = await runWithInjections(seed, []);
     baselines.set(seed, lines);
   }
   return lines;
@@ -245,19 +245,19 @@ function electLeader(cluster: ForgeryCluster, ticksMax = 200): NodeId {
 }
 
 describe('forged messages from an authenticated member', () => {
-  it('(a) drops impossible messages with no effect: the swarm run replays event for event and stays safe and live', () => {
+  it('(a) drops impossible messages with no effect: the swarm run replays event for event and stays safe and live', async () => {
     let injected = 0;
-    fc.assert(
-      fc.property(
+    await fc.assert(
+      fc.asyncProperty(
         fc.constantFrom(...simSeeds),
         fc.array(fc.record({ tick: fc.nat(safetyTicks - 1), impossible: impossibleArb(ids) }), {
           minLength: 1,
           maxLength: 25,
         }),
-        (seed, injections) => {
+        async (seed, injections) => {
           injected += injections.length;
-          const lines = runWithInjections(seed, injections);
-          const expected = baseline(seed);
+          const lines = await runWithInjections(seed, injections);
+          const expected = await baseline(seed);
           const diverged = lines.findIndex((l, i) => l !== expected[i]);
           if (diverged >= 0 || lines.length !== expected.length) {
             const at = diverged >= 0 ? diverged : Math.min(lines.length, expected.length);
