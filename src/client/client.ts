@@ -105,6 +105,19 @@ interface Answer {
 
 const retryDelayMaxMs = 200;
 
+/**
+ * Statuses of the answers that only the shard's leader gives (itself, or relayed by the node
+ * asked): success, and the 404 and 412 of its state machine. Their X-Raft-Node names the leader.
+ * Any other error (a 400 or 413 at the edge, a 403) comes from the node asked, whichever it is,
+ * and its X-Raft-Node names that node: no news about the leader.
+ */
+const leaderServed: ReadonlySet<number> = new Set([
+  200,
+  204,
+  errorStatuses.not_found,
+  errorStatuses.precondition_failed,
+]);
+
 export class RaftKV {
   readonly #endpoints: readonly string[];
   readonly #attemptTimeoutMs: number;
@@ -355,7 +368,7 @@ export class RaftKV {
           continue;
         }
         const node = header(answer, provenanceHeaders.node);
-        if (a.shard !== null && a.leaderOnly && node !== null && answer.status < 500)
+        if (a.shard !== null && a.leaderOnly && node !== null && leaderServed.has(answer.status))
           map.learnLeader(a.shard, node);
         return answer;
       } catch (err) {

@@ -1,7 +1,7 @@
 /**
  * What a client knows about a cluster: its nodes' API URLs, each shard's members and last known
- * leader, and the ring, learned from `GET /v1/cluster` and corrected by every answer's
- * X-Raft-Node header.
+ * leader, and the ring, learned from `GET /v1/cluster` and corrected by the X-Raft-Node header of
+ * every answer the shard's leader served.
  */
 
 import { HashRing, type RingSpec } from '../shard/index.js';
