@@ -7,9 +7,8 @@
 
 import { Pool } from 'undici';
 import { outcomeUnknown, unavailable } from '../node/index.js';
-import { provenanceHeaders, sessionHeaders } from '../protocol/index.js';
+import { hopsHeader, provenanceHeaders, sessionHeaders } from '../protocol/index.js';
 
-export const hopsHeader = 'x-raft-hops';
 /** A node that does not host a shard forwards to a member, which forwards to the leader. */
 export const hopsMax = 2;
 

@@ -8,8 +8,9 @@
  */
 
 import { NotLeaderError, type RaftKVNode, unavailable } from '../node/index.js';
+import { hopsHeader } from '../protocol/index.js';
 import type { Forwarded, Forwarder } from './forward.js';
-import { hopsHeader, hopsMax } from './forward.js';
+import { hopsMax } from './forward.js';
 
 /** What routing needs of the node. */
 export type RoutingNode = Pick<RaftKVNode, 'route' | 'awaitLeader' | 'leaderWaitMs'>;

@@ -1,7 +1,8 @@
 /**
- * The X-Raft-* headers of API.md (lower case, as Node presents them): the provenance every
- * reply about a key carries, and the session of an exactly-once write. `provenanceHeadersOf`
- * writes provenance, `parseProvenance` reads it back and says what is wrong when it cannot.
+ * The X-Raft-* headers (lower case, as Node presents them): those of API.md, the provenance every
+ * reply about a key carries and the session of an exactly-once write, and the hop count nodes put
+ * on a request they forward. `provenanceHeadersOf` writes provenance, `parseProvenance` reads it
+ * back and says what is wrong when it cannot.
  */
 
 /** Where a reply about a key came from. */
@@ -21,6 +22,12 @@ export const sessionHeaders = {
   client: 'x-raft-client',
   seq: 'x-raft-seq',
 } as const;
+
+/**
+ * Set by a node that forwards a request to another node's API: how many nodes relayed it so far.
+ * Clients do not send it; a value that is not a small count stops further forwarding.
+ */
+export const hopsHeader = 'x-raft-hops';
 
 /** A session's client id: 1–128 of `[A-Za-z0-9_.:-]`. */
 export const sessionClientPattern = /^[A-Za-z0-9_.:-]{1,128}$/;

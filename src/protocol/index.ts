@@ -5,6 +5,7 @@
  */
 export { type ErrorBody, type ErrorCode, errorStatuses, isErrorCode } from './errors.js';
 export {
+  hopsHeader,
   type ParsedProvenance,
   type Provenance,
   parseProvenance,
