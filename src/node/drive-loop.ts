@@ -6,7 +6,7 @@
  */
 
 import type { Message, Ready } from '../raft/types.js';
-import type { RaftStore } from '../storage/raft-store.js';
+import type { GroupWrite, RaftStore } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
 import type { Clock } from './clock.js';
@@ -91,7 +91,12 @@ export class DriveLoop {
       g.applyReady(rd);
       g.raft.advance(rd);
     }
-    await this.#snapshotDue(work.map((w) => w.g));
+    // Snapshots that came due: persisted (synced) before the core may drop what they cover.
+    const due = work.flatMap(({ g }) => {
+      const w = g.snapshotIfDue();
+      return w === null ? [] : [{ g, w }];
+    });
+    if (due.length > 0) await this.#persistSnapshots(due);
     return true;
   }
 
@@ -105,12 +110,7 @@ export class DriveLoop {
     return msg.type === 'append' || msg.type === 'heartbeat' || msg.type === 'snapshot';
   }
 
-  async #snapshotDue(groups: readonly Group<StateMachine<unknown>>[]): Promise<void> {
-    const due = groups.flatMap((g) => {
-      const w = g.snapshotIfDue();
-      return w === null ? [] : [{ g, w }];
-    });
-    if (due.length === 0) return;
+  async #persistSnapshots(due: readonly { g: Group<StateMachine<unknown>>; w: GroupWrite }[]): Promise<void> {
     await this.#d.store.write(
       due.map((d) => d.w),
       { sync: true },

@@ -39,8 +39,12 @@ export class SimClock implements Clock {
     this.#soon.push(fn);
   }
 
-  /** Runs the timers due by now, in the order they were set, then the `soon` callbacks queued so far. */
-  runDue(): void {
+  /**
+   * Runs the timers due by now, in the order they were set, then the `soon` callbacks queued so
+   * far; returns whether anything ran.
+   */
+  runDue(): boolean {
+    if (this.#soon.length === 0 && this.#timers.length === 0) return false;
     const now = this.now();
     for (const t of this.#timers) {
       if (t.cancelled || t.dueMs > now) continue;
@@ -52,6 +56,7 @@ export class SimClock implements Clock {
     const soon = this.#soon;
     this.#soon = [];
     for (const fn of soon) fn();
+    return true;
   }
 
   /** The process died: nothing it asked for runs. */

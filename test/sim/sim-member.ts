@@ -249,8 +249,8 @@ export class SimMember {
     const loop = this.#loop!;
     this.#inTurn = true;
     try {
-      this.#clock.runDue();
-      await loop.idle();
+      // Nothing due: the loop was idle at the end of the last step and still is.
+      if (this.#clock.runDue()) await loop.idle();
     } finally {
       this.#inTurn = false;
     }
