@@ -58,6 +58,29 @@ module.exports = {
       from: { path: '^src/[^/]+$' },
       to: { path: '^src/', pathNot: ['^src/cli/'] },
     },
+    // Outside src/: test/ and scripts/ never import each other; what both need is in harness/ (harness/index.ts).
+    {
+      name: 'scripts-not-to-test',
+      comment:
+        'scripts/ never import test/: shared process code lives in harness/, suite runners under test/',
+      severity: 'error',
+      from: { path: '^scripts/' },
+      to: { path: '^test/' },
+    },
+    {
+      name: 'test-not-to-scripts',
+      comment: 'test/ never imports scripts/: shared process code lives in harness/',
+      severity: 'error',
+      from: { path: '^test/' },
+      to: { path: '^scripts/' },
+    },
+    {
+      name: 'harness-not-to-test-or-scripts',
+      comment: 'harness/ serves both test/ and scripts/: it imports neither, nor a test framework',
+      severity: 'error',
+      from: { path: '^harness/' },
+      to: { path: ['^test/', '^scripts/', '^node_modules/vitest/'] },
+    },
     {
       name: 'no-circular',
       comment: 'no import cycles at run time (a cycle through type-only imports is fine)',

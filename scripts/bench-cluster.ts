@@ -5,8 +5,8 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type NodeProcess, startNode, stopNode, waitFor } from '../harness/index.js';
 import type { Target } from '../src/bench/targets.js';
-import { type NodeProcess, startNode, stopNode } from './local-cluster.js';
 
 export interface BenchCluster {
   readonly endpoints: string[];
@@ -35,15 +35,12 @@ export async function startRaftkv(
     ),
   );
   const endpoints = nodes.map((n) => n.api);
-  const deadline = Date.now() + 30_000;
   for (const e of endpoints) {
-    while (true) {
-      try {
-        if ((await fetch(`${e}/readyz`, { signal: AbortSignal.timeout(1_000) })).ok) break;
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`raftkv node ${e} did not become ready`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitFor(async () => (await fetch(`${e}/readyz`, { signal: AbortSignal.timeout(1_000) })).ok, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      what: `raftkv node ${e} to be ready`,
+    });
   }
   return {
     endpoints,

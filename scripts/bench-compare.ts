@@ -9,13 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { repoRoot } from '../harness/index.js';
 import { type RunResult, runLoad } from '../src/bench/runner.js';
 import { etcdTarget, raftkvClientTarget } from '../src/bench/targets.js';
 import type { Workload } from '../src/bench/workload.js';
 import { renderChart } from './bench-chart.js';
 import { preload, startRaftkv } from './bench-cluster.js';
 import { startEtcd } from './etcd-cluster.js';
-import { repoRoot } from './local-cluster.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -7,6 +7,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitFor } from '../harness/index.js';
 
 export interface EtcdCluster {
   readonly endpoints: readonly string[];
@@ -66,16 +67,14 @@ export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdClus
     );
   });
   const endpoints = members.map((m) => m.client);
-  const deadline = Date.now() + 30_000;
   for (const e of endpoints) {
-    while (true) {
-      try {
+    await waitFor(
+      async () => {
         const res = await fetch(`${e}/health`, { signal: AbortSignal.timeout(1_000) });
-        if (res.ok && ((await res.json()) as { health?: string }).health === 'true') break;
-      } catch {}
-      if (Date.now() > deadline) throw new Error(`etcd member ${e} did not become healthy; see ${dir}/*.log`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+        return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: `etcd member ${e} to be healthy (logs: ${dir}/*.log)` },
+    );
   }
   return {
     endpoints,

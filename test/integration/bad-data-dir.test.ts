@@ -10,7 +10,7 @@ import { cpSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileS
 import { join } from 'node:path';
 import { Level } from 'level';
 import { describe, expect, it } from 'vitest';
-import { localClusterSecret } from '../../scripts/local-cluster.js';
+import { localClusterSecret } from '../../harness/index.js';
 import { entryRange } from '../../src/storage/keys.js';
 import { LevelStore } from '../../src/storage/level-store.js';
 import { storeFormat } from '../../src/storage/raft-store.js';

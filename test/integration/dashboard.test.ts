@@ -11,10 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../scripts/local-cluster.js';
+import { repoRoot, sleep } from '../../harness/index.js';
 import { RaftKV } from '../../src/client/index.js';
 import { useCluster } from './harness.js';
-import { sleep } from './wait.js';
 
 const chromiumPath = '/usr/bin/chromium';
 const haveChromium = existsSync(chromiumPath);

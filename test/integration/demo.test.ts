@@ -8,8 +8,7 @@
 
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../scripts/local-cluster.js';
-import { ensureBuilt } from './build.js';
+import { ensureBuilt, repoRoot } from '../../harness/index.js';
 
 const demoTimeoutMs = 240_000;
 

@@ -6,9 +6,8 @@
 
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { sleep } from '../../harness/index.js';
 import { type ErrorBody, useCluster } from './harness.js';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 describe('failover', () => {
   const cluster = useCluster({ name: 'failover' });

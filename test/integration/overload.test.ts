@@ -8,9 +8,9 @@
 
 import { Agent } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sendRequest } from '../../harness/index.js';
 import { expectError, putOk } from './api-assertions.js';
 import { kvPath, type Reply, useCluster } from './harness.js';
-import { sendRequest } from './node-api.js';
 
 const inFlightMax = 16;
 const floodCount = 500;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localClusterSecret } from '../../scripts/local-cluster.js';
+import { localClusterSecret } from '../../harness/index.js';
 import { runCli, TestCluster } from './harness.js';
 
 // runCli's node must know the cluster secret the harness gives its nodes.

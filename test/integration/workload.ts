@@ -7,6 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { sleep } from '../../harness/index.js';
 import type { Reply, TestCluster } from './harness.js';
 
 /** A write answered 200. */
@@ -20,8 +21,6 @@ export interface Ack {
   readonly startedMs: number;
   readonly endedMs: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** How a failed request ended: the status, or the network error's code. */
 function failureLabel(err: unknown): string {

@@ -1,16 +1,13 @@
 /**
  * A round runs its nodes from a private copy of dist/ (`privateBuild`), so that a rebuild in the
  * middle of a round cannot change, or half-break, the code of a node that the nemesis restarts.
- * The build itself is made fresh by the integration tests' `ensureBuilt`.
+ * The build itself is made fresh by the harness's `ensureBuilt`.
  */
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../../scripts/local-cluster.js';
-import { ensureBuilt } from '../integration/build.js';
-
-export { ensureBuilt };
+import { ensureBuilt, repoRoot, sleep } from '../../harness/index.js';
 
 /**
  * Copies the (fresh) build to `dest` and returns the copy's cli.js, after checking that the copy
@@ -28,6 +25,6 @@ export async function privateBuild(dest: string): Promise<string> {
     if (res.status === 0) return cli;
     if (attempt >= 5)
       throw new Error(`the copy of dist/ in ${dest} does not load:\n${res.stderr.slice(0, 2_000)}`);
-    await new Promise((r) => setTimeout(r, 3_000));
+    await sleep(3_000);
   }
 }

@@ -10,9 +10,8 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../scripts/local-cluster.js';
+import { ensureBuilt, repoRoot } from '../../harness/index.js';
 import type { BrokenVariant } from './broken-node.js';
-import { ensureBuilt } from './build.js';
 import type { NemesisKind } from './nemesis.js';
 import { netnsSupport } from './netns.js';
 import { runRound } from './round.js';

@@ -1,5 +1,5 @@
 /**
- * The nemesis: injects one fault at a time into a FaultCluster, holds it, heals it, waits a quiet
+ * The nemesis: injects one fault at a time into a TestCluster, holds it, heals it, waits a quiet
  * spell, and again, until stopped. Fault kinds and their variants:
  *
  *   kill       SIGKILL the leader of a random shard / a random node / a majority; restart after the hold
@@ -12,7 +12,7 @@
  * and marked in every node's log.
  */
 
-import type { FaultCluster } from './fault-cluster.js';
+import type { TestCluster } from '../../harness/index.js';
 import type { NetLab } from './netns.js';
 import type { Rng } from './rng.js';
 
@@ -54,7 +54,7 @@ export interface NemesisOptions {
 
 export class Nemesis {
   readonly faults: Fault[] = [];
-  readonly #cl: FaultCluster;
+  readonly #cl: TestCluster;
   readonly #net: NetLab | null;
   readonly #o: NemesisOptions;
   #stopped = false;
@@ -64,7 +64,7 @@ export class Nemesis {
   /** Errors of the nemesis itself (a node that would not restart...), for the report. */
   readonly errors: string[] = [];
 
-  constructor(cluster: FaultCluster, net: NetLab | null, o: NemesisOptions) {
+  constructor(cluster: TestCluster, net: NetLab | null, o: NemesisOptions) {
     if (o.kinds.includes('partition') && net === null)
       throw new Error('the partition nemesis needs network namespaces');
     this.#cl = cluster;

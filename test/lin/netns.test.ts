@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../scripts/local-cluster.js';
+import { repoRoot, waitFor } from '../../harness/index.js';
 import { cleanupLeftovers, NetLab, netnsSupport, processStart, Slot } from './netns.js';
 
 const net = netnsSupport();
@@ -162,11 +162,12 @@ describe.skipIf(!net.ok)(
       const prefix = `rkj${String(made.slot).padStart(2, '0')}`;
       expect(namespaces().filter((n) => n.startsWith(prefix))).toEqual([]);
       expect(links()).not.toContain(`${prefix}br`);
-      // The process was SIGKILLed; give the kernel a moment to reap it.
-      const deadline = Date.now() + 5_000;
-      while (processStart(made.pid) !== null && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(processStart(made.pid)).toBe(null);
+      // The process was SIGKILLed; the kernel reaps it soon after.
+      await waitFor(() => processStart(made.pid) === null, {
+        timeoutMs: 5_000,
+        intervalMs: 50,
+        what: `the leftover process ${made.pid} to be gone`,
+      });
     }, 60_000);
   },
 );

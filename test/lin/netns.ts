@@ -37,7 +37,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onExit } from './cleanup.js';
+import { onExit } from '../../harness/index.js';
 
 /** The prefix of every namespace and link this suite creates. */
 export const namePrefix = 'rkj';

@@ -5,8 +5,8 @@
  * and from its heal). `formatReport` renders it for people.
  */
 
+import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
-import type { Tuning } from './fault-cluster.js';
 import { describeOp, type Operation } from './history.js';
 import type { Fault } from './nemesis.js';
 

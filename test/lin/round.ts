@@ -13,18 +13,16 @@
  *      report.txt, report.json, timeline.html and the node logs into `outDir`.
  *
  * Everything started is stopped by PID and every namespace removed in a finally, and also on
- * process exit (cleanup.ts).
+ * process exit (harness/cleanup.ts).
  */
 
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { repoRoot } from '../../scripts/local-cluster.js';
+import { type NodeSpec, onExit, repoRoot, sleep, TestCluster, type Tuning } from '../../harness/index.js';
 import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
-import { onExit } from './cleanup.js';
-import { FaultCluster, type Tuning } from './fault-cluster.js';
 import { type Operation, toJsonLine } from './history.js';
 import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
 import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
@@ -76,8 +74,6 @@ export interface RoundResult {
   readonly outDir: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** The nodes' log lines (and the harness's marks) between two wall-clock times, merged by time. */
 export function logExcerpt(
   logDir: string,
@@ -104,8 +100,10 @@ export function logExcerpt(
       const time = typeof e.time === 'number' ? e.time : Number.NaN;
       if (!(time >= fromEpoch && time <= toEpoch)) continue;
       if (typeof e.harness === 'string') {
-        // Marks are written to every node's log; keep one copy.
-        if (id === ids[0])
+        // A node's own start or exit names it; marks are written to every node's log: keep one copy.
+        if (typeof e.node === 'string')
+          out.push({ time, text: `harness: ${e.node} ${e.harness} pid ${String(e.pid)}` });
+        else if (id === ids[0])
           out.push({ time, text: `harness: ${e.harness} ${String(e.description ?? '')}`.trim() });
         continue;
       }
@@ -133,6 +131,17 @@ export function chooseKeys(count: number, shardOf: (key: string) => number, shar
   return keys;
 }
 
+/** The nodes of a round in namespaces: each on its namespace's address, API port 7001, peer port 7101. */
+function specsIn(net: NetLab): NodeSpec[] {
+  return net.nodes.map((n) => ({
+    id: n.id,
+    api: `http://${n.addr}:7001`,
+    peer: `http://${n.addr}:7101`,
+    netns: n.ns,
+    bind: n.addr,
+  }));
+}
+
 export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const log = o.log;
   const network = o.network === 'auto' ? (o.nemeses.includes('partition') ? 'netns' : 'loopback') : o.network;
@@ -148,7 +157,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const buildCopy = join(repoRoot, 'jepsen-results', `.dist-${slot.n}`);
   const forgetBuildCopy = onExit('private build', () => rmSync(buildCopy, { recursive: true, force: true }));
   let net: NetLab | null = null;
-  let cluster: FaultCluster | null = null;
+  let cluster: TestCluster | null = null;
   let workload: Workload | null = null;
   const runDir = join(o.outDir, 'run');
   const problems: string[] = [];
@@ -167,24 +176,25 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
           net.nodes.map((n) => `${n.id} ${n.addr} in ${n.ns}`).join(', '),
       );
     }
-    cluster = await FaultCluster.create({
+    cluster = await TestCluster.create({
+      name: `jepsen-${slot.n}`,
       dir: runDir,
       logDir: join(o.outDir, 'logs'),
       nodes: o.nodes,
+      ...(net === null ? {} : { specs: specsIn(net) }),
       shards: o.shards,
       replicas: Math.min(3, o.nodes),
       tuning: { ...o.tuning, requestTimeoutMs: o.requestTimeoutMs },
-      net,
-      slot,
       cli,
+      onSpawn: (_id, pid) => slot.recordProcess(pid),
     });
     const cl = cluster;
     let leaders: string[];
     try {
-      await cl.startAll();
-      leaders = await cl.waitForLeaders(30_000);
+      await cl.start();
+      leaders = await cl.waitLeaders({ timeoutMs: 30_000 });
     } catch (err) {
-      throw new Error(`the cluster did not come up: ${(err as Error).message}; node logs in ${cl.logDir}`);
+      throw new Error(`the cluster did not come up: ${(err as Error).message}; node logs in ${cl.logs.dir}`);
     }
     log(
       `cluster up: ${cl.ids.map((id) => `${id} pid ${cl.pid(id)}`).join(', ')}; leaders ${leaders.join(', ')}`,
@@ -248,7 +258,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     }
     log(`[${(now() / 1000).toFixed(1).padStart(6)}s] healed; waiting for every shard to have a leader`);
     try {
-      await cl.waitForLeaders(30_000);
+      await cl.waitLeaders({ timeoutMs: 30_000 });
     } catch (err) {
       problems.push(`after the heal: ${(err as Error).message}`);
     }
@@ -267,7 +277,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     log(`[${(now() / 1000).toFixed(1).padStart(6)}s] final reads done`);
   } finally {
     await workload?.close();
-    await cluster?.stopAll();
+    await cluster?.stop();
     net?.destroy();
     rmSync(buildCopy, { recursive: true, force: true });
     forgetBuildCopy();

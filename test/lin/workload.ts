@@ -16,6 +16,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { Agent, type Dispatcher, request } from 'undici';
+import { sleep } from '../../harness/index.js';
 import type { Op, Operation, Output } from './history.js';
 import { Rng } from './rng.js';
 
@@ -60,8 +61,6 @@ const notSent = new Set([
   'ENETUNREACH',
   'EADDRNOTAVAIL',
 ]);
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function errorCode(err: unknown): string {
   const e = err as { code?: unknown; name?: string; cause?: { code?: unknown } };

@@ -24,12 +24,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkHistory } from '../test/lin/checker.js';
-import { installSignalCleanup } from '../test/lin/cleanup.js';
-import { fromJsonLine } from '../test/lin/history.js';
-import { type NemesisKind, nemesisKinds, nemesisVariants } from '../test/lin/nemesis.js';
-import { runRound } from '../test/lin/round.js';
-import { repoRoot } from './local-cluster.js';
+import { installSignalCleanup, repoRoot } from '../../harness/index.js';
+import { checkHistory } from './checker.js';
+import { fromJsonLine } from './history.js';
+import { type NemesisKind, nemesisKinds, nemesisVariants } from './nemesis.js';
+import { runRound } from './round.js';
 
 function parse() {
   try {

@@ -1,6 +1,6 @@
 /**
  * Waiting on conditions with deadlines, never fixed sleeps: poll, and fail with what was awaited
- * and the last error seen.
+ * and the last error seen. Also the one `sleep`, for pacing only.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -12,6 +12,10 @@ export interface WaitOptions {
   readonly what?: string;
 }
 
+/**
+ * Resolves after `ms`: for pacing (a writer's pause between requests, a phase that lasts a given
+ * time), never for waiting on something that can be observed; use waitFor() for that.
+ */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**

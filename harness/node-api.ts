@@ -1,6 +1,6 @@
 /**
- * The node API as the integration tests see it: the shapes of /v1/status and of error answers,
- * and one fully read HTTP exchange over undici, timed and bounded.
+ * The node API as the harness sees it: the shapes of /v1/status and of error answers, and one
+ * fully read HTTP exchange over undici, timed and bounded.
  */
 
 import { performance } from 'node:perf_hooks';

@@ -1,14 +1,15 @@
 /**
- * Makes sure `dist/` holds a build of the current `src/` before an integration test starts real
- * `node dist/cli.js serve` processes: if dist/cli.js is missing or older than any file under src/
- * (or the tsconfig files), runs `npm run build` once. Test files may run in parallel workers, so
- * the build runs under a lock directory; a lock whose owner process is gone is taken over.
+ * Makes sure `dist/` holds a build of the current `src/` before real `node dist/cli.js serve`
+ * processes start: if dist/cli.js is missing or older than any file under src/ (or the tsconfig
+ * files), runs `npm run build` once. Test files may run in parallel workers, so the build runs
+ * under a lock directory; a lock whose owner process is gone is taken over.
  */
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliPath, repoRoot } from '../../scripts/local-cluster.js';
+import { cliPath, repoRoot } from './paths.js';
+import { sleep } from './wait.js';
 
 const lockDir = join(repoRoot, 'node_modules', '.raftkv-build.lock');
 const lockWaitMs = 120_000;
@@ -70,7 +71,7 @@ function tryLock(): boolean {
 
 let checked = false;
 
-/** Builds dist/ if it is missing or stale; checks once per test worker. */
+/** Builds dist/ if it is missing or stale; checks once per process. */
 export async function ensureBuilt(): Promise<void> {
   if (checked) return;
   if (distIsFresh()) {
@@ -80,7 +81,7 @@ export async function ensureBuilt(): Promise<void> {
   const deadline = Date.now() + lockWaitMs;
   while (!tryLock()) {
     if (Date.now() > deadline) throw new Error(`could not take the build lock ${lockDir}`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   try {
     if (!distIsFresh()) {
