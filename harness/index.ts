@@ -11,6 +11,7 @@
 
 export { ensureBuilt } from './build.js';
 export { installSignalCleanup, onExit, runPendingCleanups } from './cleanup.js';
+export { type NodeSpec, type Tuning, writeClusterFile } from './cluster-file.js';
 export {
   type ErrorBody,
   type GroupStatus,
@@ -25,5 +26,5 @@ export { isAlive, localClusterSecret, type NodeProcess, startNode, stopNode } fr
 export { cliPath, repoRoot } from './paths.js';
 export { freePorts } from './ports.js';
 export { runCli } from './run-cli.js';
-export { type ClusterOptions, type NodeSpec, TestCluster, type Tuning } from './test-cluster.js';
+export { type ClusterOptions, TestCluster } from './test-cluster.js';
 export { sleep, type WaitOptions, waitFor } from './wait.js';

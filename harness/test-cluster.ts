@@ -12,37 +12,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, type Dispatcher } from 'undici';
-import type { clusterDefaults } from '../src/config/cluster-file.js';
 import { HashRing, shardMembers } from '../src/shard/index.js';
 import { ensureBuilt } from './build.js';
 import { onExit } from './cleanup.js';
-import {
-  type GroupStatus,
-  kvPath,
-  type NodeStatus,
-  type Reply,
-  type RequestOptions,
-  sendRequest,
-} from './node-api.js';
+import { loopbackSpecs, type NodeSpec, type Tuning, writeClusterFile } from './cluster-file.js';
+import { highestTermLeader, majorityLeader } from './leadership.js';
+import { type GroupStatus, kvPath, type NodeStatus, type Reply, type RequestOptions } from './node-api.js';
+import { NodeClients } from './node-clients.js';
 import { NodeLogs } from './node-logs.js';
 import { isAlive, type NodeProcess, startNode, stopNode } from './node-process.js';
-import { freePorts } from './ports.js';
 import { type WaitOptions, waitFor } from './wait.js';
-
-/** The optional tuning fields of the cluster file (README "The cluster file"), exactly src/config's. */
-export type Tuning = { readonly [K in keyof typeof clusterDefaults]?: number };
-
-/** One node: its cluster file entry, and where its process runs. */
-export interface NodeSpec {
-  readonly id: string;
-  readonly api: string;
-  readonly peer: string;
-  /** The network namespace the process runs in (`ip netns exec`); the caller's by default. */
-  readonly netns?: string;
-  /** Passed as `--bind`: the address the node listens on. */
-  readonly bind?: string;
-}
 
 export interface ClusterOptions {
   /** Names the temp dir and the log lines printed on failure. */
@@ -97,7 +76,7 @@ export class TestCluster {
   readonly #stopping = new Set<string>();
   /** Spawned but not yet answering /healthz. */
   readonly #starting = new Set<string>();
-  readonly #agents = new Map<string, Agent>();
+  readonly #clients: NodeClients;
   readonly #forgetCleanup: () => void;
 
   private constructor(o: ClusterOptions, dir: string, ownsDir: boolean, nodes: readonly NodeSpec[]) {
@@ -112,6 +91,7 @@ export class TestCluster {
     this.replicas = o.replicas ?? Math.min(3, nodes.length);
     this.ring = new HashRing(this.shards);
     this.logs = new NodeLogs(o.logDir ?? dir, this.ids);
+    this.#clients = new NodeClients(o);
     this.#forgetCleanup = onExit(`the processes of cluster ${o.name}`, () => this.#killAllNow());
   }
 
@@ -123,14 +103,13 @@ export class TestCluster {
     mkdirSync(dir, { recursive: true });
     const cluster = new TestCluster(o, dir, o.dir === undefined, nodes);
     for (const [name, content] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), content);
-    const file = {
-      nodes: nodes.map(({ id, api, peer }) => ({ id, api, peer })),
+    writeClusterFile(cluster.configPath, {
+      nodes,
       shards: cluster.shards,
       replicas: cluster.replicas,
-      ...o.tuning,
-      ...(o.security ? { security: o.security } : {}),
-    };
-    writeFileSync(cluster.configPath, `${JSON.stringify(file, null, 2)}\n`);
+      tuning: o.tuning,
+      security: o.security,
+    });
     return cluster;
   }
 
@@ -210,7 +189,7 @@ export class TestCluster {
     this.#paused.delete(id);
     this.#stopping.delete(id);
     this.#starting.add(id);
-    this.#resetAgent(id);
+    this.#clients.reset(id);
   }
 
   async #waitListening(id: string): Promise<void> {
@@ -236,7 +215,7 @@ export class TestCluster {
     this.#stopping.add(id);
     await stopNode(p, 'SIGKILL');
     this.#paused.delete(id);
-    this.#resetAgent(id);
+    this.#clients.reset(id);
   }
 
   /**
@@ -248,7 +227,7 @@ export class TestCluster {
     this.#stopping.add(id);
     if (this.#paused.delete(id)) p.child.kill('SIGCONT');
     const code = await stopNode(p, 'SIGTERM', o.waitMs ?? 20_000);
-    this.#resetAgent(id);
+    this.#clients.reset(id);
     return code;
   }
 
@@ -268,7 +247,7 @@ export class TestCluster {
   resume(id: string): void {
     this.#must(id).child.kill('SIGCONT');
     this.#paused.delete(id);
-    this.#resetAgent(id);
+    this.#clients.reset(id);
   }
 
   /** Marks every node's log with a line of the harness (a fault, a phase of a run). */
@@ -294,8 +273,7 @@ export class TestCluster {
     );
     this.#paused.clear();
     this.#forgetCleanup();
-    await Promise.all([...this.#agents.values()].map((a) => a.destroy().catch(() => undefined)));
-    this.#agents.clear();
+    await this.#clients.close();
     if (this.#ownsDir) {
       this.logs.freeze();
       rmSync(this.dir, { recursive: true, force: true });
@@ -309,37 +287,11 @@ export class TestCluster {
 
   // --- HTTP ---------------------------------------------------------------------------------
 
-  /** One client connection pool per node incarnation, so no request rides a dead keep-alive socket. */
-  #agent(id: string): Dispatcher {
-    let agent = this.#agents.get(id);
-    if (agent === undefined) {
-      const ca = this.#o.ca;
-      agent = new Agent({
-        connections: 64,
-        keepAliveTimeout: 10_000,
-        connect: ca === undefined ? {} : { ca },
-      });
-      this.#agents.set(id, agent);
-    }
-    return agent;
-  }
-
-  #resetAgent(id: string): void {
-    const agent = this.#agents.get(id);
-    this.#agents.delete(id);
-    if (agent !== undefined) void agent.destroy().catch(() => undefined);
-  }
-
   /** One request to one node's API; throws on a network error or after `timeoutMs`. */
   async request(method: string, path: string, o: RequestOptions = {}): Promise<Reply> {
     const id = o.node ?? this.running()[0];
     if (id === undefined) throw new Error('no running node to ask');
-    // An `authorization` header of '' sends none.
-    const headers: Record<string, string> = { ...o.headers };
-    if (headers.authorization === undefined && this.#o.token !== undefined)
-      headers.authorization = `Bearer ${this.#o.token}`;
-    if (headers.authorization === '') delete headers.authorization;
-    return sendRequest(`${this.spec(id).api}${path}`, method, { ...o, headers }, this.#agent(id));
+    return this.#clients.request(id, `${this.spec(id).api}${path}`, method, o);
   }
 
   put(key: string, value: Buffer | string, o: RequestOptions = {}): Promise<Reply> {
@@ -390,36 +342,15 @@ export class TestCluster {
 
   /** The shard's leader with the highest term among running nodes that answer, or null. */
   async leaderOf(shard: number): Promise<string | null> {
-    let best: GroupStatus | null = null;
-    for (const groups of (await this.statuses()).values()) {
-      const g = groups.find((x) => x.shard === shard);
-      if (g?.role === 'leader' && (best === null || g.term > best.term)) best = g;
-    }
-    return best?.id ?? null;
+    return highestTermLeader(await this.statuses(), shard);
   }
 
-  /**
-   * The leader of each shard that a majority of the shard's members acknowledge (the same leader
-   * in the same term, and it says so itself), or null.
-   */
+  /** The leader of each shard that a majority of the shard's members acknowledge, or null. */
   async leaders(): Promise<(string | null)[]> {
-    const all = await this.statuses();
-    return Array.from({ length: this.shards }, (_, shard) => {
-      const votes = new Map<string, { leader: string; term: number; count: number }>();
-      for (const groups of all.values()) {
-        const g = groups.find((x) => x.shard === shard);
-        if (g?.leader == null) continue;
-        const k = `${g.leader}@${g.term}`;
-        const v = votes.get(k) ?? { leader: g.leader, term: g.term, count: 0 };
-        votes.set(k, { ...v, count: v.count + 1 });
-      }
-      const members = this.membersOf(shard).length;
-      for (const { leader, term, count } of votes.values()) {
-        const own = all.get(leader)?.find((x) => x.shard === shard);
-        if (count > members / 2 && own?.role === 'leader' && own.term === term) return leader;
-      }
-      return null;
-    });
+    const reports = await this.statuses();
+    return Array.from({ length: this.shards }, (_, shard) =>
+      majorityLeader(reports, shard, this.membersOf(shard).length),
+    );
   }
 
   /** Waits until every shard has a leader that a majority of its members acknowledge; resolves with them. */
@@ -550,14 +481,4 @@ export class TestCluster {
       );
     }
   }
-}
-
-/** `count` nodes n1, n2, ... on free loopback ports. */
-async function loopbackSpecs(count: number, scheme: 'http' | 'https'): Promise<NodeSpec[]> {
-  const ports = await freePorts(2 * count);
-  return Array.from({ length: count }, (_, i) => ({
-    id: `n${i + 1}`,
-    api: `${scheme}://127.0.0.1:${ports[2 * i]}`,
-    peer: `${scheme}://127.0.0.1:${ports[2 * i + 1]}`,
-  }));
 }
