@@ -79,6 +79,8 @@ describe.skipIf(!haveChromium)('dashboard /ui in headless Chromium', () => {
       (await attrsOf(page, '[data-testid=shard]')).map((a) => [a['data-shard'], a['data-leader']]);
     const nodesUp = async () =>
       (await attrsOf(page, '[data-testid=node]')).map((a) => [a['data-node'], a['data-up']]);
+    /** The Writes/s column of the shard table, as shown. */
+    const writeRates = () => page.locator('[data-testid=shard] td:nth-child(4)').allTextContents();
     await cl.waitFor(async () => (await shardLeaders()).length === 3, { what: 'the page to show 3 shards' });
     expect(await nodesUp()).toEqual([
       ['n1', 'true'],
@@ -132,7 +134,23 @@ describe.skipIf(!haveChromium)('dashboard /ui in headless Chromium', () => {
       const windowMs = Number(failover['data-window-ms']);
       expect(windowMs).toBeGreaterThan(0);
       expect(windowMs).toBeLessThan(5_000);
-      await sleep(1_500); // a few more refreshes, so the rates show the writers after the failover
+      // The rates show the writers after the failover: writes/s above zero on every shard, the
+      // failed-over one led by its new leader.
+      await cl.waitFor(
+        async () => {
+          const rows = await shardLeaders();
+          const rates = (await writeRates()).map(Number.parseFloat);
+          return (
+            rows.find(([s]) => s === String(shard))?.[1] === newLeader &&
+            rates.length === 3 &&
+            rates.every((r) => r > 0)
+          );
+        },
+        {
+          timeoutMs: 15_000,
+          what: `the page to show writes/s on every shard, shard ${shard} led by ${newLeader}`,
+        },
+      );
       mkdirSync(artifacts, { recursive: true });
       const shot = join(artifacts, 'dashboard.png');
       await page.screenshot({ path: shot, fullPage: true });
