@@ -1,7 +1,12 @@
 /**
  * The fuzz cases of the default suite, per file and property, in one place: issue #8 asks for at
- * least 100,000 cases with zero crashes, and `budget.test.ts` holds the sum to that.
+ * least 100,000 cases with zero crashes, and `budget.test.ts` holds the sum to that. Each file
+ * runs its properties through `fuzzBudget`, which counts the cases they actually complete and
+ * fails the file when one ran other than its share.
  */
+
+import { afterAll } from 'vitest';
+import { FuzzLedger } from './fuzz-ledger.js';
 
 export const fuzzRuns = {
   peerDecoder: {
@@ -39,4 +44,25 @@ export function fuzzCaseCount(): number {
   return Object.values(fuzzRuns)
     .flatMap((file) => Object.values(file) as number[])
     .reduce((a, b) => a + b, 0);
+}
+
+export type FuzzFile = keyof typeof fuzzRuns;
+
+/**
+ * The ledger of one fuzz file's properties, checked once the file's tests are done (afterAll):
+ * every property that began must have completed exactly its cases, and when every test of the
+ * file ran (no `-t` filter, no skip), every property of the file's budget must have run.
+ */
+export function fuzzBudget<F extends FuzzFile>(file: F): FuzzLedger<keyof (typeof fuzzRuns)[F] & string> {
+  const budget = fuzzRuns[file] as Readonly<Record<keyof (typeof fuzzRuns)[F] & string, number>>;
+  const ledger = new FuzzLedger(budget);
+  // biome-ignore lint/correctness/noEmptyPattern: vitest wants a destructured context before the suite.
+  afterAll(({}, suite) => ledger.verify({ all: everyTestRan(suite) }));
+  return ledger;
+}
+
+/** Whether every test under `task` was run (none skipped, filtered out or left to do). */
+function everyTestRan(task: { readonly mode: string; readonly tasks?: readonly unknown[] }): boolean {
+  if (task.mode === 'skip' || task.mode === 'todo') return false;
+  return (task.tasks ?? []).every((t) => everyTestRan(t as typeof task));
 }

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OneNode, startOneNode } from '../api/one-node.js';
-import { fuzzRuns } from './budget.js';
+import { fuzzBudget, fuzzRuns } from './budget.js';
 import {
   type FuzzRequest,
   type ModelledRequest,
@@ -22,6 +22,8 @@ import {
 } from './client-requests.js';
 
 const runs = fuzzRuns.clientApi;
+/** Counts the cases each property completes; the file fails if one runs other than its share. */
+const fuzz = fuzzBudget('clientApi');
 
 /** API.md's error catalogue: the code each status must carry. */
 const codeOfStatus: ReadonlyMap<number, string> = new Map([
@@ -215,13 +217,16 @@ describe('the client API under fuzzing', () => {
   it('answers random requests only with catalogued statuses and error bodies, never 500', async () => {
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(randomRequestArb, async (r) => {
-        const res = await app.inject(toInject(r));
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        checkAnswer(r, res);
-        learnFromRandom(r, res);
-      }),
-      { numRuns: runs.random, endOnFailure: true },
+      fc.asyncProperty(
+        randomRequestArb,
+        fuzz.counted('random', async (r) => {
+          const res = await app.inject(toInject(r));
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          checkAnswer(r, res);
+          learnFromRandom(r, res);
+        }),
+      ),
+      fuzz.params('random', { endOnFailure: true }),
     );
     // The fuzz reached the routes, not only the 404 handler, and sent badly %-encoded paths.
     for (const status of [200, 400, 404, 413]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
@@ -235,16 +240,19 @@ describe('the client API under fuzzing', () => {
     );
     let writesApplied = 0;
     await fc.assert(
-      fc.asyncProperty(mixedArb, async ({ m, r }) => {
-        const req = m === null ? r! : buildModelled(m);
-        const res = await app.inject(toInject(req));
-        checkAnswer(req, res);
-        if (m === null) return learnFromRandom(req, res);
-        if ((m.op === 'put' && res.statusCode === 200) || (m.op === 'delete' && res.statusCode === 204))
-          writesApplied++;
-        checkModelled(m, req, res);
-      }),
-      { numRuns: runs.modelled, endOnFailure: true },
+      fc.asyncProperty(
+        mixedArb,
+        fuzz.counted('modelled', async ({ m, r }) => {
+          const req = m === null ? r! : buildModelled(m);
+          const res = await app.inject(toInject(req));
+          checkAnswer(req, res);
+          if (m === null) return learnFromRandom(req, res);
+          if ((m.op === 'put' && res.statusCode === 200) || (m.op === 'delete' && res.statusCode === 204))
+            writesApplied++;
+          checkModelled(m, req, res);
+        }),
+      ),
+      fuzz.params('modelled', { endOnFailure: true }),
     );
     expect(writesApplied).toBeGreaterThan(runs.modelled / 10);
   });

@@ -20,11 +20,13 @@ import { positionMax } from '../../../src/raft/well-formed.js';
 import { Simulation } from '../../sim/simulation.js';
 import { swarmParams } from '../../sim/swarm-params.js';
 import { messageTypes, positionArb } from './arbitraries.js';
-import { fuzzRuns } from './budget.js';
+import { fuzzBudget, fuzzRuns } from './budget.js';
 import { ForgeryCluster, forgeryVoters } from './forgery-cluster.js';
 import { type Impossible, impossibleArb } from './impossible-messages.js';
 
 const runs = fuzzRuns.forgedMessages;
+/** Counts the cases each property completes; the file fails if one runs other than its share. */
+const fuzz = fuzzBudget('forgedMessages');
 
 // --- (a) impossible messages -----------------------------------------------------------------
 
@@ -254,7 +256,7 @@ describe('forged messages from an authenticated member', () => {
           minLength: 1,
           maxLength: 25,
         }),
-        async (seed, injections) => {
+        fuzz.counted('impossible', async (seed, injections) => {
           injected += injections.length;
           const lines = await runWithInjections(seed, injections);
           const expected = await baseline(seed);
@@ -265,9 +267,9 @@ describe('forged messages from an authenticated member', () => {
               `run diverged at trace line ${at}: got ${lines[at]} instead of ${expected[at]}; injected ${injections.map((i) => `t${i.tick} ${i.impossible.why}`).join(', ')}`,
             );
           }
-        },
+        }),
       ),
-      { numRuns: runs.impossible },
+      fuzz.params('impossible'),
     );
     expect(injected).toBeGreaterThan(runs.impossible * 5);
   });
@@ -280,7 +282,7 @@ describe('forged messages from an authenticated member', () => {
         fc.boolean(),
         fc.boolean(),
         fc.array(actionArb, { minLength: 40, maxLength: 120 }),
-        (seed, preVote, checkQuorum, actions) => {
+        fuzz.counted('wellFormedLies', (seed, preVote, checkQuorum, actions) => {
           const cluster = new ForgeryCluster(seed, { preVote, checkQuorum });
           // Let a leader emerge first, so the lies meet a working cluster.
           electLeader(cluster);
@@ -289,9 +291,9 @@ describe('forged messages from an authenticated member', () => {
           totals.applied += cluster.counts.applied;
           totals.restarts += cluster.counts.restarts;
           totals.leaders += cluster.counts.leaders;
-        },
+        }),
       ),
-      { numRuns: runs.wellFormedLies },
+      fuzz.params('wellFormedLies'),
     );
     // The runs did what they claim: many lies, against clusters that elected, applied and restarted.
     expect(totals.forged).toBeGreaterThan(runs.wellFormedLies * 5);

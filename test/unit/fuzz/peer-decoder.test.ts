@@ -18,13 +18,14 @@ import {
   type SnapshotChunk,
 } from '../../../src/transport/wire.js';
 import { batchArb, expectSameBytes, messageShapeProblem, snapshotChunkArb, tryPack } from './arbitraries.js';
-import { fuzzRuns } from './budget.js';
+import { fuzzBudget } from './budget.js';
 import { badValueArb, batchFields, chunkFields, replaceAt } from './wire-mutations.js';
 
 /** Kept small so that batches over the limit are cheap to build. */
 const limits = { messagesMax: 6 };
 
-const runs = fuzzRuns.peerDecoder;
+/** Counts the cases each property completes; the file fails if one runs other than its share. */
+const fuzz = fuzzBudget('peerDecoder');
 
 /** Decodes without letting an exception escape unnoticed: a throw is a failed case, with its stack. */
 function decodeBatchSafely(body: Uint8Array): Decoded<PeerBatch> {
@@ -129,36 +130,46 @@ function lookalikeArb(keys: readonly string[]): fc.Arbitrary<Uint8Array> {
 describe('decodeBatch under fuzzing', () => {
   it('accepts every valid batch unchanged', () => {
     fc.assert(
-      fc.property(batchArb(limits.messagesMax), (batch) => {
-        const body = encodeBatch(batch);
-        const d = decodeBatchSafely(body);
-        if (!d.ok) throw new Error(`refused a valid batch: ${d.reason}`);
-        // Exactly the batch that was sent: it encodes to the very bytes that arrived.
-        expectSameBytes(encodeBatch(d.value), body, decodedBatch);
-        checkBatchShape(d.value);
-      }),
-      { numRuns: runs.batchValid },
+      fc.property(
+        batchArb(limits.messagesMax),
+        fuzz.counted('batchValid', (batch) => {
+          const body = encodeBatch(batch);
+          const d = decodeBatchSafely(body);
+          if (!d.ok) throw new Error(`refused a valid batch: ${d.reason}`);
+          // Exactly the batch that was sent: it encodes to the very bytes that arrived.
+          expectSameBytes(encodeBatch(d.value), body, decodedBatch);
+          checkBatchShape(d.value);
+        }),
+      ),
+      fuzz.params('batchValid'),
     );
   });
 
   it('never throws on random bytes; whatever it accepts is well formed and round-trips', () => {
     fc.assert(
-      fc.property(randomBodyArb, (body) => {
-        const d = decodeBatchSafely(body);
-        if (d.ok) checkAcceptedBatch(d.value);
-      }),
-      { numRuns: runs.batchRandomBytes },
+      fc.property(
+        randomBodyArb,
+        fuzz.counted('batchRandomBytes', (body) => {
+          const d = decodeBatchSafely(body);
+          if (d.ok) checkAcceptedBatch(d.value);
+        }),
+      ),
+      fuzz.params('batchRandomBytes'),
     );
   });
 
   it('refuses every strict prefix of a valid encoding', () => {
     fc.assert(
-      fc.property(batchArb(limits.messagesMax), fc.nat(), (batch, cut) => {
-        const body = encodeBatch(batch);
-        const d = decodeBatchSafely(body.subarray(0, cut % body.length));
-        expect(d.ok).toBe(false);
-      }),
-      { numRuns: runs.batchTruncated },
+      fc.property(
+        batchArb(limits.messagesMax),
+        fc.nat(),
+        fuzz.counted('batchTruncated', (batch, cut) => {
+          const body = encodeBatch(batch);
+          const d = decodeBatchSafely(body.subarray(0, cut % body.length));
+          expect(d.ok).toBe(false);
+        }),
+      ),
+      fuzz.params('batchTruncated'),
     );
   });
 
@@ -168,15 +179,15 @@ describe('decodeBatch under fuzzing', () => {
         batchArb(limits.messagesMax, 1),
         bitFlipsArb,
         fc.uint8Array({ maxLength: 8 }),
-        (batch, flips, tail) => {
+        fuzz.counted('batchBitFlipped', (batch, flips, tail) => {
           const body = flip(encodeBatch(batch), flips);
           for (const b of [body, Buffer.concat([body, tail])]) {
             const d = decodeBatchSafely(b);
             if (d.ok) checkAcceptedBatch(d.value);
           }
-        },
+        }),
       ),
-      { numRuns: runs.batchBitFlipped },
+      fuzz.params('batchBitFlipped'),
     );
   });
 
@@ -191,15 +202,15 @@ describe('decodeBatch under fuzzing', () => {
             x: fc.anything({ withBigInt: true }),
           }),
         ),
-        (body, msg) => {
+        fuzz.counted('batchAnyMsgpack', (body, msg) => {
           const d = decodeBatchSafely(body);
           if (d.ok) checkAcceptedBatch(d.value);
           if (msg === null) return;
           const nested = tryPack({ v: 1, cluster: 'c1', from: 'n2', msgs: [{ group: 0, msg }] });
           if (nested !== null) expect(decodeBatchSafely(nested).ok).toBe(false);
-        },
+        }),
       ),
-      { numRuns: runs.batchAnyMsgpack },
+      fuzz.params('batchAnyMsgpack'),
     );
   });
 
@@ -217,13 +228,16 @@ describe('decodeBatch under fuzzing', () => {
         );
     });
     fc.assert(
-      fc.property(mutated, ({ b, field, remove, bad }) => {
-        const body = tryPack(replaceAt(b, field.path, bad, remove));
-        if (body === null) throw new Error(`could not pack a ${field.kind} replacement`);
-        const d = decodeBatchSafely(body);
-        if (d.ok) throw new Error(`accepted ${field.path.join('.')} = ${String(bad)} (${field.kind})`);
-      }),
-      { numRuns: runs.batchWrongField },
+      fc.property(
+        mutated,
+        fuzz.counted('batchWrongField', ({ b, field, remove, bad }) => {
+          const body = tryPack(replaceAt(b, field.path, bad, remove));
+          if (body === null) throw new Error(`could not pack a ${field.kind} replacement`);
+          const d = decodeBatchSafely(body);
+          if (d.ok) throw new Error(`accepted ${field.path.join('.')} = ${String(bad)} (${field.kind})`);
+        }),
+      ),
+      fuzz.params('batchWrongField'),
     );
   });
 
@@ -232,14 +246,14 @@ describe('decodeBatch under fuzzing', () => {
       fc.property(
         batchArb(limits.messagesMax, limits.messagesMax),
         fc.integer({ min: 1, max: 50 }),
-        (b, extra) => {
+        fuzz.counted('batchTooMany', (b, extra) => {
           expect(decodeBatchSafely(encodeBatch(b)).ok).toBe(true);
           const over = { ...b, msgs: [...b.msgs, ...Array.from({ length: extra }, () => b.msgs[0]!)] };
           const d = decodeBatchSafely(encodeBatch(over));
           expect(d).toEqual({ ok: false, reason: `more than ${limits.messagesMax} messages` });
-        },
+        }),
       ),
-      { numRuns: runs.batchTooMany },
+      fuzz.params('batchTooMany'),
     );
   });
 });
@@ -247,36 +261,47 @@ describe('decodeBatch under fuzzing', () => {
 describe('decodeSnapshotChunk under fuzzing', () => {
   it('accepts every valid chunk unchanged', () => {
     fc.assert(
-      fc.property(snapshotChunkArb, (chunk) => {
-        const body = encodeSnapshotChunk(chunk);
-        const d = decodeChunkSafely(body);
-        if (!d.ok) throw new Error(`refused a valid chunk: ${d.reason}`);
-        expectSameBytes(encodeSnapshotChunk(d.value), body, decodedChunk);
-        expect(d.value.chunk).toBeInstanceOf(Uint8Array);
-      }),
-      { numRuns: runs.chunkValid },
+      fc.property(
+        snapshotChunkArb,
+        fuzz.counted('chunkValid', (chunk) => {
+          const body = encodeSnapshotChunk(chunk);
+          const d = decodeChunkSafely(body);
+          if (!d.ok) throw new Error(`refused a valid chunk: ${d.reason}`);
+          expectSameBytes(encodeSnapshotChunk(d.value), body, decodedChunk);
+          expect(d.value.chunk).toBeInstanceOf(Uint8Array);
+        }),
+      ),
+      fuzz.params('chunkValid'),
     );
   });
 
   it('never throws on random bytes', () => {
     fc.assert(
-      fc.property(randomBodyArb, (body) => {
-        const d = decodeChunkSafely(body);
-        if (d.ok) checkAcceptedChunk(d.value);
-      }),
-      { numRuns: runs.chunkRandomBytes },
+      fc.property(
+        randomBodyArb,
+        fuzz.counted('chunkRandomBytes', (body) => {
+          const d = decodeChunkSafely(body);
+          if (d.ok) checkAcceptedChunk(d.value);
+        }),
+      ),
+      fuzz.params('chunkRandomBytes'),
     );
   });
 
   it('refuses strict prefixes and never throws on bit flips', () => {
     fc.assert(
-      fc.property(snapshotChunkArb, fc.nat(), bitFlipsArb, (chunk, cut, flips) => {
-        const body = encodeSnapshotChunk(chunk);
-        expect(decodeChunkSafely(body.subarray(0, cut % body.length)).ok).toBe(false);
-        const d = decodeChunkSafely(flip(body, flips));
-        if (d.ok) checkAcceptedChunk(d.value);
-      }),
-      { numRuns: runs.chunkTruncatedOrFlipped },
+      fc.property(
+        snapshotChunkArb,
+        fc.nat(),
+        bitFlipsArb,
+        fuzz.counted('chunkTruncatedOrFlipped', (chunk, cut, flips) => {
+          const body = encodeSnapshotChunk(chunk);
+          expect(decodeChunkSafely(body.subarray(0, cut % body.length)).ok).toBe(false);
+          const d = decodeChunkSafely(flip(body, flips));
+          if (d.ok) checkAcceptedChunk(d.value);
+        }),
+      ),
+      fuzz.params('chunkTruncatedOrFlipped'),
     );
   });
 
@@ -287,12 +312,12 @@ describe('decodeSnapshotChunk under fuzzing', () => {
           anyMsgpackArb,
           lookalikeArb(['cluster', 'from', 'group', 'header', 'offset', 'total', 'chunk', 'done']),
         ),
-        (body) => {
+        fuzz.counted('chunkAnyMsgpack', (body) => {
           const d = decodeChunkSafely(body);
           if (d.ok) checkAcceptedChunk(d.value);
-        },
+        }),
       ),
-      { numRuns: runs.chunkAnyMsgpack },
+      fuzz.params('chunkAnyMsgpack'),
     );
   });
 
@@ -303,19 +328,23 @@ describe('decodeSnapshotChunk under fuzzing', () => {
         .chain(({ field, remove }) => badValueArb(field.kind).map((bad) => ({ chunk, field, remove, bad }))),
     );
     fc.assert(
-      fc.property(mutated, fc.integer({ min: 1, max: 2 ** 40 }), ({ chunk, field, remove, bad }, short) => {
-        const body = tryPack(replaceAt(chunk, field.path, bad, remove));
-        if (body === null) throw new Error(`could not pack a ${field.kind} replacement`);
-        const d = decodeChunkSafely(body);
-        if (d.ok) throw new Error(`accepted ${field.path.join('.')} = ${String(bad)} (${field.kind})`);
-        if (chunk.chunk.byteLength === 0) return;
-        const past = { ...chunk, total: Math.max(0, chunk.offset + chunk.chunk.byteLength - short) };
-        expect(decodeChunkSafely(encodeSnapshotChunk(past))).toEqual({
-          ok: false,
-          reason: 'chunk beyond total',
-        });
-      }),
-      { numRuns: runs.chunkWrongField },
+      fc.property(
+        mutated,
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fuzz.counted('chunkWrongField', ({ chunk, field, remove, bad }, short) => {
+          const body = tryPack(replaceAt(chunk, field.path, bad, remove));
+          if (body === null) throw new Error(`could not pack a ${field.kind} replacement`);
+          const d = decodeChunkSafely(body);
+          if (d.ok) throw new Error(`accepted ${field.path.join('.')} = ${String(bad)} (${field.kind})`);
+          if (chunk.chunk.byteLength === 0) return;
+          const past = { ...chunk, total: Math.max(0, chunk.offset + chunk.chunk.byteLength - short) };
+          expect(decodeChunkSafely(encodeSnapshotChunk(past))).toEqual({
+            ok: false,
+            reason: 'chunk beyond total',
+          });
+        }),
+      ),
+      fuzz.params('chunkWrongField'),
     );
   });
 });

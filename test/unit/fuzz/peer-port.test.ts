@@ -22,10 +22,12 @@ import {
   wireVersion,
 } from '../../../src/transport/wire.js';
 import { batchArb, expectSameWire, messageArb, snapshotChunkArb, tryPack } from './arbitraries.js';
-import { fuzzRuns } from './budget.js';
+import { fuzzBudget, fuzzRuns } from './budget.js';
 import { badValueArb, batchFields, replaceAt } from './wire-mutations.js';
 
 const runs = fuzzRuns.peerPort;
+/** Counts the cases each property completes; the file fails if one runs other than its share. */
+const fuzz = fuzzBudget('peerPort');
 const secret = 'fuzz-secret-0123456789abcdef';
 const bodyBytesMax = 4096;
 const messagesMax = 8;
@@ -206,23 +208,26 @@ describe('the peer port under fuzzing', () => {
     let refused = 0;
     const statuses = new Set<number>();
     await fc.assert(
-      fc.asyncProperty(badBatchBodyArb, async ({ body, type }) => {
-        received.length = 0;
-        const res = await post(app, batchPath, body, { type });
-        const expected = expectedBatch(body, type);
-        if (expected !== null) {
-          // A flipped bit can leave a valid batch behind: then it must arrive exactly.
-          expect(res.statusCode).toBe(204);
-          expectSameWire(received, [{ from: expected.from, msgs: expected.msgs }]);
-          return;
-        }
-        refused++;
-        statuses.add(res.statusCode);
-        expect(res.statusCode).toBeGreaterThanOrEqual(400);
-        expect(res.statusCode).toBeLessThan(500);
-        expect(received).toEqual([]);
-      }),
-      { numRuns: runs.batchGarbage },
+      fc.asyncProperty(
+        badBatchBodyArb,
+        fuzz.counted('batchGarbage', async ({ body, type }) => {
+          received.length = 0;
+          const res = await post(app, batchPath, body, { type });
+          const expected = expectedBatch(body, type);
+          if (expected !== null) {
+            // A flipped bit can leave a valid batch behind: then it must arrive exactly.
+            expect(res.statusCode).toBe(204);
+            expectSameWire(received, [{ from: expected.from, msgs: expected.msgs }]);
+            return;
+          }
+          refused++;
+          statuses.add(res.statusCode);
+          expect(res.statusCode).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode).toBeLessThan(500);
+          expect(received).toEqual([]);
+        }),
+      ),
+      fuzz.params('batchGarbage'),
     );
     expect(refused).toBeGreaterThan(runs.batchGarbage * 0.9);
     // Every kind of refusal was exercised: malformed (400), stranger (403), oversized (413).
@@ -232,13 +237,16 @@ describe('the peer port under fuzzing', () => {
 
   it('hands every valid authenticated batch to Raft exactly, with 204', async () => {
     await fc.assert(
-      fc.asyncProperty(validBatchArb, async (batch) => {
-        received.length = 0;
-        const res = await post(app, batchPath, encodeBatch(batch));
-        expect(res.statusCode).toBe(204);
-        expectSameWire(received, [{ from: batch.from, msgs: batch.msgs }]);
-      }),
-      { numRuns: runs.batchValid },
+      fc.asyncProperty(
+        validBatchArb,
+        fuzz.counted('batchValid', async (batch) => {
+          received.length = 0;
+          const res = await post(app, batchPath, encodeBatch(batch));
+          expect(res.statusCode).toBe(204);
+          expectSameWire(received, [{ from: batch.from, msgs: batch.msgs }]);
+        }),
+      ),
+      fuzz.params('batchValid'),
     );
   });
 
@@ -254,22 +262,25 @@ describe('the peer port under fuzzing', () => {
       }),
     );
     await fc.assert(
-      fc.asyncProperty(chunkBodyArb, async (body) => {
-        received.length = 0;
-        const res = await post(app, snapshotPath, body);
-        if (res.statusCode === 204) {
-          // Accepted as one piece of a snapshot; Raft hears of it only with the last piece.
-          for (const r of received) {
-            expect(r.msgs).toHaveLength(1);
-            expect(r.msgs[0]!.msg.type).toBe('snapshot');
+      fc.asyncProperty(
+        chunkBodyArb,
+        fuzz.counted('snapshotGarbage', async (body) => {
+          received.length = 0;
+          const res = await post(app, snapshotPath, body);
+          if (res.statusCode === 204) {
+            // Accepted as one piece of a snapshot; Raft hears of it only with the last piece.
+            for (const r of received) {
+              expect(r.msgs).toHaveLength(1);
+              expect(r.msgs[0]!.msg.type).toBe('snapshot');
+            }
+            return;
           }
-          return;
-        }
-        expect(res.statusCode).toBeGreaterThanOrEqual(400);
-        expect(res.statusCode).toBeLessThan(500);
-        expect(received).toEqual([]);
-      }),
-      { numRuns: runs.snapshotGarbage },
+          expect(res.statusCode).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode).toBeLessThan(500);
+          expect(received).toEqual([]);
+        }),
+      ),
+      fuzz.params('snapshotGarbage'),
     );
     await expectStillServing();
   });
@@ -290,7 +301,7 @@ describe('the peer port under fuzzing', () => {
         macArb,
         garbageArb,
         fc.constantFrom(batchPath, snapshotPath),
-        async (batch, mac, garbage, url) => {
+        fuzz.counted('unauthenticated', async (batch, mac, garbage, url) => {
           received.length = 0;
           const body =
             url === batchPath
@@ -314,9 +325,9 @@ describe('the peer port under fuzzing', () => {
           const res = await post(app, url, body, { mac, garbage });
           expect(res.statusCode).toBe(401);
           expect(received).toEqual([]);
-        },
+        }),
       ),
-      { numRuns: runs.unauthenticated },
+      fuzz.params('unauthenticated'),
     );
     await expectStillServing();
   });
