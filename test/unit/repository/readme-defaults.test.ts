@@ -21,7 +21,11 @@ function tableRows(): Map<string, readonly [string, string]> {
   expect(end).toBeGreaterThan(begin);
   const rows = new Map<string, readonly [string, string]>();
   for (const line of readme.slice(begin, end).split('\n')) {
-    const cells = line.trim().split('|').slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .trim()
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     const field = /^`([A-Za-z]+)`$/.exec(cells[0] ?? '')?.[1];
     if (field !== undefined && cells.length === 3) rows.set(field, [cells[1]!, cells[2]!]);
   }
