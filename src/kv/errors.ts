@@ -18,8 +18,3 @@ export class KVSnapshotError extends Error {
 export class KVInvariantError extends Error {
   override readonly name = 'KVInvariantError';
 }
-
-/** Throws KVInvariantError when `cond` is false. */
-export function invariant(cond: boolean, msg: string | (() => string)): asserts cond {
-  if (!cond) throw new KVInvariantError(typeof msg === 'string' ? msg : msg());
-}

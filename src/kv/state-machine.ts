@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
 import { decodeCommand, type KVCommand } from './commands.js';
-import { invariant, KVSnapshotError } from './errors.js';
+import { KVInvariantError, KVSnapshotError } from './errors.js';
 import { compareKeys, keyProblem, utf8ByteLength } from './keys.js';
 import { type KVResult, versionOf } from './results.js';
 import { defaultSessionLimits, type SessionLimits, SessionTable } from './sessions.js';
@@ -211,11 +211,11 @@ export class KVStateMachine {
   }
 
   #checkNext(index: number): void {
-    invariant(
-      Number.isSafeInteger(index) && index > this.#appliedIndex,
-      () =>
+    if (!Number.isSafeInteger(index) || index <= this.#appliedIndex) {
+      throw new KVInvariantError(
         `entry ${index} applied after entry ${this.#appliedIndex}: indexes must be safe integers and increase`,
-    );
+      );
+    }
   }
 
   #execute(cmd: KVCommand, index: number): KVResult {

@@ -8,7 +8,7 @@
 import type { Progress } from './progress.js';
 import { committedIndex, quorumSize } from './quorum.js';
 import type { Raft } from './raft.js';
-import type { Message, NodeId } from './types.js';
+import type { Message, NodeId, ProposeResult, ReadIndexResult, TransferResult } from './types.js';
 
 type Msg<T extends Message['type']> = Extract<Message, { type: T }>;
 
@@ -200,4 +200,53 @@ export function startTransfer(r: Raft, to: NodeId): void {
   r.logger.info({ to }, 'leadership transfer started');
   if (pr.match === r.log.lastIndex()) r.send({ type: 'timeoutNow', to });
   else sendAppend(r, to, pr);
+}
+
+/**
+ * Appends a command to the leader's log (refused when not leader, while a transfer runs, or past
+ * `uncommittedEntriesMax`). New entries of one Ready go out in one append per follower.
+ */
+export function propose(r: Raft, data: Uint8Array): ProposeResult {
+  if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
+  if (r.transferee !== null) return { ok: false, reason: 'transferring', leader: r.leader };
+  if (r.log.lastIndex() - r.log.committed >= r.config.uncommittedEntriesMax) {
+    return { ok: false, reason: 'overloaded', leader: r.leader };
+  }
+  const index = r.log.lastIndex() + 1;
+  r.log.append([{ index, term: r.term, kind: 'command', data }]);
+  r.broadcastPending = true;
+  return { ok: true, index, term: r.term };
+}
+
+/** Queues a linearizable read (§6.4) and starts a round when none runs. */
+export function requestReadIndex(r: Raft, ctx: string): ReadIndexResult {
+  if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
+  if (r.reads.size() >= r.config.pendingReadsMax)
+    return { ok: false, reason: 'overloaded', leader: r.leader };
+  r.reads.enqueue(ctx);
+  maybeStartReadRound(r);
+  return { ok: true };
+}
+
+/** Thesis §3.10: starts handing leadership to `to`, a current member other than this one. */
+export function requestTransfer(r: Raft, to: NodeId): TransferResult {
+  if (r.role !== 'leader') return { ok: false, reason: 'notLeader' };
+  if (to === r.id) return { ok: false, reason: 'self' };
+  if (!r.peers.includes(to)) return { ok: false, reason: 'unknownMember' };
+  if (r.transferee !== null) return { ok: false, reason: 'transferring' };
+  startTransfer(r, to);
+  return { ok: true };
+}
+
+/** Sends the appends that new entries are waiting for (once per Ready; see propose). */
+export function flushBroadcast(r: Raft): void {
+  if (r.broadcastPending) bcastAppend(r);
+}
+
+/**
+ * Thesis §10.2.1: the leader counts its own log in the quorum only once it is durable, so the
+ * shell's report that entries were persisted may commit them.
+ */
+export function ownEntriesDurable(r: Raft): void {
+  if (r.role === 'leader' && maybeCommit(r)) r.broadcastPending = true;
 }

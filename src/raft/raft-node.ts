@@ -6,7 +6,7 @@
  */
 
 import { invariant } from './invariant.js';
-import { bcastAppend, maybeCommit, maybeStartReadRound, startTransfer } from './leader.js';
+import { flushBroadcast, ownEntriesDurable, propose, requestReadIndex, requestTransfer } from './leader.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Raft } from './raft.js';
 import type { Rng } from './rng.js';
@@ -63,16 +63,7 @@ export class RaftNode {
    * that it will commit: it has committed if and when an entry at that index and term is applied.
    */
   propose(data: Uint8Array): ProposeResult {
-    const r = this.#raft;
-    if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
-    if (r.transferee !== null) return { ok: false, reason: 'transferring', leader: r.leader };
-    if (r.log.lastIndex() - r.log.committed >= r.config.uncommittedEntriesMax) {
-      return { ok: false, reason: 'overloaded', leader: r.leader };
-    }
-    const index = r.log.lastIndex() + 1;
-    r.log.append([{ index, term: r.term, kind: 'command', data }]);
-    r.broadcastPending = true;
-    return { ok: true, index, term: r.term };
+    return propose(this.#raft, data);
   }
 
   /**
@@ -81,24 +72,12 @@ export class RaftNode {
    * If leadership is lost first, the read is dropped and Ready.softState says so.
    */
   readIndex(ctx: string): ReadIndexResult {
-    const r = this.#raft;
-    if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader: r.leader };
-    if (r.reads.size() >= r.config.pendingReadsMax)
-      return { ok: false, reason: 'overloaded', leader: r.leader };
-    r.reads.enqueue(ctx);
-    maybeStartReadRound(r);
-    return { ok: true };
+    return requestReadIndex(this.#raft, ctx);
   }
 
   /** Thesis §3.10: hands leadership to `to`; proposals are refused while the transfer runs. */
   transferLeadership(to: NodeId): TransferResult {
-    const r = this.#raft;
-    if (r.role !== 'leader') return { ok: false, reason: 'notLeader' };
-    if (to === r.id) return { ok: false, reason: 'self' };
-    if (!r.peers.includes(to)) return { ok: false, reason: 'unknownMember' };
-    if (r.transferee !== null) return { ok: false, reason: 'transferring' };
-    startTransfer(r, to);
-    return { ok: true };
+    return requestTransfer(this.#raft, to);
   }
 
   /** The application has a snapshot of its state at `index` (<= applied): the log before it goes. */
@@ -125,12 +104,13 @@ export class RaftNode {
   ready(): Ready {
     invariant(this.#pending === null, 'ready() called again before advance()');
     const r = this.#raft;
-    if (r.broadcastPending) bcastAppend(r);
+    flushBroadcast(r);
     const hardState = this.#hardState();
     const softState = this.#softState();
     const hardChanged = !sameHardState(hardState, this.#prevHardState);
     const entries = r.log.unstableEntries();
     const snapshot = r.log.pendingSnapshot;
+    const out = r.takeOutput();
     const rd: Ready = {
       hardState: hardChanged ? hardState : null,
       entries,
@@ -140,13 +120,11 @@ export class RaftNode {
         snapshot !== null ||
         hardState.term !== this.#prevHardState.term ||
         hardState.vote !== this.#prevHardState.vote,
-      messages: r.msgs,
+      messages: out.msgs,
       committed: r.log.nextCommitted(r.config.batchBytesMax),
-      readStates: r.readStates,
+      readStates: out.readStates,
       softState: sameSoftState(softState, this.#prevSoftState) ? null : softState,
     };
-    r.msgs = [];
-    r.readStates = [];
     this.#prevHardState = hardState;
     this.#prevSoftState = softState;
     this.#pending = rd;
@@ -163,8 +141,7 @@ export class RaftNode {
     if (lastEntry !== undefined) r.log.stableTo(lastEntry.index, lastEntry.term);
     const lastApplied = rd.committed.at(-1);
     if (lastApplied !== undefined) r.log.appliedTo(lastApplied.index);
-    // Thesis §10.2.1: the leader counts its own log in the quorum only once it is durable.
-    if (r.role === 'leader' && lastEntry !== undefined && maybeCommit(r)) r.broadcastPending = true;
+    if (lastEntry !== undefined) ownEntriesDurable(r);
   }
 
   status(): RaftStatus {

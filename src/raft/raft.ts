@@ -82,8 +82,12 @@ export class Raft {
     this.msgs.push({ ...m, from: this.id, term: m.term ?? this.term } as Message);
   }
 
-  quorumVoters(): readonly NodeId[] {
-    return this.config.voters;
+  /** Hands the queued messages and read states to a Ready and starts new queues. */
+  takeOutput(): { readonly msgs: Message[]; readonly readStates: ReadState[] } {
+    const out = { msgs: this.msgs, readStates: this.readStates };
+    this.msgs = [];
+    this.readStates = [];
+    return out;
   }
 
   // --- Role transitions -------------------------------------------------------------------

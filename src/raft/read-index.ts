@@ -40,11 +40,10 @@ export class ReadIndexRounds {
   }
 
   /** Takes every queued read into a new round at read index `index`; the leader has acked it. */
-  startRound(index: Index, self: NodeId): number {
+  startRound(index: Index, self: NodeId): void {
     this.#seq++;
     this.#inflight = { seq: this.#seq, index, ctxs: this.#queue, acks: new Set([self]) };
     this.#queue = [];
-    return this.#seq;
   }
 
   /** Serves every queued read at `index` without a round: a group of one needs no confirmation. */

@@ -96,11 +96,16 @@ export type Message = Envelope &
       }
     | {
         readonly type: 'appendReply';
-        /** On success: the highest index the follower now holds in agreement with the leader. */
-        /** On rejection: the prevIndex that did not match. */
+        /**
+         * On success, the highest index the follower now holds in agreement with the leader; on
+         * rejection, the prevIndex that did not match.
+         */
         readonly index: Index;
         readonly ok: boolean;
-        /** On rejection, the conflict hint (§5.3): the follower's term at the conflict and the first index it holds of that term; term 0 when its log is simply too short. */
+        /**
+         * On rejection, the conflict hint (§5.3): the follower's term at the conflict and the
+         * first index it holds of that term; term 0 when its log is simply too short.
+         */
         readonly hint: { readonly index: Index; readonly term: Term } | null;
       }
     | { readonly type: 'heartbeat'; readonly commit: Index; readonly read: number }
@@ -108,8 +113,6 @@ export type Message = Envelope &
     | { readonly type: 'snapshot'; readonly snapshot: Snapshot }
     | { readonly type: 'timeoutNow' }
   );
-
-export type MessageType = Message['type'];
 
 /**
  * What the shell must do, in this order, before handing the Ready back with `advance()`:

@@ -20,9 +20,6 @@ export interface LogBounds {
   readonly lastIndex: Index;
 }
 
-/** The bounds of a group that never stored anything. */
-export const emptyBounds: LogBounds = { snapshotIndex: 0, firstIndex: 1, lastIndex: 0 };
-
 /** One change to a group's stored state; a store carries out the steps of a plan in order. */
 export type WriteStep =
   /** Delete the stored entries from..to (inclusive; never empty, always within the stored log). */
