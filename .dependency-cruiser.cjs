@@ -30,7 +30,7 @@ module.exports = {
     layer('transport', ['raft']),
     layer('kv', []),
     layer('shard', []),
-    layer('config', []),
+    layer('config', ['raft']),
     layer('protocol', []),
     layer('node', ['raft', 'storage', 'transport', 'kv', 'shard', 'config']),
     layer('api', ['node', 'shard', 'protocol']),

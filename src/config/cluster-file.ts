@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { defaultRaftTuning } from '../raft/types.js';
 
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -22,11 +23,14 @@ const nodeSchema = z.strictObject({
   peer: httpUrl,
 });
 
-/** Optional fields and their defaults; README's "Cluster file" section lists the same. */
+/**
+ * Optional fields and their defaults (README's cluster-file table is checked against these). The
+ * election and heartbeat ticks are the Raft core's own defaults.
+ */
 export const clusterDefaults = {
   tickMs: 40,
-  electionTicks: 10,
-  heartbeatTicks: 1,
+  electionTicks: defaultRaftTuning.electionTicks,
+  heartbeatTicks: defaultRaftTuning.heartbeatTicks,
   snapshotEntries: 10_000,
   valueBytesMax: 1024 * 1024,
   requestTimeoutMs: 5_000,
