@@ -15,35 +15,31 @@ import {
   type KVResult,
   KVStateMachine,
 } from '../kv/index.js';
-import type { FollowerStatus, NodeId, RaftStatus } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
-import { type RaftStore, storeFormat } from '../storage/raft-store.js';
+import type { RaftStore } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
-import { systemClock } from './clock.js';
-import { CommitTrail } from './commit-trail.js';
+import { type Cancel, type Clock, systemClock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
 import { NotLeaderError, unavailable } from './errors.js';
 import { Group } from './group.js';
+import { checkIdentity } from './identity.js';
 import { InFlightLimit } from './in-flight.js';
+import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
+import { leaderKnown, roleChange } from './leader-waits.js';
 import { NodeMetrics } from './metrics.js';
-import type { GroupActivity } from './observer.js';
+import { Shutdown } from './shutdown.js';
+import { groupStatus, type NodeStatus, Readiness } from './status.js';
+
+export { StartupError } from './identity.js';
+export type { GroupStatus, NodeStatus } from './status.js';
 
 /** How this node's groups make their state machine, the key-value store: empty or from a snapshot. */
 const kvMachine = {
   empty: () => new KVStateMachine(),
   restore: (data: Uint8Array) => KVStateMachine.restore(data),
 };
-
-/** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
-const balanceEveryTicks = 25;
-/** A preferred leader this far behind is left to catch up before leadership moves to it. */
-const balanceLagEntriesMax = 1_000;
-/**
- * A ready replica has applied everything committed this long ago: under a steady stream of writes
- * the commit index is always a turn ahead of the applied index, which is not being behind.
- */
-const readyApplyLagMs = 1_000;
 
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
@@ -67,30 +63,8 @@ export interface NodeDeps {
   readonly transport: (peers: ReadonlyMap<NodeId, string>) => Transport;
   readonly log: Logger;
   readonly onFatal: (err: Error) => void;
-}
-
-/** One local group in GET /v1/status. */
-export type GroupStatus = RaftStatus &
-  GroupActivity & {
-    readonly shard: number;
-    readonly members: readonly NodeId[];
-    /** Leader only; empty on other roles. */
-    readonly followers: readonly (FollowerStatus & { readonly lag: number })[];
-  };
-
-/** GET /v1/status. */
-export interface NodeStatus {
-  readonly id: NodeId;
-  readonly pid: number;
-  /** This node's wall clock when it answered (ms since the epoch). */
-  readonly nowMs: number;
-  readonly startedAtMs: number;
-  readonly groups: GroupStatus[];
-}
-
-/** A data directory or a cluster file that this node must not start with. */
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
+  /** Time and timers; the system's unless a test passes its own. */
+  readonly clock?: Clock;
 }
 
 export class RaftKVNode {
@@ -107,23 +81,17 @@ export class RaftKVNode {
    * reads take a slot here; the API takes one for every request it forwards.
    */
   readonly inFlight: InFlightLimit;
-  readonly #startedAtMs = Date.now();
+  readonly #clock: Clock;
+  readonly #startedAtMs: number;
   readonly #loop: DriveLoop;
-  readonly #store: RaftStore;
-  readonly #transport: Transport;
   readonly #log: Logger;
   readonly #apiOf: ReadonlyMap<NodeId, string>;
-  /** Per group, its commit index over the last readyApplyLagMs (see ready()). */
-  readonly #commitTrails = new Map<number, CommitTrail>();
-  #ticker: NodeJS.Timeout | null = null;
+  readonly #readiness: Readiness;
+  /** Hand-over, stop, and the storage failure after which nothing is stepped or acknowledged. */
+  readonly #shutdown: Shutdown;
+  #stopTicker: Cancel | null = null;
   #readSeq = 0;
-  #handingOver = false;
-  /** Groups whose leadership this node handed over when stopping, and to whom. */
-  readonly #handedTo = new Map<number, NodeId>();
   #ticks = 0;
-  #stopped = false;
-  /** The store failed: from then on this node steps nothing and acknowledges nothing. */
-  #failure: Error | null = null;
 
   private constructor(
     deps: NodeDeps,
@@ -136,12 +104,11 @@ export class RaftKVNode {
     this.ring = new HashRing(deps.config.shards);
     this.placement = placement;
     this.groups = groups;
-    this.#store = deps.store;
-    this.#transport = transport;
+    this.#clock = deps.clock ?? systemClock;
+    this.#startedAtMs = this.#clock.now();
     this.#log = deps.log;
     this.#apiOf = new Map(deps.config.nodes.map((n) => [n.id, n.api]));
-    for (const id of groups.keys())
-      this.#commitTrails.set(id, new CommitTrail(Math.ceil(readyApplyLagMs / deps.config.tickMs)));
+    this.#readiness = new Readiness(groups.values(), deps.config.tickMs);
     this.metrics = new NodeMetrics(
       () => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }),
       () => this.inFlight.count,
@@ -154,37 +121,36 @@ export class RaftKVNode {
       groups: [...groups.values()],
       store: this.metrics.timed(deps.store),
       transport,
-      clock: systemClock,
-      onFatal: (err) => this.#storageFailed(err, deps.onFatal),
+      clock: this.#clock,
+      onFatal: (err) => this.#shutdown.storageFailed(err, deps.onFatal),
+    });
+    this.#shutdown = new Shutdown({
+      groups: [...groups.values()],
+      loop: this.#loop,
+      transport,
+      store: deps.store,
+      clock: this.#clock,
+      log: deps.log,
+      stopTicking: () => {
+        this.#stopTicker?.();
+        this.#stopTicker = null;
+      },
     });
   }
 
   /** Checks the store's identity, loads this node's groups and starts ticking. */
   static async start(deps: NodeDeps): Promise<RaftKVNode> {
     const { config, id, store, log } = deps;
-    const identity = await store.identity();
-    if (identity === null) {
-      await store.setIdentity({ clusterId: config.clusterId, nodeId: id, format: storeFormat });
-    } else if (identity.format > storeFormat) {
-      throw new StartupError(
-        `data directory has format ${identity.format}, newer than this build's ${storeFormat}`,
-      );
-    } else if (identity.clusterId !== config.clusterId) {
-      throw new StartupError(
-        `data directory belongs to cluster ${identity.clusterId}, not ${config.clusterId} of this cluster file`,
-      );
-    } else if (identity.nodeId !== id) {
-      throw new StartupError(`data directory belongs to node ${identity.nodeId}, not ${id}`);
-    }
+    await checkIdentity(store, config, id);
     const nodeIds = config.nodes.map((n) => n.id);
     const placement = placeShards(nodeIds, config.shards, config.replicas);
     const groups = new Map<number, Group>();
     for (const [shard, members] of placement.entries()) {
       if (!members.includes(id)) continue;
-      const deps = { machine: kvMachine, clock: systemClock };
+      const groupDeps = { machine: kvMachine, clock: deps.clock ?? systemClock };
       groups.set(
         shard,
-        await Group.load(shard, id, members, store, config, log.child({ group: shard }), deps),
+        await Group.load(shard, id, members, store, config, log.child({ group: shard }), groupDeps),
       );
     }
     const peers = new Map(
@@ -193,49 +159,30 @@ export class RaftKVNode {
         .map((n) => [n.id, n.peer]),
     );
     const node = new RaftKVNode(deps, groups, deps.transport(peers), placement);
-    node.#ticker = setInterval(() => node.#tick(), config.tickMs);
+    node.#stopTicker = node.#clock.every(config.tickMs, () => node.#tick());
     node.#loop.schedule();
     log.info({ groups: [...groups.keys()], clusterId: config.clusterId }, 'node started');
     return node;
   }
 
   #tick(): void {
+    const now = this.#clock.now();
     for (const g of this.groups.values()) {
       g.raft.tick();
-      g.waiters.expire(Date.now());
-      this.#commitTrails.get(g.id)?.note(g.raft.status().commit);
+      g.waiters.expire(now);
     }
-    if (++this.#ticks % balanceEveryTicks === 0) this.#balanceLeaders();
+    this.#readiness.tick(this.groups.values());
+    if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped)
+      balanceLeaders(this.id, this.groups.values(), this.#log);
     this.#loop.schedule();
-  }
-
-  /**
-   * Leaders spread evenly: each shard's first member (placement spreads them over the nodes) is
-   * its preferred leader. A leader that is not the preferred one hands over once the preferred
-   * member is replicating and close behind, e.g. after a failover and the failed node's return.
-   */
-  #balanceLeaders(): void {
-    if (this.#stopped) return;
-    for (const g of this.groups.values()) {
-      const preferred = g.members[0];
-      if (preferred === undefined || preferred === this.id) continue;
-      const s = g.raft.status();
-      if (s.role !== 'leader' || s.transferee !== null) continue;
-      const f = g.raft.followers().find((x) => x.id === preferred);
-      // The transfer itself catches the target up; only a member already replicating closely is asked.
-      if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax)
-        continue;
-      this.#log.info({ group: g.id, to: preferred }, 'handing leadership to the preferred leader');
-      if (g.raft.transferLeadership(preferred).ok) g.observer.transferNoted();
-    }
   }
 
   /** Messages from peers (already validated by the transport). */
   receive(from: NodeId, msgs: readonly GroupMessage[]): void {
-    if (this.#stopped || this.#failure !== null) return;
+    if (this.#shutdown.stopped || this.#shutdown.failure !== null) return;
     for (const { group, msg } of msgs) {
       if (msg.from !== from) continue;
-      if (this.#handingOver && msg.type === 'timeoutNow') continue;
+      if (this.#shutdown.handingOver && msg.type === 'timeoutNow') continue;
       if (msg.type === 'timeoutNow') this.groups.get(group)?.observer.transferNoted();
       this.groups.get(group)?.raft.step(msg);
     }
@@ -253,7 +200,7 @@ export class RaftKVNode {
       const { role, leader } = g.raft.status();
       if (role === 'leader') return { kind: 'local' };
       // A stopping node no longer hears from the new leader; it knows whom it handed over to.
-      const next = leader ?? this.#handedTo.get(shard) ?? null;
+      const next = leader ?? this.#shutdown.handedTo(shard);
       if (next === null) return { kind: 'unknown' };
       return { kind: 'remote', node: next, api: this.#apiOf.get(next)! };
     }
@@ -277,7 +224,7 @@ export class RaftKVNode {
     let res = g.raft.propose(data);
     if (!res.ok && res.reason === 'transferring') {
       // Leadership is moving: wait (bounded by the transfer's own timeout) and try once more.
-      await this.#roleChange(g, this.config.electionTicks * this.config.tickMs);
+      await roleChange(g, this.config.electionTicks * this.config.tickMs, this.#clock);
       this.#group(shard); // throws if the node stopped or failed meanwhile
       res = g.raft.propose(data);
     }
@@ -287,10 +234,15 @@ export class RaftKVNode {
       throw unavailable(`the shard leader is ${res.reason}; nothing was written`);
     }
     this.#loop.schedule();
+    // A measurement for the commit-latency histogram only (sub-millisecond), never a decision.
     const proposedMs = performance.now();
     let result: KVResult;
     try {
-      result = await g.waiters.waitProposal(res.index, res.term, Date.now() + this.config.requestTimeoutMs);
+      result = await g.waiters.waitProposal(
+        res.index,
+        res.term,
+        this.#clock.now() + this.config.requestTimeoutMs,
+      );
     } catch (err) {
       this.metrics.proposal(shard, 'failed');
       throw err;
@@ -337,7 +289,7 @@ export class RaftKVNode {
       throw unavailable('too many reads waiting');
     }
     this.#loop.schedule();
-    await g.waiters.waitRead(ctx, Date.now() + this.config.requestTimeoutMs);
+    await g.waiters.waitRead(ctx, this.#clock.now() + this.config.requestTimeoutMs);
   }
 
   #provenance(g: Group): Provenance {
@@ -345,8 +297,9 @@ export class RaftKVNode {
   }
 
   #group(shard: number): Group {
-    if (this.#stopped) throw unavailable(`node ${this.id} is shutting down`);
-    if (this.#failure !== null) throw unavailable(`node ${this.id} cannot persist writes and is stopping`);
+    if (this.#shutdown.stopped) throw unavailable(`node ${this.id} is shutting down`);
+    if (this.#shutdown.failure !== null)
+      throw unavailable(`node ${this.id} cannot persist writes and is stopping`);
     const g = this.groups.get(shard);
     if (g === undefined) throw unavailable(`shard ${shard} has no replica on node ${this.id}`);
     return g;
@@ -354,35 +307,22 @@ export class RaftKVNode {
 
   /**
    * Per local group: role, term, leader, commit/applied/last/snapshot index; on a leader each
-   * follower's match index and lag (lastIndex - match); what the observer saw (rates, leader
-   * changes with their unavailability windows). Also this process's PID and clock.
+   * follower's match index and lag; what the observer saw (rates, leader changes with their
+   * unavailability windows). Also this process's PID and clock.
    */
   status(): NodeStatus {
     return {
       id: this.id,
       pid: process.pid,
-      nowMs: Date.now(),
+      nowMs: this.#clock.now(),
       startedAtMs: this.#startedAtMs,
-      groups: [...this.groups.values()].map((g) => {
-        const s = g.raft.status();
-        const followers = g.raft.followers().map((f) => ({ ...f, lag: Math.max(0, s.lastIndex - f.match) }));
-        return { shard: g.id, members: g.members, ...s, followers, ...g.observer.activity() };
-      }),
+      groups: [...this.groups.values()].map(groupStatus),
     };
   }
 
-  /**
-   * API.md /readyz: every local group knows a leader and has applied its commit index: all of
-   * it, or at least the commit index it had `readyApplyLagMs` ago (writes that commit while a
-   * turn applies the ones before them do not make a replica unready; one that falls behind does).
-   */
+  /** /readyz: see Readiness. */
   ready(): boolean {
-    return [...this.groups.values()].every((g) => {
-      const s = g.raft.status();
-      if (s.leader === null) return false;
-      const before = this.#commitTrails.get(g.id)?.oldest() ?? null;
-      return s.applied >= s.commit || (before !== null && s.applied >= before);
-    });
+    return this.#readiness.ready(this.groups.values());
   }
 
   /**
@@ -392,10 +332,7 @@ export class RaftKVNode {
    */
   async awaitLeader(shard: number, waitMs: number): Promise<void> {
     const g = this.groups.get(shard);
-    const deadline = Date.now() + waitMs;
-    while (g !== undefined && g.raft.status().leader === null && Date.now() < deadline) {
-      await this.#roleChange(g, deadline - Date.now());
-    }
+    if (g !== undefined) await leaderKnown(g, waitMs, this.#clock);
   }
 
   /**
@@ -406,82 +343,14 @@ export class RaftKVNode {
     return 2 * this.config.heartbeatTicks * this.config.tickMs;
   }
 
-  /** Resolves at the group's next change of role, leader or term, or after `waitMs`. */
-  #roleChange(g: Group, waitMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      const unsubscribe = g.onRoleChange(done);
-    });
+  /** First half of SIGTERM (Shutdown.handOver): leadership moves away while the node still serves. */
+  handOver(waitMs: number): Promise<void> {
+    return this.#shutdown.handOver(waitMs);
   }
 
-  /** Resolves when no group with other members is led by us, or after `waitMs`. */
-  #leadershipGone(waitMs: number): Promise<void> {
-    const leading = () =>
-      [...this.groups.values()].some((g) => g.members.length > 1 && g.raft.status().role === 'leader');
-    return new Promise((resolve) => {
-      const unsubscribe: (() => void)[] = [];
-      const done = () => {
-        clearTimeout(timer);
-        for (const u of unsubscribe) u();
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      for (const g of this.groups.values()) unsubscribe.push(g.onRoleChange(() => !leading() && done()));
-      if (!leading()) done();
-    });
-  }
-
-  /**
-   * First half of SIGTERM: hand leadership of every group we lead to its most up-to-date other
-   * member and wait (at most `waitMs`) until it moved. Meanwhile the node keeps serving and
-   * forwarding, and refuses to take leadership back (it ignores TimeoutNow).
-   */
-  async handOver(waitMs: number): Promise<void> {
-    this.#handingOver = true;
-    for (const g of this.groups.values()) {
-      const target = g.bestTransferee();
-      if (target !== null && g.raft.transferLeadership(target).ok) {
-        this.#handedTo.set(g.id, target);
-        g.observer.transferNoted();
-      }
-    }
-    this.#loop.schedule();
-    await this.#leadershipGone(waitMs);
-  }
-
-  /**
-   * Second half: stop ticking and taking messages, let the running turn finish (so what it
-   * persisted is on disk), fail every waiting client, close the transport and the store.
-   */
-  async shutdown(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    if (this.#ticker !== null) clearInterval(this.#ticker);
-    await this.#loop.idle();
-    for (const g of this.groups.values()) g.waiters.failAll();
-    await this.#transport.close();
-    await this.#store.close();
-    this.#log.info('node stopped');
-  }
-
-  /**
-   * The drive loop could not persist a Ready (a write or fsync failed): what this node holds in
-   * memory is ahead of its disk. It stops at once: no more ticks or peer messages (so no votes,
-   * no elections, and as leader no heartbeats: the other members elect a new leader), every
-   * waiting client fails (a write's outcome is unknown: its entries may have reached a quorum
-   * through the followers), and `onFatal` decides how the process ends.
-   */
-  #storageFailed(err: Error, onFatal: (err: Error) => void): void {
-    this.#failure = err;
-    if (this.#ticker !== null) clearInterval(this.#ticker);
-    this.#ticker = null;
-    for (const g of this.groups.values()) g.waiters.failAll('this node could not persist it');
-    onFatal(err);
+  /** Second half (Shutdown.shutdown): stop, finish the running turn, fail waiting clients, close. */
+  shutdown(): Promise<void> {
+    return this.#shutdown.shutdown();
   }
 
   /** handOver() then shutdown(). */

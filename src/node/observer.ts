@@ -98,7 +98,7 @@ export class GroupObserver {
   readonly #changes: Mutable<LeaderChange>[] = [];
   #transferNotedMs: number | null = null;
 
-  constructor(shard: number, self: NodeId, log: Logger, now: () => number = Date.now) {
+  constructor(shard: number, self: NodeId, log: Logger, now: () => number) {
     this.#shard = shard;
     this.#self = self;
     this.#log = log;

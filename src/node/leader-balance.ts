@@ -1,0 +1,35 @@
+/**
+ * Leaders spread evenly: each shard's first member (placement spreads them over the nodes) is
+ * its preferred leader. A leader that is not the preferred one hands over once the preferred
+ * member is replicating and close behind, e.g. after the first election or a failover and the
+ * failed node's return.
+ */
+
+import type { Logger } from 'pino';
+import type { NodeId } from '../raft/types.js';
+import type { Group } from './group.js';
+
+/** How often (in ticks) a leader checks whether the shard's preferred leader should take over. */
+export const balanceEveryTicks = 25;
+/** A preferred leader this far behind is left to catch up before leadership moves to it. */
+export const balanceLagEntriesMax = 1_000;
+
+/** The shard's preferred leader: its first member. */
+export function preferredLeader(g: Group): NodeId | null {
+  return g.members[0] ?? null;
+}
+
+/** Hands leadership of every group `self` leads to the group's preferred member, where it is due. */
+export function balanceLeaders(self: NodeId, groups: Iterable<Group>, log: Logger): void {
+  for (const g of groups) {
+    const preferred = preferredLeader(g);
+    if (preferred === null || preferred === self) continue;
+    const s = g.raft.status();
+    if (s.role !== 'leader' || s.transferee !== null) continue;
+    const f = g.raft.followers().find((x) => x.id === preferred);
+    // The transfer itself catches the target up; only a member already replicating closely is asked.
+    if (f === undefined || f.state !== 'replicate' || s.lastIndex - f.match > balanceLagEntriesMax) continue;
+    log.info({ group: g.id, to: preferred }, 'handing leadership to the preferred leader');
+    if (g.raft.transferLeadership(preferred).ok) g.observer.transferNoted();
+  }
+}
