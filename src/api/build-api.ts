@@ -1,5 +1,5 @@
 /**
- * The client API app (API.md) for one node, built apart from listen() so tests can inject().
+ * The client API app (README's API) for one node, built apart from listen() so tests can inject().
  * Bodies are raw bytes of any content type, bounded by the cluster's value limit.
  */
 
@@ -45,9 +45,9 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { maxParamLength: 4096 },
     // While closing, requests on open connections are still served (the node answers them, in
-    // API.md's format), rather than getting fastify's own 503.
+    // the API's error format (README)), rather than getting fastify's own 503.
     return503OnClosing: false,
-    // The router's own refusals (a path that is not valid %-encoded UTF-8) in API.md's format too.
+    // The router's own refusals (a path that is not valid %-encoded UTF-8) in the API's error format (README) too.
     frameworkErrors: (err, _req, reply) => sendError(reply, badRequest(err.message)),
   });
   app.removeAllContentTypeParsers();

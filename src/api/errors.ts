@@ -1,6 +1,6 @@
 /**
  * The one place where errors become HTTP: every KVError keeps its status and code; fastify's own
- * errors (oversized or unparsable bodies) are mapped to the API.md catalogue; anything else is a
+ * errors (oversized or unparsable bodies) are mapped to the README's API catalogue; anything else is a
  * bug, logged, and answered 500 without details.
  */
 
@@ -8,7 +8,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, KVError, NotLeaderError, tooLarge, unavailable } from '../node/index.js';
 import { type ErrorBody, errorStatuses } from '../protocol/index.js';
 
-/** Answers `err` with the catalogue's body and the status the catalogue gives its code (API.md). */
+/** Answers `err` with the catalogue's body and the status the catalogue gives its code (README's API). */
 export function sendError(reply: FastifyReply, err: KVError): FastifyReply {
   return send(reply, { error: { code: err.code, message: err.message } });
 }

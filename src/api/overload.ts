@@ -4,7 +4,7 @@
  * request is refused with 503 `unavailable` and `Retry-After` before any work is done, so the
  * loop goes to Raft (heartbeats, appends, applies) and to the requests already taken. /healthz,
  * /readyz and /metrics are always answered: liveness must not fail because the node is busy,
- * readiness is defined by the shard groups (API.md), and the metrics show the overload.
+ * readiness is defined by the shard groups (README's API), and the metrics show the overload.
  */
 
 import underPressure from '@fastify/under-pressure';

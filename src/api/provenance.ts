@@ -1,5 +1,5 @@
 /**
- * The X-Raft-* provenance of replies about a key (API.md): which shard, which node answered, and
+ * The X-Raft-* provenance of replies about a key (README's API): which shard, which node answered, and
  * the term and applied index it knew. A reply served from a state machine carries the provenance
  * the node returned with it; any other reply this node gives about a key (refused, timed out,
  * failed to forward) carries this node's own knowledge of the shard at the moment it answers.

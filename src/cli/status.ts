@@ -51,7 +51,7 @@ async function fetchFrom(
   return null;
 }
 
-/** " (message)" of an API.md error body, or nothing. */
+/** " (message)" of an README's API error body, or nothing. */
 function errorMessage(body: string): string {
   try {
     const m = (JSON.parse(body) as { error?: { message?: unknown } }).error?.message;

@@ -54,7 +54,7 @@ export interface GetOptions {
 }
 
 /**
- * Where an answer came from (API.md's X-Raft-* headers): the key's shard, the node that served
+ * Where an answer came from (the X-Raft-* headers): the key's shard, the node that served
  * it, that node's term, and the applied index the answer reflects. Every raftkv node sends them;
  * an answer without them is refused as `bad_reply`, so these are always the node's own values.
  */

@@ -6,7 +6,7 @@
 
 import { HashRing, type RingSpec } from '../shard/index.js';
 
-/** The body of GET /v1/cluster (API.md). */
+/** The body of GET /v1/cluster (README's API). */
 export interface ClusterDescription {
   readonly clusterId: string;
   readonly nodes: readonly { readonly id: string; readonly api: string; readonly peer: string }[];

@@ -1,5 +1,5 @@
 /**
- * Errors of the client library: one class, with the API.md code of the answer (or
+ * Errors of the client library: one class, with the README's API code of the answer (or
  * `unreachable` when no node answered, `bad_reply` when an answer broke the protocol) and
  * whether the operation may have taken effect.
  */
@@ -7,7 +7,7 @@
 import type { ErrorCode } from '../protocol/index.js';
 
 /**
- * The code of an error: one of API.md's catalogue (an unknown code in an answer is `internal`),
+ * The code of an error: one of the API's error catalogue (README) (an unknown code in an answer is `internal`),
  * `unreachable` when no node answered in time, or `bad_reply` when an answer lacked what every
  * raftkv node sends (its X-Raft-* provenance, the ETag of a value, the JSON of a write): it did
  * not come from a raftkv node, or something between dropped part of it.

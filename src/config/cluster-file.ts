@@ -1,5 +1,5 @@
 /**
- * The cluster file (API.md "Cluster file"): parsing, validation with one clear message per
+ * The cluster file (README's API "Cluster file"): parsing, validation with one clear message per
  * problem, and the documented defaults of every optional tuning field. Every node of a cluster
  * reads the same file; which node it is comes from --id.
  */

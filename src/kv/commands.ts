@@ -8,7 +8,7 @@ import { KVCommandError } from './errors.js';
 import { keyProblem, utf8ByteLength } from './keys.js';
 
 /**
- * Preconditions of a write (API.md). `ifMatch`: the key must exist with exactly this version.
+ * Preconditions of a write (README's API). `ifMatch`: the key must exist with exactly this version.
  * `ifNoneMatch`: the key must be absent. Both are checked when both are set.
  */
 export interface Condition {

@@ -4,7 +4,7 @@
  * state machine's index, a list across shards) must use `compareKeys` so all agree.
  */
 
-/** The most bytes a key may take in UTF-8 (API.md: keys are 1–1024 bytes). */
+/** The most bytes a key may take in UTF-8 (README's API: keys are 1–1024 bytes). */
 export const keyBytesMax = 1024;
 
 /**

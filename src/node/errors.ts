@@ -1,5 +1,5 @@
 /**
- * The error catalogue of API.md, one named class with a stable code and status. The node and the
+ * The error catalogue of README's API, one named class with a stable code and status. The node and the
  * API throw these; the API maps them to HTTP in one place.
  */
 

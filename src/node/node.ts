@@ -47,7 +47,7 @@ export type ShardRoute =
   | { readonly kind: 'remote'; readonly node: NodeId; readonly api: string }
   | { readonly kind: 'unknown' };
 
-/** What an answer about a key reflects (API.md X-Raft-* headers). */
+/** What an answer about a key reflects (README's API X-Raft-* headers). */
 export interface Provenance {
   readonly shard: number;
   readonly node: NodeId;

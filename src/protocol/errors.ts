@@ -1,10 +1,10 @@
 /**
- * The error catalogue of API.md's client HTTP API: every code with the one status it comes with,
+ * The error catalogue of the client HTTP API (README): every code with the one status it comes with,
  * and the JSON body an error is answered with. The API answers with these and the client reads
  * them back; neither spells a code or its status anywhere else.
  */
 
-/** Each built code of API.md's error table and its HTTP status. */
+/** Each built code of the API's error table (README) and its HTTP status. */
 export const errorStatuses = {
   bad_request: 400,
   unauthorized: 401,

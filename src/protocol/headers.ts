@@ -1,5 +1,5 @@
 /**
- * The X-Raft-* headers (lower case, as Node presents them): those of API.md, the provenance every
+ * The X-Raft-* headers (lower case, as Node presents them): those of README's API, the provenance every
  * reply about a key carries and the session of an exactly-once write, and the hop count nodes put
  * on a request they forward. `provenanceHeadersOf` writes provenance, `parseProvenance` reads it
  * back and says what is wrong when it cannot.

@@ -1,5 +1,5 @@
 /**
- * The HTTP contract of API.md that both ends share, the API (src/api) and the client library
+ * The HTTP contract of README's API that both ends share, the API (src/api) and the client library
  * (src/client): error codes with their statuses, the X-Raft-* headers, the limits callers see.
  * Imports nothing, so every layer that speaks the protocol may import it.
  */

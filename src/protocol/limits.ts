@@ -1,5 +1,5 @@
 /**
- * The limits of API.md's client HTTP API that callers see: how long a key may be and how many
+ * The limits of the client HTTP API (README) that callers see: how long a key may be and how many
  * keys one page of a listing holds. The API enforces them; the client and the CLI use the same
  * numbers for their defaults and checks.
  */

@@ -1,5 +1,5 @@
 /**
- * Assertions on API.md answers shared by the API tests: the error catalogue's shape, the
+ * Assertions on README's API answers shared by the API tests: the error catalogue's shape, the
  * X-Raft-* provenance headers, and a PUT that must succeed with its version as ETag.
  */
 

@@ -1,5 +1,5 @@
 /**
- * API.md's 504: a write that was proposed but whose outcome is unknown. With `requestTimeoutMs`
+ * the API's 504 (README): a write that was proposed but whose outcome is unknown. With `requestTimeoutMs`
  * 300, a leader whose followers were both just killed still accepts the proposal (check-quorum
  * notices only after an election timeout) and must answer 504 `timeout` when the wait ends; once
  * it has stepped down, the same write is refused up front with 503.

@@ -1,5 +1,5 @@
 /**
- * The client HTTP API of API.md against a real three-node, three-shard cluster: every route and
+ * The client HTTP API of README's API against a real three-node, three-shard cluster: every route and
  * status code but 504 (api-timeout.test.ts), exact bodies and headers, forwarding from followers,
  * conditional and exactly-once writes, the prefix listing across shards, and 503 (nothing done)
  * crafted deterministically by pausing two nodes with SIGSTOP.

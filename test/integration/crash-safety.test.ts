@@ -1,5 +1,5 @@
 /**
- * API.md: "SIGKILL at any moment loses no acknowledged write." Eight clients write unique keys
+ * README's API: "SIGKILL at any moment loses no acknowledged write." Eight clients write unique keys
  * without pause while, four times, the leader of a shard is killed with SIGKILL and restarted.
  * Afterwards every write answered 200 reads back (linearizably) with its exact value and version,
  * and every write refused with 503 (nothing done) is absent.

@@ -160,7 +160,7 @@ describe('restart', () => {
           () => false,
         );
       const waitedMs = Math.round(performance.now() - signalledMs);
-      // The client reuses its connection, as a pool would: the answer must still be API.md's.
+      // The client reuses its connection, as a pool would: the answer must still be in the API's error format (README).
       let later = null;
       if (!conn.closed) {
         conn.write(`GET ${kvPath(key)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);

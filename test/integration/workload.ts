@@ -1,6 +1,6 @@
 /**
  * Client workloads for the integration tests: concurrent writers of unique keys that record each
- * outcome the way API.md defines it (200 acknowledged, 503 or a refused connection: nothing done,
+ * outcome the way README's API defines it (200 acknowledged, 503 or a refused connection: nothing done,
  * 504 or a lost answer: unknown), a bounded bulk writer, and the checker that reads every
  * acknowledged write back with its exact value and version.
  */
@@ -28,7 +28,7 @@ function failureLabel(err: unknown): string {
   return e.code ?? e.cause?.code ?? e.name ?? 'error';
 }
 
-/** Failures after which API.md promises nothing was done. */
+/** Failures after which README's API promises nothing was done. */
 const nothingDone = new Set(['503', 'ECONNREFUSED']);
 
 const catalogue: Readonly<Record<number, string>> = {
@@ -40,7 +40,7 @@ const catalogue: Readonly<Record<number, string>> = {
   504: 'timeout',
 };
 
-/** Why an error answer is not what API.md's catalogue says it is, or null if it is. */
+/** Why an error answer is not what the API's error catalogue (README) says it is, or null if it is. */
 export function catalogueProblem(r: Reply): string | null {
   const code = catalogue[r.status];
   if (code === undefined) return `status ${r.status} is not in the catalogue`;
@@ -80,7 +80,7 @@ export class Writers {
   readonly refused: string[] = [];
   /** Keys whose write has an unknown outcome. */
   readonly unknown: string[] = [];
-  /** Error answers that do not follow API.md's catalogue (shape, code, Retry-After). */
+  /** Error answers that do not follow the API's error catalogue (README) (shape, code, Retry-After). */
   readonly offCatalogue: string[] = [];
   /** Attempts by outcome: "200", "503", "504", "ECONNREFUSED", ... */
   readonly outcomes = new Map<string, number>();
@@ -190,7 +190,7 @@ export class Writers {
 
 /**
  * Writes every (key, value) with `concurrency` requests in flight over the running nodes,
- * retrying only what API.md says was not done (503, refused connection) until `deadlineMs`;
+ * retrying only what README's API says was not done (503, refused connection) until `deadlineMs`;
  * any other answer throws. Resolves with each key's version.
  */
 export async function writeAll(

@@ -15,7 +15,7 @@ export type RegisterState =
 export const absent: RegisterState = { present: false };
 
 /**
- * What the whole history of a key says about versions, which sharpens the model. API.md makes a
+ * What the whole history of a key says about versions, which sharpens the model. README's API makes a
  * version unique to one write of the key; where a value is written by only one operation (the
  * workload writes unique values), a version observed with that value is the version of that
  * write wherever it takes effect, and a value never observed has a version nobody saw, which no

@@ -3,7 +3,7 @@
  * linearizable reads, writes of unique values, compare-and-set (PUT with If-Match: the version
  * this client last observed for the key) and deletes over a small key set, each against a random
  * node's HTTP API (which forwards to the shard's leader). Every operation is recorded with its
- * invocation and completion times and its outcome as API.md defines it:
+ * invocation and completion times and its outcome as README's API defines it:
  *
  *   ok    200/204, 404 (absent), 412 (the condition did not hold: an observation too)
  *   fail  503, 400, 413, or a connection that was never made: known not applied
@@ -47,7 +47,7 @@ export interface WorkloadOptions {
   readonly mix?: Mix;
   /**
    * `stale` sends the workload's reads with ?consistency=stale while they are still checked as
-   * linearizable: a deliberate fault of the client's, which the checker must catch (API.md allows
+   * linearizable: a deliberate fault of the client's, which the checker must catch (README's API allows
    * stale reads to be stale). The final reads are always linearizable.
    */
   readonly reads?: 'linearizable' | 'stale';
@@ -227,6 +227,6 @@ function classify(
     const version = (JSON.parse(text) as { version?: unknown }).version;
     return ['ok', { kind: 'written', version: String(version) }];
   }
-  // 504, or anything API.md does not promise "nothing done" for.
+  // 504, or anything README's API does not promise "nothing done" for.
   return ['info', null];
 }

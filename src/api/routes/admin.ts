@@ -1,5 +1,5 @@
 /**
- * Node-level routes of API.md: /v1/status, /v1/cluster, /healthz, /readyz, /metrics.
+ * Node-level routes of README's API: /v1/status, /v1/cluster, /healthz, /readyz, /metrics.
  */
 
 import type { FastifyInstance } from 'fastify';

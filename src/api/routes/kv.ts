@@ -1,5 +1,5 @@
 /**
- * The key routes of API.md: PUT, GET and DELETE /v1/kv/{key}. Each request is validated at the
+ * The key routes of README's API: PUT, GET and DELETE /v1/kv/{key}. Each request is validated at the
  * edge, then served here if this node leads the key's shard, or forwarded to the leader
  * (serve-or-forward.ts). Every answer about a well-formed key, errors included, carries the
  * X-Raft-* provenance of the node that gave it (provenance.ts).

@@ -1,5 +1,5 @@
 /**
- * API.md: a request forwarded to the shard's leader carries the leader's provenance, errors
+ * README's API: a request forwarded to the shard's leader carries the leader's provenance, errors
  * included; a node that fails to reach the leader answers with its own. Three in-memory nodes,
  * each API app listening on the loopback URL the cluster file gives it, so followers forward
  * over real HTTP.

@@ -1,5 +1,5 @@
 /**
- * API.md: every reply about a key says where it came from, errors included. One node leading
+ * README's API: every reply about a key says where it came from, errors included. One node leading
  * three shards (inject): a 412 (If-Match on another version, If-None-Match on an existing key),
  * the 404 of DELETE and GET on an absent key, and a 400 about a well-formed key carry the key's
  * shard, the node, and the term and applied index the node has for that shard; a 400 about a

@@ -1,5 +1,5 @@
 /**
- * API.md: a 503 or 504 about a key says where it came from too. Nodes of an in-memory cluster
+ * README's API: a 503 or 504 about a key says where it came from too. Nodes of an in-memory cluster
  * (no sockets), each answered through its own API app with inject: a node that knows no leader
  * for the key's shard refuses with 503 and a leader cut off from its followers answers 504 when
  * its write cannot commit in time; both give the key's shard, their own id, and the term and

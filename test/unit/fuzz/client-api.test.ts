@@ -1,7 +1,7 @@
 /**
  * Fuzzing the client HTTP API in-process (issue #8): random methods, paths (odd, over-long and
  * badly %-encoded keys, dot segments), query strings, headers and bodies get only statuses of
- * API.md's catalogue, never a 500, and every error body is `{"error":{"code","message"}}` with
+ * the API's error catalogue (README), never a 500, and every error body is `{"error":{"code","message"}}` with
  * the code of its status. Interleaved well-formed requests on a few keys are held to a model of
  * the store, so garbage cannot corrupt what is stored, and every answer to them carries its
  * X-Raft-* provenance; afterwards the node still writes and reads.
@@ -25,7 +25,7 @@ const runs = fuzzRuns.clientApi;
 /** Counts the cases each property completes; the file fails if one runs other than its share. */
 const fuzz = fuzzBudget('clientApi');
 
-/** API.md's error catalogue: the code each status must carry. */
+/** The API's error catalogue (README): the code each status must carry. */
 const codeOfStatus: ReadonlyMap<number, string> = new Map([
   [400, 'bad_request'],
   [404, 'not_found'],
@@ -88,7 +88,7 @@ function toInject(r: FuzzRequest) {
 /** Paths the router refused as not valid %-encoding (answered in the catalogue format). */
 let badUrls = 0;
 
-/** Every answer: a catalogued status, never a 500; every error body exactly of API.md's shape. */
+/** Every answer: a catalogued status, never a 500; every error body exactly of the API's error shape (README). */
 function checkAnswer({ method }: FuzzRequest, res: LightMyRequestResponse): void {
   const status = res.statusCode;
   if (!successStatuses.has(status) && !codeOfStatus.has(status)) {

@@ -15,7 +15,7 @@ interface ModelClient {
   readonly results: Map<number, KVResult>;
 }
 
-/** The rules of API.md and the session table, written as plainly as possible. */
+/** The rules of README's API and the session table, written as plainly as possible. */
 class Model {
   readonly keys = new Map<string, { value: Uint8Array; version: string }>();
   /** Least recently seen first. */

@@ -1,5 +1,5 @@
 /**
- * Readiness (API.md /readyz) under a stream of writes: a replica that applies what commits, one
+ * Readiness (README's API /readyz) under a stream of writes: a replica that applies what commits, one
  * turn after it commits, stays ready the whole time (CommitTrail remembers the commit index of a
  * second ago, which is what it must have applied); one that knows no leader is not.
  */

@@ -1,5 +1,5 @@
 /**
- * The shared HTTP contract (src/protocol) against API.md and against the layers that keep their
+ * The shared HTTP contract (src/protocol) against README's API and against the layers that keep their
  * own copy of a number: the catalogue's codes and statuses, the node's error factories, the key
  * limit of the key-value layer, and provenance headers that read back as they were written.
  */
@@ -27,7 +27,7 @@ import {
 } from '../../../src/protocol/index.js';
 
 describe('the HTTP contract', () => {
-  it('has the error table of API.md', () => {
+  it("has the error table of README's API", () => {
     expect(errorStatuses).toEqual({
       bad_request: 400,
       unauthorized: 401,
@@ -58,7 +58,7 @@ describe('the HTTP contract', () => {
     }
   });
 
-  it('has the limits of API.md, the key limit the same as the key-value layer checks', () => {
+  it("has the limits of README's API, the key limit the same as the key-value layer checks", () => {
     expect({ keyBytesMax, listLimitMin, listLimitMax, listLimitDefault }).toEqual({
       keyBytesMax: 1024,
       listLimitMin: 1,
