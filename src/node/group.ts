@@ -11,6 +11,7 @@ import type { Logger } from '../raft/logger.js';
 import { RaftNode } from '../raft/raft-node.js';
 import { createRng, type Rng } from '../raft/rng.js';
 import {
+  type ConfState,
   defaultRaftTuning,
   type HardState,
   type Index,
@@ -59,7 +60,6 @@ const rngSeedRange = 2 ** 31;
  */
 export class Group<M extends StateMachine<unknown> = KVStateMachine> {
   readonly id: GroupId;
-  readonly members: readonly NodeId[];
   readonly raft: RaftNode;
   readonly waiters = new Waiters<ResultOf<M>>();
   /** Leader changes, failover windows, rates and snapshot events, for status and metrics. */
@@ -80,7 +80,6 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
 
   private constructor(
     id: GroupId,
-    members: readonly NodeId[],
     raft: RaftNode,
     sm: M,
     applied: Index,
@@ -89,7 +88,6 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
     deps: GroupDeps<M>,
   ) {
     this.id = id;
-    this.members = members;
     this.raft = raft;
     this.#machines = deps.machine;
     this.#sm = sm;
@@ -100,11 +98,15 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
     this.observer = new GroupObserver(id, raft.status().id, log, () => deps.clock.now());
   }
 
-  /** Restarts the group from what `store` holds: the state machine from the snapshot, the rest replayed by Raft. */
+  /**
+   * Restarts the group from what `store` holds: the state machine from the snapshot, the rest
+   * replayed by Raft. `initial` is the group's first configuration, in effect until the store
+   * holds a snapshot or a config entry.
+   */
   static async load<M extends StateMachine<unknown>>(
     id: GroupId,
     self: NodeId,
-    members: readonly NodeId[],
+    initial: ConfState,
     store: RaftStore,
     tuning: GroupTuning,
     log: Logger,
@@ -118,7 +120,8 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
         ...defaultRaftTuning,
         ...deps.raftTuning,
         id: self,
-        voters: members,
+        voters: initial.voters,
+        learners: initial.learners,
         electionTicks: tuning.electionTicks,
         heartbeatTicks: tuning.heartbeatTicks,
       },
@@ -129,7 +132,7 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
       { snapshotIndex: applied, entries: durable.entries.length, term: durable.hardState.term },
       'group loaded from disk',
     );
-    return new Group(id, members, raft, sm, applied, tuning, log, deps);
+    return new Group(id, raft, sm, applied, tuning, log, deps);
   }
 
   /** The state machine as of the last applied entry; replaced when a snapshot is installed. */
@@ -162,6 +165,7 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
   /** Steps 3 and 4 of a Ready, after it was persisted and its messages sent. */
   applyReady(rd: Ready): void {
     if (rd.hardState !== null) this.#hardState = rd.hardState;
+    let confApplied = rd.snapshot !== null;
     if (rd.snapshot !== null) this.#install(rd.snapshot);
     for (const e of rd.committed) {
       if (e.kind === 'command') {
@@ -172,6 +176,7 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
         this.waiters.applied(e.index, e.term, null);
       }
       this.#applied = e.index;
+      if (e.kind === 'config') confApplied = true;
     }
     for (const rs of rd.readStates) this.waiters.readConfirmed(rs.ctx, rs.index, this.#applied);
     if (rd.committed.length > 0) this.waiters.appliedTo(this.#applied);
@@ -180,6 +185,24 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
       for (const listener of this.#roleListeners) listener();
     }
     this.observer.observe(rd.softState, rd.committed);
+    if (confApplied) for (const listener of this.#confListeners) listener(this.raft.conf());
+  }
+
+  readonly #confListeners = new Set<(conf: ConfState) => void>();
+
+  /**
+   * Calls `listener` after a Ready applied a configuration change or installed a snapshot, with
+   * the configuration now in effect: the node adds and removes replicas on it.
+   */
+  onConfApplied(listener: (conf: ConfState) => void): () => void {
+    this.#confListeners.add(listener);
+    return () => this.#confListeners.delete(listener);
+  }
+
+  /** Voters and learners as this replica knows them: the latest configuration in its log. */
+  get members(): readonly NodeId[] {
+    const { voters, learners } = this.raft.conf();
+    return [...voters, ...learners];
   }
 
   readonly #roleListeners = new Set<() => void>();
@@ -190,9 +213,12 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
     return () => this.#roleListeners.delete(listener);
   }
 
-  /** The follower that is most up to date, for handing leadership over; null if not leader or alone. */
+  /** The voter that is most up to date, for handing leadership over; null if not leader or alone. */
   bestTransferee(): NodeId | null {
-    const best = this.raft.followers().sort((a, b) => b.match - a.match)[0];
+    const best = this.raft
+      .followers()
+      .filter((f) => !f.learner)
+      .sort((a, b) => b.match - a.match)[0];
     return best?.id ?? null;
   }
 
@@ -216,13 +242,8 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
       this.#applied - this.#snapshotIndex >= this.#snapshotEntries ||
       this.#bytesSinceSnapshot >= snapshotLogBytes;
     if (!due) return null;
-    const log = this.raft.logView();
-    const term = log.entries[this.#applied - log.snapshot.index - 1]?.term;
-    if (term === undefined) return null;
-    const snapshot: Snapshot = {
-      meta: { index: this.#applied, term, voters: this.members },
-      data: this.#sm.snapshot(),
-    };
+    if (this.#applied <= this.raft.logView().snapshot.index) return null;
+    const snapshot: Snapshot = { meta: this.raft.snapshotMeta(this.#applied), data: this.#sm.snapshot() };
     return { group: this.id, installSnapshot: null, compactSnapshot: snapshot, entries: [], hardState: null };
   }
 

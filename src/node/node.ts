@@ -150,7 +150,15 @@ export class RaftKVNode {
       const groupDeps = { machine: kvMachine, clock: deps.clock ?? systemClock };
       groups.set(
         shard,
-        await Group.load(shard, id, members, store, config, log.child({ group: shard }), groupDeps),
+        await Group.load(
+          shard,
+          id,
+          { voters: members, learners: [] },
+          store,
+          config,
+          log.child({ group: shard }),
+          groupDeps,
+        ),
       );
     }
     const peers = new Map(

@@ -20,7 +20,8 @@ export function campaign(r: Raft, kind: CampaignKind): void {
   const term = pre ? r.term + 1 : r.term;
   r.votes.set(r.id, true);
   if (poll(r)) return;
-  for (const peer of r.peers) {
+  for (const peer of r.conf.voters) {
+    if (peer === r.id) continue;
     r.send({
       type: 'requestVote',
       to: peer,
@@ -36,7 +37,7 @@ export function campaign(r: Raft, kind: CampaignKind): void {
 
 /** Acts on the votes so far; returns true when the campaign is decided. */
 function poll(r: Raft): boolean {
-  switch (voteResult(r.config.voters, r.votes)) {
+  switch (voteResult(r.conf.voters, r.votes)) {
     case 'won':
       if (r.role === 'preCandidate') {
         campaign(r, 'election');

@@ -24,6 +24,7 @@ export function stepFollower(r: Raft, m: Message): void {
       r.leader = m.from;
       return onSnapshot(r, m);
     case 'timeoutNow':
+      if (!r.isVoter(r.id)) return;
       // §3.10: the leader asks us to start an election at once, skipping pre-vote.
       r.logger.info({ from: m.from, term: r.term }, 'leadership transfer: campaigning now');
       return campaign(r, 'transfer');

@@ -5,10 +5,20 @@
  * leadership transfer (§3.10).
  */
 
+import { changedConf, encodeConf } from './conf.js';
 import type { Progress } from './progress.js';
 import { committedIndex, quorumSize } from './quorum.js';
 import type { Raft } from './raft.js';
-import type { Message, NodeId, ProposeResult, ReadIndexResult, TransferResult } from './types.js';
+import type {
+  ConfChange,
+  ConfChangeResult,
+  Index,
+  Message,
+  NodeId,
+  ProposeResult,
+  ReadIndexResult,
+  TransferResult,
+} from './types.js';
 
 type Msg<T extends Message['type']> = Extract<Message, { type: T }>;
 
@@ -42,17 +52,26 @@ export function tickLeader(r: Raft): void {
   }
 }
 
-/** Thesis §6.2: true if a majority (us included) was heard from since the last check; resets the marks. */
+/**
+ * Thesis §6.2: true if a majority of the voters (us included, if we are one) was heard from
+ * since the last check; resets the marks. Learners never count.
+ */
 function checkQuorum(r: Raft): boolean {
-  let active = 1;
-  for (const pr of r.progress.values()) {
-    if (pr.recentActive) active++;
+  const { voters } = r.conf;
+  let active = voters.includes(r.id) ? 1 : 0;
+  for (const [id, pr] of r.progress) {
+    if (pr.recentActive && voters.includes(id)) active++;
     pr.recentActive = false;
   }
-  return active >= quorumSize(r.config.voters.length);
+  return active >= quorumSize(voters.length);
 }
 
 export function stepLeader(r: Raft, m: Message): void {
+  stepLeaderMessage(r, m);
+  maybeStepDownRemoved(r);
+}
+
+function stepLeaderMessage(r: Raft, m: Message): void {
   const pr = r.progress.get(m.from);
   if (pr === undefined) return;
   switch (m.type) {
@@ -111,8 +130,8 @@ function onHeartbeatReply(r: Raft, m: Msg<'heartbeatReply'>, pr: Progress): void
   // A lost append could otherwise hold a full window shut for good.
   if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
   if (pr.match < r.log.lastIndex()) sendAppend(r, m.from, pr);
-  if (m.read !== 0) {
-    r.readStates.push(...r.reads.ack(m.from, m.read, r.config.voters.length));
+  if (m.read !== 0 && r.isVoter(m.from)) {
+    r.readStates.push(...r.reads.ack(m.from, m.read, r.conf.voters.length));
     maybeStartReadRound(r);
   }
 }
@@ -170,12 +189,26 @@ function bcastHeartbeat(r: Raft): void {
   }
 }
 
-/** §5.3, §5.4.2: commit the highest index a majority holds, if it is of our term. */
+/**
+ * §5.3, §5.4.2: commit the highest index a majority of the voters holds, if it is of our term.
+ * A leader that its own pending removal took out of the voters does not count itself (§4.2.2).
+ */
 export function maybeCommit(r: Raft): boolean {
-  const matches = r.config.voters.map((v) => (v === r.id ? r.log.stable : (r.progress.get(v)?.match ?? 0)));
+  const matches = r.conf.voters.map((v) => (v === r.id ? r.log.stable : (r.progress.get(v)?.match ?? 0)));
+  const confPending = r.log.confIndex() > r.log.committed;
   if (!r.log.maybeCommit(committedIndex(matches), r.term)) return false;
+  if (confPending && r.log.committed >= r.log.confIndex()) forgetDeparted(r);
   maybeStartReadRound(r);
   return true;
+}
+
+/** A removal committed: the removed member hears so in one last append, then is no longer replicated to. */
+function forgetDeparted(r: Raft): void {
+  for (const [id, pr] of r.progress) {
+    if (r.peers.includes(id)) continue;
+    sendAppend(r, id, pr);
+    r.progress.delete(id);
+  }
 }
 
 /**
@@ -184,11 +217,12 @@ export function maybeCommit(r: Raft): boolean {
  */
 export function maybeStartReadRound(r: Raft): void {
   if (!r.reads.canStartRound() || r.log.term(r.log.committed) !== r.term) return;
-  if (r.peers.length === 0) {
+  const { voters } = r.conf;
+  if (voters.length === 1 && voters[0] === r.id) {
     r.readStates.push(...r.reads.drainWithoutRound(r.log.committed));
     return;
   }
-  r.reads.startRound(r.log.committed, r.id);
+  r.reads.startRound(r.log.committed, voters.includes(r.id) ? r.id : null);
   bcastHeartbeat(r);
 }
 
@@ -232,7 +266,7 @@ export function requestReadIndex(r: Raft, ctx: string): ReadIndexResult {
 export function requestTransfer(r: Raft, to: NodeId): TransferResult {
   if (r.role !== 'leader') return { ok: false, reason: 'notLeader' };
   if (to === r.id) return { ok: false, reason: 'self' };
-  if (!r.peers.includes(to)) return { ok: false, reason: 'unknownMember' };
+  if (!r.isVoter(to)) return { ok: false, reason: 'unknownMember' };
   if (r.transferee !== null) return { ok: false, reason: 'transferring' };
   startTransfer(r, to);
   return { ok: true };
@@ -249,4 +283,66 @@ export function flushBroadcast(r: Raft): void {
  */
 export function ownEntriesDurable(r: Raft): void {
   if (r.role === 'leader' && maybeCommit(r)) r.broadcastPending = true;
+  maybeStepDownRemoved(r);
+}
+
+/**
+ * Thesis §4.2.2 with the rules of conf.ts: appends a change of configuration, which takes effect
+ * on this leader at once. Refused while another change is uncommitted, before this leader has
+ * committed an entry of its own term, and when the change does not fit: a learner is promoted
+ * only within `promoteLagMax` entries of our log, and no promotion or removal may leave the
+ * voters without a majority that is caught up to within that distance.
+ */
+export function proposeConfChange(r: Raft, change: ConfChange): ConfChangeResult {
+  const leader = r.leader;
+  if (r.role !== 'leader') return { ok: false, reason: 'notLeader', leader };
+  if (r.transferee !== null) return { ok: false, reason: 'transferring', leader };
+  if (r.log.confIndex() > r.log.committed || r.log.term(r.log.committed) !== r.term) {
+    return { ok: false, reason: 'pending', leader };
+  }
+  const next = changedConf(r.conf, change);
+  if (typeof next === 'string') return { ok: false, reason: next, leader };
+  const caughtUp = (id: NodeId): boolean =>
+    id === r.id || r.log.lastIndex() - (r.progress.get(id)?.match ?? 0) <= r.config.promoteLagMax;
+  if (change.type === 'promote' && !caughtUp(change.node))
+    return { ok: false, reason: 'learnerBehind', leader };
+  if (next.voters.filter(caughtUp).length < quorumSize(next.voters.length)) {
+    return { ok: false, reason: 'quorumAtRisk', leader };
+  }
+  const index = r.log.lastIndex() + 1;
+  r.log.append([{ index, term: r.term, kind: 'config', data: encodeConf(next) }]);
+  r.syncProgress(index);
+  r.broadcastPending = true;
+  r.logger.info(
+    { change, index, voters: next.voters, learners: next.learners },
+    'configuration change proposed',
+  );
+  return { ok: true, index, term: r.term };
+}
+
+/**
+ * Thesis §4.2.2: a leader that is no longer a voter leads until the change that removed it
+ * commits, then tells the followers the commit index, hands leadership to the most up-to-date
+ * voter when one has all of its log, and steps down. Not being a voter, it never campaigns again.
+ */
+function maybeStepDownRemoved(r: Raft): void {
+  if (r.role !== 'leader' || r.isVoter(r.id) || r.log.committed < r.log.confIndex()) return;
+  bcastAppend(r);
+  const heir = bestVoter(r);
+  if (heir !== null && r.progress.get(heir)!.match === r.log.lastIndex())
+    r.send({ type: 'timeoutNow', to: heir });
+  r.logger.info({ heir }, 'stepped down: removed from the configuration');
+  r.becomeFollower(r.term, null);
+}
+
+function bestVoter(r: Raft): NodeId | null {
+  let best: NodeId | null = null;
+  let bestMatch: Index = -1;
+  for (const [id, pr] of r.progress) {
+    if (r.isVoter(id) && pr.match > bestMatch) {
+      best = id;
+      bestMatch = pr.match;
+    }
+  }
+  return best;
 }

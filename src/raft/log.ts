@@ -5,8 +5,9 @@
  * It knows nothing about roles or messages.
  */
 
+import { decodeConf } from './conf.js';
 import { invariant } from './invariant.js';
-import type { Entry, Index, NodeId, Snapshot, Term } from './types.js';
+import type { ConfState, Entry, Index, Snapshot, Term } from './types.js';
 
 /** Bytes an entry counts for in batching limits: its data plus a fixed allowance for its header. */
 export function entryBytes(entry: Entry): number {
@@ -25,6 +26,12 @@ export class RaftLog {
   applied: Index;
   /** Highest index the shell has persisted (as far as the core has been told through advance). */
   stable: Index;
+  /**
+   * The configuration in effect (thesis §4.1: the latest in the log, committed or not, else the
+   * snapshot's) and the index of the entry or snapshot that holds it.
+   */
+  #conf: ConfState;
+  #confIndex: Index;
 
   constructor(snapshot: Snapshot, entries: readonly Entry[], committed: Index, applied: Index) {
     this.snapshot = snapshot;
@@ -37,6 +44,7 @@ export class RaftLog {
       );
     });
     this.stable = this.lastIndex();
+    [this.#conf, this.#confIndex] = this.#latestConf(this.lastIndex());
     this.committed = Math.max(committed, snapshot.meta.index);
     this.applied = Math.max(applied, snapshot.meta.index);
     invariant(
@@ -46,8 +54,39 @@ export class RaftLog {
     invariant(this.applied <= this.committed, `applied ${this.applied} beyond commit ${this.committed}`);
   }
 
-  static empty(voters: readonly NodeId[]): Snapshot {
-    return { meta: { index: 0, term: 0, voters }, data: new Uint8Array(0) };
+  static empty(conf: ConfState): Snapshot {
+    return {
+      meta: { index: 0, term: 0, voters: conf.voters, learners: conf.learners },
+      data: new Uint8Array(0),
+    };
+  }
+
+  /** The configuration in effect: the latest in the log, committed or not. */
+  conf(): ConfState {
+    return this.#conf;
+  }
+
+  /** The index of the entry (or snapshot) holding conf(). */
+  confIndex(): Index {
+    return this.#confIndex;
+  }
+
+  /** The configuration in effect at `index` (not compacted away), for a snapshot taken there. */
+  confAt(index: Index): ConfState {
+    return this.#latestConf(index)[0];
+  }
+
+  /** The latest configuration at or before `index`, and where it is. */
+  #latestConf(index: Index): [ConfState, Index] {
+    for (let i = Math.min(index, this.lastIndex()); i > this.snapshot.meta.index; i--) {
+      const e = this.#entries[i - this.firstIndex()]!;
+      if (e.kind !== 'config') continue;
+      const conf = decodeConf(e.data);
+      invariant(conf !== null, `config entry ${i} does not hold a configuration`);
+      return [conf, i];
+    }
+    const { voters, learners } = this.snapshot.meta;
+    return [{ voters, learners }, this.snapshot.meta.index];
   }
 
   firstIndex(): Index {
@@ -107,9 +146,17 @@ export class RaftLog {
     invariant(first.index <= this.lastIndex() + 1, `gap before ${first.index} (last ${this.lastIndex()})`);
     this.#entries.length = first.index - this.firstIndex();
     this.stable = Math.min(this.stable, first.index - 1);
+    // A configuration whose entry was just cut off no longer holds: the one before it does.
+    if (this.#confIndex >= first.index) [this.#conf, this.#confIndex] = this.#latestConf(first.index - 1);
     for (const e of entries) {
       invariant(e.term >= this.lastTerm(), `term decreases at ${e.index}`);
       this.#entries.push(e);
+      if (e.kind === 'config') {
+        const conf = decodeConf(e.data);
+        invariant(conf !== null, `config entry ${e.index} does not hold a configuration`);
+        this.#conf = conf;
+        this.#confIndex = e.index;
+      }
     }
     return this.lastIndex();
   }
@@ -208,6 +255,7 @@ export class RaftLog {
     this.#entries = [];
     this.committed = snapshot.meta.index;
     this.stable = snapshot.meta.index;
+    [this.#conf, this.#confIndex] = this.#latestConf(snapshot.meta.index);
   }
 
   /** The shell installed the pending snapshot into its state machine. */
@@ -217,12 +265,13 @@ export class RaftLog {
   }
 
   /** The application snapshotted its state at `index` (<= applied): drop the entries it covers. */
-  compact(index: Index, data: Uint8Array, voters: readonly NodeId[]): void {
+  compact(index: Index, data: Uint8Array): void {
     if (index <= this.snapshot.meta.index) return;
     invariant(index <= this.applied, `compacting ${index} beyond applied ${this.applied}`);
     const term = this.term(index)!;
+    const { voters, learners } = this.confAt(index);
     this.#entries = this.#entries.slice(index - this.snapshot.meta.index);
-    this.snapshot = { meta: { index, term, voters }, data };
+    this.snapshot = { meta: { index, term, voters, learners }, data };
   }
 
   /** The in-memory entries after the snapshot, for status pages and checkers. */

@@ -6,11 +6,21 @@
  */
 
 import { invariant } from './invariant.js';
-import { flushBroadcast, ownEntriesDurable, propose, requestReadIndex, requestTransfer } from './leader.js';
+import {
+  flushBroadcast,
+  ownEntriesDurable,
+  propose,
+  proposeConfChange,
+  requestReadIndex,
+  requestTransfer,
+} from './leader.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Raft } from './raft.js';
 import type { Rng } from './rng.js';
 import type {
+  ConfChange,
+  ConfChangeResult,
+  ConfState,
   DurableState,
   Entry,
   FollowerStatus,
@@ -80,9 +90,30 @@ export class RaftNode {
     return requestTransfer(this.#raft, to);
   }
 
+  /**
+   * Proposes one change of configuration (see conf.ts). Like propose(), success means appended;
+   * the change took effect on this leader at once and is done when its entry is applied.
+   */
+  proposeConfChange(change: ConfChange): ConfChangeResult {
+    return proposeConfChange(this.#raft, change);
+  }
+
+  /** The configuration in effect on this member: the latest in its log, committed or not. */
+  conf(): ConfState {
+    return this.#raft.conf;
+  }
+
+  /** The metadata of a snapshot taken at `index` (applied, not compacted): its term and configuration. */
+  snapshotMeta(index: Index): SnapshotMeta {
+    const log = this.#raft.log;
+    const term = log.term(index);
+    invariant(term !== null && index <= log.applied, `no snapshot possible at ${index}`);
+    return { index, term, ...log.confAt(index) };
+  }
+
   /** The application has a snapshot of its state at `index` (<= applied): the log before it goes. */
   compact(index: Index, data: Uint8Array): void {
-    this.#raft.log.compact(index, data, this.#raft.config.voters);
+    this.#raft.log.compact(index, data);
   }
 
   hasReady(): boolean {
@@ -157,16 +188,20 @@ export class RaftNode {
       lastIndex: r.log.lastIndex(),
       snapshotIndex: r.log.snapshot.meta.index,
       transferee: r.transferee,
+      conf: r.conf,
+      confIndex: r.log.confIndex(),
     };
   }
 
   /** Leader only: what it knows of each follower's log; empty on other roles. */
   followers(): FollowerStatus[] {
-    return [...this.#raft.progress].map(([id, pr]) => ({
+    const r = this.#raft;
+    return [...r.progress].map(([id, pr]) => ({
       id,
       match: pr.match,
       next: pr.next,
       state: pr.state,
+      learner: !r.isVoter(id),
     }));
   }
 

@@ -6,6 +6,7 @@
  */
 
 import { campaign, stepCandidate } from './candidate.js';
+import { isValidConf, peersOf } from './conf.js';
 import { stepFollower } from './follower.js';
 import { assertNever, invariant } from './invariant.js';
 import { stepLeader, tickLeader } from './leader.js';
@@ -14,7 +15,17 @@ import type { Logger } from './logger.js';
 import { Progress } from './progress.js';
 import { ReadIndexRounds } from './read-index.js';
 import type { Rng } from './rng.js';
-import type { DurableState, Index, Message, NodeId, RaftConfig, ReadState, Role, Term } from './types.js';
+import type {
+  ConfState,
+  DurableState,
+  Index,
+  Message,
+  NodeId,
+  RaftConfig,
+  ReadState,
+  Role,
+  Term,
+} from './types.js';
 import { malformation } from './well-formed.js';
 
 /** A message before the member stamps its id and term on it. */
@@ -27,7 +38,6 @@ export type Outgoing = Message extends infer M
 export class Raft {
   readonly id: NodeId;
   readonly config: RaftConfig;
-  readonly peers: readonly NodeId[];
   readonly log: RaftLog;
   readonly rng: Rng;
   readonly logger: Logger;
@@ -40,7 +50,7 @@ export class Raft {
   leader: NodeId | null = null;
   /** Votes received in the current (pre-)campaign; true = granted. */
   votes = new Map<NodeId, boolean>();
-  /** Leader only: one Progress per peer. */
+  /** Leader only: one Progress per peer, voter or learner. */
   progress = new Map<NodeId, Progress>();
   readonly reads = new ReadIndexRounds();
   /** Leader only: the member leadership is being handed to, and ticks since the transfer began. */
@@ -59,22 +69,43 @@ export class Raft {
   readStates: ReadState[] = [];
 
   constructor(config: RaftConfig, durable: DurableState, rng: Rng, logger: Logger, applied: Index) {
-    invariant(config.voters.includes(config.id), `member ${config.id} is not among the voters`);
-    invariant(new Set(config.voters).size === config.voters.length, 'voters must be distinct');
+    const initial = { voters: config.voters, learners: config.learners ?? [] };
+    invariant(isValidConf(initial), 'the first configuration needs a voter and distinct members');
     invariant(
       config.heartbeatTicks >= 1 && config.heartbeatTicks < config.electionTicks,
       'need 1 <= heartbeatTicks < electionTicks',
     );
     this.id = config.id;
     this.config = config;
-    this.peers = config.voters.filter((v) => v !== config.id);
     this.rng = rng;
     this.logger = logger;
-    const snapshot = durable.snapshot ?? RaftLog.empty(config.voters);
+    const snapshot = durable.snapshot ?? RaftLog.empty(initial);
     this.log = new RaftLog(snapshot, durable.entries, durable.hardState.commit, applied);
     this.term = durable.hardState.term;
     this.vote = durable.hardState.vote;
     this.randomizedElectionTicks = this.#drawElectionTicks();
+  }
+
+  #peersOf: ConfState | null = null;
+  #peers: readonly NodeId[] = [];
+
+  /** The configuration in effect: the latest in our log (thesis §4.1). */
+  get conf(): ConfState {
+    return this.log.conf();
+  }
+
+  /** Every other member of the configuration, voter or learner. */
+  get peers(): readonly NodeId[] {
+    const conf = this.log.conf();
+    if (this.#peersOf !== conf) {
+      this.#peers = peersOf(conf, this.id);
+      this.#peersOf = conf;
+    }
+    return this.#peers;
+  }
+
+  isVoter(id: NodeId): boolean {
+    return this.log.conf().voters.includes(id);
   }
 
   /** Queues a message, stamped with our id and (unless it carries its own) our term. */
@@ -122,10 +153,27 @@ export class Raft {
     this.role = 'leader';
     this.leader = this.id;
     const next = this.log.lastIndex() + 1;
-    for (const peer of this.peers) this.progress.set(peer, new Progress(next, this.config.inflightMax));
+    this.syncProgress(next);
     this.log.append([{ index: next, term: this.term, kind: 'noop', data: new Uint8Array(0) }]);
     this.broadcastPending = true;
     this.logger.info({ term: this.term }, 'became leader');
+  }
+
+  /**
+   * Leader only: one Progress per member of the configuration in effect, new ones probing from
+   * `next`. A member that a change still pending removes keeps its Progress (it counts in no
+   * quorum) so that it learns the removal committed; then it is forgotten.
+   */
+  syncProgress(next: Index): void {
+    const peers = this.peers;
+    const pending = this.log.confIndex() > this.log.committed;
+    const departing = pending ? peersOf(this.log.confAt(this.log.confIndex() - 1), this.id) : [];
+    for (const id of this.progress.keys()) {
+      if (!peers.includes(id) && !departing.includes(id)) this.progress.delete(id);
+    }
+    for (const peer of peers) {
+      if (!this.progress.has(peer)) this.progress.set(peer, new Progress(next, this.config.inflightMax));
+    }
   }
 
   #reset(term: Term): void {
@@ -164,7 +212,8 @@ export class Raft {
       return;
     }
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTicks) {
+    // Learners and members removed from the configuration never campaign.
+    if (this.electionElapsed >= this.randomizedElectionTicks && this.isVoter(this.id)) {
       this.electionElapsed = 0;
       campaign(this, this.config.preVote ? 'preElection' : 'election');
     }
@@ -172,10 +221,19 @@ export class Raft {
 
   // --- Messages -----------------------------------------------------------------------------
 
-  /** Takes one message from a peer. Input that is not for us, or stale, is dropped. */
+  /**
+   * Takes one message from a peer. Input that is not for us, or stale, is dropped. Messages from
+   * outside our configuration are taken (a replica catching up replays configurations that may
+   * predate its leader), except vote requests: a member that is not a voter as far as we know
+   * cannot make us change term or vote, so a removed member cannot disrupt the group.
+   */
   step(m: Message): void {
-    if (m.to !== this.id || m.from === this.id || !this.peers.includes(m.from)) {
+    if (m.to !== this.id || m.from === this.id) {
       this.logger.warn({ from: m.from, to: m.to, type: m.type }, 'dropped message not for this group member');
+      return;
+    }
+    if (m.type === 'requestVote' && !this.isVoter(m.from)) {
+      this.logger.debug({ from: m.from, term: m.term }, 'ignored vote request from a non-voter');
       return;
     }
     const malformed = malformation(m);

@@ -39,10 +39,13 @@ export class ReadIndexRounds {
     return this.#inflight === null && this.#queue.length > 0;
   }
 
-  /** Takes every queued read into a new round at read index `index`; the leader has acked it. */
-  startRound(index: Index, self: NodeId): void {
+  /**
+   * Takes every queued read into a new round at read index `index`; the leader has acked it,
+   * unless it is no longer a voter (`self` null) and only the voters' answers count.
+   */
+  startRound(index: Index, self: NodeId | null): void {
     this.#seq++;
-    this.#inflight = { seq: this.#seq, index, ctxs: this.#queue, acks: new Set([self]) };
+    this.#inflight = { seq: this.#seq, index, ctxs: this.#queue, acks: new Set(self === null ? [] : [self]) };
     this.#queue = [];
   }
 
@@ -53,7 +56,10 @@ export class ReadIndexRounds {
     return states;
   }
 
-  /** Records `from`'s answer to round `seq`; returns the round's reads once a majority confirmed it. */
+  /**
+   * Records voter `from`'s answer to round `seq`; returns the round's reads once a majority of the
+   * `voterCount` voters confirmed it. Only voters' answers may be passed in.
+   */
   ack(from: NodeId, seq: number, voterCount: number): ReadState[] {
     const round = this.#inflight;
     if (round === null || round.seq !== seq) return [];

@@ -13,14 +13,36 @@ export type Index = number;
 
 /**
  * One log entry. `noop` is the entry a new leader appends to commit its term (§8);
- * `command` carries the application's bytes, which the core never looks into.
+ * `command` carries the application's bytes, which the core never looks into; `config` carries
+ * a whole new configuration (see conf.ts), which takes effect on each member as soon as it is
+ * in that member's log, committed or not (thesis §4.1).
  */
 export interface Entry {
   readonly index: Index;
   readonly term: Term;
-  readonly kind: 'command' | 'noop';
+  readonly kind: EntryKind;
   readonly data: Uint8Array;
 }
+
+export type EntryKind = 'command' | 'noop' | 'config';
+
+/**
+ * A group's configuration: the voters, whose majority commits entries and elects leaders, and
+ * the learners, who receive the log and snapshots but never vote nor count in any quorum.
+ */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/**
+ * One change of configuration; one at a time per group (see conf.ts for why). A learner is added
+ * first, promoted once caught up; `remove` takes out a voter or a learner.
+ */
+export type ConfChange =
+  | { readonly type: 'addLearner'; readonly node: NodeId }
+  | { readonly type: 'promote'; readonly node: NodeId }
+  | { readonly type: 'remove'; readonly node: NodeId };
 
 /** What must survive a crash besides the log (§5, Figure 2), plus the commit index as a hint. */
 export interface HardState {
@@ -30,11 +52,13 @@ export interface HardState {
   readonly commit: Index;
 }
 
-/** Describes the state a snapshot captures: everything up to and including `index` (§7). */
-export interface SnapshotMeta {
+/**
+ * Describes the state a snapshot captures: everything up to and including `index` (§7), and the
+ * configuration in effect at that index.
+ */
+export interface SnapshotMeta extends ConfState {
   readonly index: Index;
   readonly term: Term;
-  readonly voters: readonly NodeId[];
 }
 
 /** A snapshot of the application's state machine. The core treats `data` as opaque bytes. */
@@ -148,6 +172,26 @@ export type ReadIndexResult =
   | { readonly ok: false; readonly reason: 'notLeader'; readonly leader: NodeId | null }
   | { readonly ok: false; readonly reason: 'overloaded'; readonly leader: NodeId | null };
 
+/**
+ * The answer to a configuration change. `pending`: another change is not yet committed, or this
+ * leader has not yet committed an entry of its own term; try again later. The other refusals say
+ * the change itself is wrong for the current configuration.
+ */
+export type ConfChangeResult =
+  | { readonly ok: true; readonly index: Index; readonly term: Term }
+  | { readonly ok: false; readonly reason: 'notLeader'; readonly leader: NodeId | null }
+  | { readonly ok: false; readonly reason: 'transferring' | 'pending'; readonly leader: NodeId | null }
+  | { readonly ok: false; readonly reason: ConfChangeInvalid; readonly leader: NodeId | null };
+
+/** Why a change does not fit the configuration it would change. */
+export type ConfChangeInvalid =
+  | 'alreadyMember'
+  | 'notMember'
+  | 'notLearner'
+  | 'learnerBehind'
+  | 'noVoterLeft'
+  | 'quorumAtRisk';
+
 export type TransferResult =
   | { readonly ok: true }
   | { readonly ok: false; readonly reason: 'notLeader' | 'unknownMember' | 'self' | 'transferring' };
@@ -155,8 +199,15 @@ export type TransferResult =
 /** Tuning of one member. Ticks are the core's only unit of time. */
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every voter of the group, this member included. Fixed for the group's life. */
+  /**
+   * The group's first configuration, used until the log or a snapshot holds one: the voters (and
+   * learners) the group was created with. A replica created to join a running group is given the
+   * configuration that adds it.
+   */
   readonly voters: readonly NodeId[];
+  readonly learners?: readonly NodeId[];
+  /** A learner is promoted only when its log is at most this many entries behind the leader's. */
+  readonly promoteLagMax: number;
   /** Base election timeout; each wait is drawn from [electionTicks, 2 * electionTicks). */
   readonly electionTicks: number;
   /** A leader sends heartbeats every heartbeatTicks; must be well under electionTicks. */
@@ -181,9 +232,10 @@ export const defaultRaftTuning = {
   batchBytesMax: 1024 * 1024,
   uncommittedEntriesMax: 10_000,
   pendingReadsMax: 10_000,
+  promoteLagMax: 1_000,
   preVote: true,
   checkQuorum: true,
-} as const satisfies Omit<RaftConfig, 'id' | 'voters'>;
+} as const satisfies Omit<RaftConfig, 'id' | 'voters' | 'learners'>;
 
 /** Read-only view of a member, for status pages and tests. */
 export interface RaftStatus {
@@ -197,6 +249,10 @@ export interface RaftStatus {
   readonly lastIndex: Index;
   readonly snapshotIndex: Index;
   readonly transferee: NodeId | null;
+  /** The configuration in effect: the latest in this member's log. */
+  readonly conf: ConfState;
+  /** Index of the entry (or snapshot) that holds `conf`; above `commit` while it is pending. */
+  readonly confIndex: Index;
 }
 
 /** A leader's view of one follower (§5.3 matchIndex / nextIndex). */
@@ -205,4 +261,5 @@ export interface FollowerStatus {
   readonly match: Index;
   readonly next: Index;
   readonly state: 'probe' | 'replicate' | 'snapshot';
+  readonly learner: boolean;
 }

@@ -3,6 +3,7 @@
  * impossible from a correct peer, so the core drops it rather than let it break an invariant.
  */
 
+import { decodeConf, isValidConf } from './conf.js';
 import type { Message } from './types.js';
 
 /**
@@ -27,6 +28,7 @@ export function malformation(m: Message): string | null {
         const e = m.entries[k]!;
         if (e.index !== m.prevIndex + 1 + k) return 'entries not contiguous after prevIndex';
         if (!isIndex(e.term) || e.term < term || e.term > m.term) return 'entry terms out of order';
+        if (e.kind === 'config' && decodeConf(e.data) === null) return 'config entry without a configuration';
         term = e.term;
       }
       return null;
@@ -43,6 +45,7 @@ export function malformation(m: Message): string | null {
       return isIndex(m.read) ? null : 'bad heartbeat reply';
     case 'snapshot': {
       const { index, term } = m.snapshot.meta;
+      if (!isValidConf(m.snapshot.meta)) return 'snapshot without a valid configuration';
       return isIndex(index) && isIndex(term) && term <= m.term && index > 0 === term > 0
         ? null
         : 'bad snapshot meta';

@@ -15,7 +15,8 @@ import { StoreCorruptError, type StoreRecord } from './store-errors.js';
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const crcBytes = 4;
 
-const entryKinds = ['command', 'noop'] as const;
+/** Stored as their position here: append new kinds at the end. */
+export const entryKinds = ['command', 'noop', 'config'] as const;
 
 interface Where {
   readonly group: GroupId | null;
@@ -51,7 +52,8 @@ function hex(crc: number): string {
   return crc.toString(16).padStart(8, '0');
 }
 
-function unpackTuple(where: Where, value: Uint8Array, length: number): unknown[] {
+/** Unpacks a tuple of `length` fields; `oldLength` admits the shorter tuple an older build wrote. */
+function unpackTuple(where: Where, value: Uint8Array, length: number, oldLength = length): unknown[] {
   const payload = unframe(where, value);
   let decoded: unknown;
   try {
@@ -59,7 +61,7 @@ function unpackTuple(where: Where, value: Uint8Array, length: number): unknown[]
   } catch (err) {
     throw corrupt(where, `undecodable: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!Array.isArray(decoded) || decoded.length !== length) {
+  if (!Array.isArray(decoded) || (decoded.length !== length && decoded.length !== oldLength)) {
     throw corrupt(where, `expected a tuple of ${length} fields`);
   }
   return decoded;
@@ -119,18 +121,21 @@ export function decodeHardState(group: GroupId, value: Uint8Array): HardState {
 
 /** Encodes a snapshot's metadata with its checksum. */
 export function encodeSnapshotMeta(meta: SnapshotMeta): Buffer {
-  return frame(packr.pack([meta.index, meta.term, meta.voters]));
+  return frame(packr.pack([meta.index, meta.term, meta.voters, meta.learners]));
 }
 
 /** Decodes a group's snapshot metadata; throws StoreCorruptError when it is damaged. */
 export function decodeSnapshotMeta(group: GroupId, value: Uint8Array): SnapshotMeta {
   const where: Where = { group, record: 'snapshot', index: null };
-  const [index, term, voters] = unpackTuple(where, value, 3);
+  // Stores written before learners existed hold (index, term, voters).
+  const [index, term, voters, learners = []] = unpackTuple(where, value, 4, 3);
   if (!Array.isArray(voters)) throw corrupt(where, 'voters is not a list');
+  if (!Array.isArray(learners)) throw corrupt(where, 'learners is not a list');
   return {
     index: nat(where, index, 'index'),
     term: nat(where, term, 'term'),
     voters: voters.map((v, k) => text(where, v, `voter ${k}`)),
+    learners: learners.map((v, k) => text(where, v, `learner ${k}`)),
   };
 }
 

@@ -30,7 +30,12 @@ function copyEntry(e: Entry): Entry {
 
 function copySnapshot(s: Snapshot): Snapshot {
   return {
-    meta: { index: s.meta.index, term: s.meta.term, voters: [...s.meta.voters] },
+    meta: {
+      index: s.meta.index,
+      term: s.meta.term,
+      voters: [...s.meta.voters],
+      learners: [...s.meta.learners],
+    },
     data: new Uint8Array(s.data),
   };
 }

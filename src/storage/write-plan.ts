@@ -5,6 +5,7 @@
  */
 
 import type { Entry, HardState, Index, Snapshot } from '../raft/types.js';
+import { entryKinds } from './codec.js';
 import { groupIdMax, isGroupId, isIndex } from './keys.js';
 import type { GroupId, GroupWrite } from './raft-store.js';
 import { InvalidWriteError } from './store-errors.js';
@@ -68,7 +69,7 @@ export function planGroupWrite(bounds: LogBounds, write: GroupWrite): WritePlan 
   if (first !== undefined && last !== undefined) {
     entries.forEach((e, k) => {
       if (!isIndex(e.index) || !isIndex(e.term)) throw fail(`entry ${e.index} has a bad index or term`);
-      if (e.kind !== 'command' && e.kind !== 'noop') throw fail(`entry ${e.index} has unknown kind`);
+      if (!entryKinds.includes(e.kind)) throw fail(`entry ${e.index} has unknown kind`);
       if (e.index !== first.index + k) throw fail(`entries not contiguous at ${first.index + k}`);
     });
     if (first.index <= b.snapshotIndex) {

@@ -126,7 +126,7 @@ function message(o: Record<string, unknown>): Message {
 function entry(raw: unknown): Entry {
   const o = obj(raw, 'entry');
   const kind = o.kind;
-  if (kind !== 'command' && kind !== 'noop') throw new WireError('entry kind');
+  if (kind !== 'command' && kind !== 'noop' && kind !== 'config') throw new WireError('entry kind');
   return {
     index: int(o.index, 'entry.index'),
     term: int(o.term, 'entry.term'),
@@ -142,6 +142,7 @@ function snapshot(o: Record<string, unknown>): Snapshot {
       index: int(meta.index, 'snapshot.index'),
       term: int(meta.term, 'snapshot.term'),
       voters: arr(meta.voters, 'snapshot.voters').map((v) => str(v, 'voter')),
+      learners: arr(meta.learners, 'snapshot.learners').map((v) => str(v, 'learner')),
     },
     data: bytes(o.data, 'snapshot.data'),
   };

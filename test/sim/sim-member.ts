@@ -147,12 +147,12 @@ export class SimMember {
   async start(): Promise<void> {
     if (this.#group !== null) throw new Error(`${this.id} is already up`);
     const incarnation = this.#incarnation++;
-    const { id, voters, electionTicks, heartbeatTicks, ...raftTuning } = this.#config;
+    const { id, voters, learners, electionTicks, heartbeatTicks, ...raftTuning } = this.#config;
     this.store.attach(this.#storeHooks());
     const group = await Group.load(
       simGroup,
       id,
-      voters,
+      { voters, learners: learners ?? [] },
       this.store,
       { electionTicks, heartbeatTicks, snapshotEntries: this.#snapshotEntries },
       this.#log,

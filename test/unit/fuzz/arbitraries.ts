@@ -116,6 +116,7 @@ export function messageArb(
           index: positionArb,
           term: positionArb,
           voters: fc.array(wireStringArb, { maxLength: 5 }),
+          learners: fc.array(wireStringArb, { maxLength: 3 }),
         }),
         data: bytesArb,
       }),
@@ -152,6 +153,7 @@ export const snapshotChunkArb: fc.Arbitrary<SnapshotChunk> = fc
         index: positionArb,
         term: positionArb,
         voters: fc.array(wireStringArb, { maxLength: 5 }),
+        learners: fc.array(wireStringArb, { maxLength: 3 }),
       }),
     }),
     offset: fc.nat(1 << 20),
@@ -220,11 +222,13 @@ export function messageShapeProblem(m: Message): string | null {
       return fields('snapshot') &&
         keysAre(s, ['meta', 'data']) &&
         s.data instanceof Uint8Array &&
-        keysAre(s.meta, ['index', 'term', 'voters']) &&
+        keysAre(s.meta, ['index', 'term', 'voters', 'learners']) &&
         isPosition(s.meta.index) &&
         isPosition(s.meta.term) &&
         Array.isArray(s.meta.voters) &&
-        s.meta.voters.every(isWireString)
+        s.meta.voters.every(isWireString) &&
+        Array.isArray(s.meta.learners) &&
+        s.meta.learners.every(isWireString)
         ? null
         : 'snapshot';
     }

@@ -36,7 +36,8 @@ const simSeeds = Array.from({ length: 200 }, (_, i) => i)
   .slice(0, 8);
 const ids = ['n1', 'n2', 'n3'];
 const safetyTicks = 100;
-const dropped = /core WARN dropped (malformed message|message not for this group member)/;
+const dropped =
+  /core (WARN dropped (malformed message|message not for this group member)|ignored vote request from a non-voter)/;
 
 /** Runs seed `seed`, handing each injection to its member just before its tick; returns the trace. */
 async function runWithInjections(
@@ -176,7 +177,7 @@ function buildForgery(f: Forgery, cluster: ForgeryCluster): { to: NodeId; msg: M
           ...env,
           type: 'snapshot',
           snapshot: {
-            meta: { index, term: snapTerm, voters: forgeryVoters },
+            meta: { index, term: snapTerm, voters: forgeryVoters, learners: [] },
             data: new Uint8Array([c & 0xff]),
           },
         },
@@ -309,7 +310,7 @@ describe('forged messages from an authenticated member', () => {
       const victim = forgeryVoters.find((v) => v !== leader)!;
       const before = cluster.node(victim).status();
       const { term } = before;
-      const meta = { index, term, voters: forgeryVoters };
+      const meta = { index, term, voters: forgeryVoters, learners: [] };
       cluster.forge(victim, {
         type: 'snapshot',
         from: leader,

@@ -137,7 +137,7 @@ export class ForgeryCluster {
         : view.entries[m.applied - view.snapshot.index - 1]!.term;
     const data = new Uint8Array([m.applied & 0xff]);
     m.node.compact(m.applied, data);
-    m.durable.snapshot = { meta: { index: m.applied, term, voters: forgeryVoters }, data };
+    m.durable.snapshot = { meta: { index: m.applied, term, voters: forgeryVoters, learners: [] }, data };
     m.durable.entries = m.durable.entries.filter((e) => e.index > m.applied);
     this.#settle();
   }

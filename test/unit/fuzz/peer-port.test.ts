@@ -315,7 +315,7 @@ describe('the peer port under fuzzing', () => {
                     from: batch.from,
                     to: 'n1',
                     term: 3,
-                    meta: { index: 4, term: 2, voters: ['n1', ...members] },
+                    meta: { index: 4, term: 2, voters: ['n1', ...members], learners: [] },
                   },
                   offset: 0,
                   total: 1,

@@ -84,13 +84,18 @@ function messageFields(m: Message, at: Path): RequiredField[] {
   }
 }
 
-function metaFields(meta: { readonly voters: readonly string[] }, at: Path): RequiredField[] {
+function metaFields(
+  meta: { readonly voters: readonly string[]; readonly learners: readonly string[] },
+  at: Path,
+): RequiredField[] {
   return [
     { path: at, kind: 'obj' },
     { path: [...at, 'index'], kind: 'int' },
     { path: [...at, 'term'], kind: 'int' },
     { path: [...at, 'voters'], kind: 'arr' },
     ...meta.voters.map((_, i) => ({ path: [...at, 'voters', i], kind: 'str' as const })),
+    { path: [...at, 'learners'], kind: 'arr' },
+    ...meta.learners.map((_, i) => ({ path: [...at, 'learners', i], kind: 'str' as const })),
   ];
 }
 

@@ -63,7 +63,7 @@ async function setUp() {
   const group = await Group.load(
     0,
     'a',
-    ['a', 'b', 'c'],
+    { voters: ['a', 'b', 'c'], learners: [] },
     store,
     { electionTicks: 10, heartbeatTicks: 1, snapshotEntries: 1_000 },
     silentLogger,

@@ -112,7 +112,10 @@ describe('§5 Figure 2 and §7: restart from persisted state', () => {
     c.stabilize();
 
     const n2 = c.get('n2');
-    expect(n2.installed).toEqual({ meta: { index: 3, term: 1, voters }, data: bytes('state@3') });
+    expect(n2.installed).toEqual({
+      meta: { index: 3, term: 1, voters, learners: [] },
+      data: bytes('state@3'),
+    });
     expect(positions(n2.applied)).toEqual(['4:1']);
     expect(c.appliedTexts('n2')).toEqual(['c']);
     expect(n2.raft.status()).toMatchObject({ commit: 4, applied: 4, snapshotIndex: 3, lastIndex: 4 });

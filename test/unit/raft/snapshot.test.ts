@@ -34,7 +34,7 @@ describe('§7 log compaction', () => {
 
     c.tickAll(1);
 
-    const snapshot = { meta: { index: 4, term: 1, voters }, data: bytes('state@4') };
+    const snapshot = { meta: { index: 4, term: 1, voters, learners: [] }, data: bytes('state@4') };
     expect(index).toBe(4);
     expect(c.get('n1').raft.logView().snapshot).toEqual(snapshot.meta);
     expect(c.deliveredOf('snapshot').map((m) => [m.to, m.snapshot])).toEqual([['n3', snapshot]]);
@@ -68,7 +68,7 @@ describe('§7 log compaction', () => {
       .slice(seen)
       .filter((m): m is Extract<Message, { type: 'append' }> => m.type === 'append' && m.to === 'n3')
       .filter((m) => m.entries.length > 0);
-    expect(progress).toEqual({ id: 'n3', match: 3, next: 4, state: 'replicate' });
+    expect(progress).toEqual({ id: 'n3', match: 3, next: 4, state: 'replicate', learner: false });
     expect(appends.map((m) => m.entries.map(text))).toEqual([['e'], ['f']]);
   });
 
@@ -167,7 +167,7 @@ describe('§7 log compaction', () => {
     const n3 = c.get('n3');
     const held = { log: positions(n3.raft.logView().entries), status: n3.raft.status() };
     c.compact('n1', 3, bytes('state@3'));
-    const snapshot = { meta: { index: 3, term: 1, voters }, data: bytes('state@3') };
+    const snapshot = { meta: { index: 3, term: 1, voters, learners: [] }, data: bytes('state@3') };
 
     n3.raft.step({ type: 'snapshot', from: 'n1', to: 'n3', term: 1, snapshot });
     c.stabilize();
@@ -193,7 +193,7 @@ describe('§7 log compaction', () => {
       commit: 2,
     });
     const first = n2.ready();
-    const snapshot = { meta: { index: 5, term: 1, voters }, data: bytes('state@5') };
+    const snapshot = { meta: { index: 5, term: 1, voters, learners: [] }, data: bytes('state@5') };
 
     n2.step({ type: 'snapshot', from: 'n1', to: 'n2', term: 1, snapshot });
     n2.advance(first);

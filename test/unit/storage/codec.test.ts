@@ -82,7 +82,7 @@ describe('codec', () => {
       vote: null,
       commit: 0,
     });
-    const meta = { index: 2 ** 40, term: 3, voters: ['n1', 'n2', 'n3'] };
+    const meta = { index: 2 ** 40, term: 3, voters: ['n1', 'n2', 'n3'], learners: [] };
     expect(decodeSnapshotMeta(1, encodeSnapshotMeta(meta))).toEqual(meta);
     expect(decodeSnapshotData(1, 5, encodeSnapshotData(new Uint8Array([9, 8])))).toEqual(
       new Uint8Array([9, 8]),

@@ -34,7 +34,7 @@ export function entries(from: number, to: number, term: number): Entry[] {
 }
 
 export function snapshot(index: number, term: number, text = `state@${index}`): Snapshot {
-  return { meta: { index, term, voters: ['n1', 'n2', 'n3'] }, data: encoder.encode(text) };
+  return { meta: { index, term, voters: ['n1', 'n2', 'n3'], learners: [] }, data: encoder.encode(text) };
 }
 
 /** A GroupWrite with nothing in it but what `parts` says. */
@@ -219,7 +219,7 @@ export function describeStoreContract<S extends RaftStore>(name: string, harness
     it('round-trips 1 MiB of entry data and of snapshot data', async () => {
       const big = new Uint8Array(1024 * 1024);
       for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
-      const snap: Snapshot = { meta: { index: 1, term: 1, voters: ['n1'] }, data: big };
+      const snap: Snapshot = { meta: { index: 1, term: 1, voters: ['n1'], learners: [] }, data: big };
       await store.write(
         [groupWrite(0, { installSnapshot: snap, entries: [entry(2, 1, big), entry(3, 1, big)] })],
         sync,

@@ -141,7 +141,12 @@ describe('the peer port', () => {
       cluster: 'c1',
       from: 'n2',
       group: 0,
-      header: { from: 'n2', to: 'n1', term: 3, meta: { index: 40, term: 2, voters: ['n1', 'n2', 'n3'] } },
+      header: {
+        from: 'n2',
+        to: 'n1',
+        term: 3,
+        meta: { index: 40, term: 2, voters: ['n1', 'n2', 'n3'], learners: [] },
+      },
       total: 6,
     };
     const first = await post(
@@ -175,6 +180,7 @@ describe('the peer port', () => {
       index: 40,
       term: 2,
       voters: ['n1', 'n2', 'n3'],
+      learners: [],
     });
   });
 
@@ -187,7 +193,7 @@ describe('the peer port', () => {
         cluster: 'c1',
         from: 'n2',
         group: 0,
-        header: { from: 'n2', to: 'n1', term: 3, meta: { index: 40, term: 2, voters: ['n1'] } },
+        header: { from: 'n2', to: 'n1', term: 3, meta: { index: 40, term: 2, voters: ['n1'], learners: [] } },
         total: 5000,
         offset: 0,
         chunk: new Uint8Array([1]),

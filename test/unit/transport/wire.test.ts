@@ -67,7 +67,12 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     to: id,
     term: nat,
     snapshot: fc.record({
-      meta: fc.record({ index: nat, term: nat, voters: fc.array(id, { maxLength: 3 }) }),
+      meta: fc.record({
+        index: nat,
+        term: nat,
+        voters: fc.array(id, { maxLength: 3 }),
+        learners: fc.array(id, { maxLength: 2 }),
+      }),
       data: fc.uint8Array({ maxLength: 64 }),
     }),
   }),
@@ -188,7 +193,12 @@ describe('peer wire format', () => {
       cluster: 'c1',
       from: 'n1',
       group: 2,
-      header: { from: 'n1', to: 'n2', term: 4, meta: { index: 90, term: 3, voters: ['n1', 'n2', 'n3'] } },
+      header: {
+        from: 'n1',
+        to: 'n2',
+        term: 4,
+        meta: { index: 90, term: 3, voters: ['n1', 'n2', 'n3'], learners: [] },
+      },
       offset: 4,
       total: 8,
       chunk: new Uint8Array([1, 2, 3, 4]),
