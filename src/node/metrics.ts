@@ -151,6 +151,9 @@ export class NodeMetrics {
     return {
       identity: () => store.identity(),
       setIdentity: (identity) => store.setIdentity(identity),
+      replicas: () => store.replicas(),
+      createReplica: (group, initial) => store.createReplica(group, initial),
+      deleteReplica: (group) => store.deleteReplica(group),
       load: (group) => store.load(group),
       close: () => store.close(),
       async write(writes, opts) {

@@ -8,7 +8,7 @@
 
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { Entry, HardState, Index, SnapshotMeta } from '../raft/types.js';
+import type { ConfState, Entry, HardState, Index, SnapshotMeta } from '../raft/types.js';
 import type { GroupId, StoreIdentity } from './raft-store.js';
 import { StoreCorruptError, type StoreRecord } from './store-errors.js';
 
@@ -147,6 +147,22 @@ export function encodeSnapshotData(data: Uint8Array): Buffer {
 /** Decodes the data of the snapshot at `index` of `group` into a fresh copy; verifies the checksum. */
 export function decodeSnapshotData(group: GroupId, index: Index, value: Uint8Array): Uint8Array {
   return new Uint8Array(unframe({ group, record: 'snapshot', index }, value));
+}
+
+/** Encodes a replica record: the group's first configuration. */
+export function encodeReplica(initial: ConfState): Buffer {
+  return frame(packr.pack([initial.voters, initial.learners]));
+}
+
+/** Decodes a replica record; throws StoreCorruptError when it is damaged. */
+export function decodeReplica(group: GroupId, value: Uint8Array): ConfState {
+  const where: Where = { group, record: 'replica', index: null };
+  const [voters, learners] = unpackTuple(where, value, 2);
+  if (!Array.isArray(voters) || !Array.isArray(learners)) throw corrupt(where, 'members are not lists');
+  return {
+    voters: voters.map((v, k) => text(where, v, `voter ${k}`)),
+    learners: learners.map((v, k) => text(where, v, `learner ${k}`)),
+  };
 }
 
 /** Encodes the node's identity with its checksum. */

@@ -4,6 +4,7 @@
  * by index. This module builds and parses keys only; values belong to codec.ts.
  *
  *   identity:        0x01 0x01
+ *   replica:         0x02 <group u32 BE> 0x00
  *   hard state:      0x02 <group u32 BE> 0x01
  *   snapshot meta:   0x02 <group u32 BE> 0x02
  *   snapshot data:   0x02 <group u32 BE> 0x03
@@ -17,6 +18,7 @@ const nodeSpace = 0x01;
 const groupSpace = 0x02;
 
 const identityRecord = 0x01;
+const replicaRecord = 0x00;
 const hardStateRecord = 0x01;
 const snapshotMetaRecord = 0x02;
 const snapshotDataRecord = 0x03;
@@ -56,6 +58,20 @@ function groupKey(group: GroupId, record: number, bytes: number): Buffer {
 /** The key of the node's identity record. */
 export function identityKey(): Buffer {
   return Buffer.from([nodeSpace, identityRecord]);
+}
+
+/** The key of the record saying this node hosts a replica of `group`, with the group's first configuration. */
+export function replicaKey(group: GroupId): Buffer {
+  return groupKey(group, replicaRecord, groupPrefixBytes);
+}
+
+/** The key range holding every record of `group`, for deleting a replica: gte <= key < lt. */
+export function groupRange(group: GroupId): { readonly gte: Buffer; readonly lt: Buffer } {
+  checkGroupId(group);
+  return {
+    gte: groupStartKey(group),
+    lt: group === groupIdMax ? Buffer.from([groupSpace + 1]) : groupStartKey(group + 1),
+  };
 }
 
 /** The key of a group's hard state. Throws RangeError for a group id outside 0 .. groupIdMax. */

@@ -7,16 +7,18 @@
  */
 
 import { Level } from 'level';
-import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
 import {
   decodeEntry,
   decodeHardState,
   decodeIdentity,
+  decodeReplica,
   decodeSnapshotData,
   decodeSnapshotMeta,
   encodeEntry,
   encodeHardState,
   encodeIdentity,
+  encodeReplica,
   encodeSnapshotData,
   encodeSnapshotMeta,
 } from './codec.js';
@@ -26,10 +28,12 @@ import {
   entryRange,
   groupIdMax,
   groupIdOf,
+  groupRange,
   groupSpaceRange,
   groupStartKey,
   hardStateKey,
   identityKey,
+  replicaKey,
   snapshotDataKey,
   snapshotMetaKey,
 } from './keys.js';
@@ -107,6 +111,39 @@ export class LevelStore implements RaftStore {
 
   setIdentity(identity: StoreIdentity): Promise<void> {
     return this.#serial(() => this.#db.put(identityKey(), encodeIdentity(identity), { sync: true }));
+  }
+
+  replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+    return this.#serialRead(async () => {
+      const out = new Map<GroupId, ConfState>();
+      for (const group of await this.#storedGroups()) {
+        const value = await this.#get(replicaKey(group));
+        if (value !== undefined) out.set(group, decodeReplica(group, value));
+      }
+      return out;
+    });
+  }
+
+  createReplica(group: GroupId, initial: ConfState): Promise<void> {
+    checkWriteGroup(group);
+    return this.#serial(async () => {
+      if (this.#failure !== null) throw new StoreFailedError(this.#failure);
+      await this.#db.put(replicaKey(group), encodeReplica(initial), { sync: true });
+    });
+  }
+
+  deleteReplica(group: GroupId): Promise<void> {
+    checkWriteGroup(group);
+    return this.#serial(async () => {
+      if (this.#failure !== null) throw new StoreFailedError(this.#failure);
+      const keys = await this.#db.keys(groupRange(group)).all();
+      await this.#db.batch(
+        keys.map((key) => ({ type: 'del' as const, key })),
+        { sync: true },
+      );
+      this.#bounds.delete(group);
+      this.#verified.delete(group);
+    });
   }
 
   /**

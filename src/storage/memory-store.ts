@@ -4,7 +4,7 @@
  * what is stored. It models a machine crash: crash() keeps only what synced writes made durable.
  */
 
-import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
 import { checkGroupId } from './keys.js';
 import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from './raft-store.js';
 import { StoreClosedError, StoreFailedError } from './store-errors.js';
@@ -57,6 +57,7 @@ function copyStep(step: WriteStep): WriteStep {
 /** One view of the stored state: what a reader sees, or what survives a crash. Never shares arrays. */
 class Image {
   readonly groups = new Map<GroupId, GroupImage>();
+  readonly replicas = new Map<GroupId, ConfState>();
   identity: StoreIdentity | null = null;
 
   get(group: GroupId): GroupImage | undefined {
@@ -100,6 +101,7 @@ class Image {
   clone(): Image {
     const copy = new Image();
     copy.identity = this.identity;
+    for (const [group, conf] of this.replicas) copy.replicas.set(group, conf);
     for (const [group, g] of this.groups) copy.groups.set(group, { ...g, entries: [...g.entries] });
     return copy;
   }
@@ -154,6 +156,30 @@ export class MemoryStore implements RaftStore {
     this.#sync();
   }
 
+  async replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+    this.#checkOpen();
+    return new Map(this.#visible.replicas);
+  }
+
+  async createReplica(group: GroupId, initial: ConfState): Promise<void> {
+    this.#checkOpen();
+    checkGroupId(group);
+    if (this.#failure !== null) throw new StoreFailedError(this.#failure);
+    this.#visible.replicas.set(group, { voters: [...initial.voters], learners: [...initial.learners] });
+    this.#sync();
+  }
+
+  async deleteReplica(group: GroupId): Promise<void> {
+    this.#checkOpen();
+    checkGroupId(group);
+    if (this.#failure !== null) throw new StoreFailedError(this.#failure);
+    this.#sync();
+    for (const image of [this.#visible, this.#durable]) {
+      image.replicas.delete(group);
+      image.groups.delete(group);
+    }
+  }
+
   /**
    * Everything `group` wrote, as fresh copies; the empty state for a group never written.
    * Rejects with RangeError for a group id the key layout cannot hold, as LevelStore does.
@@ -203,6 +229,8 @@ export class MemoryStore implements RaftStore {
     for (const p of this.#unsynced) this.#durable.apply(p);
     this.#unsynced = [];
     this.#durable.identity = this.#visible.identity;
+    this.#durable.replicas.clear();
+    for (const [group, conf] of this.#visible.replicas) this.#durable.replicas.set(group, conf);
   }
 
   #checkOpen(): void {

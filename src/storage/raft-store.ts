@@ -4,7 +4,7 @@
  * failed write is fatal to the caller: it must stop acknowledging and exit (see node/).
  */
 
-import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
 
 /** A shard group's number, 0 .. shards-1. */
 export type GroupId = number;
@@ -34,6 +34,12 @@ export interface RaftStore {
   identity(): Promise<StoreIdentity | null>;
   /** Records the identity; synced. */
   setIdentity(identity: StoreIdentity): Promise<void>;
+  /** The groups this node hosts a replica of, each with the group's first configuration. */
+  replicas(): Promise<ReadonlyMap<GroupId, ConfState>>;
+  /** Records that this node hosts a replica of `group` (first configuration `initial`); synced. */
+  createReplica(group: GroupId, initial: ConfState): Promise<void>;
+  /** Deletes every record of `group`, its replica record included; synced. */
+  deleteReplica(group: GroupId): Promise<void>;
   /** Everything a group persisted; an empty state for a group never written. */
   load(group: GroupId): Promise<DurableState>;
   /** Writes all groups' changes in one atomic batch, synced to disk when `sync` (group commit). */
@@ -41,5 +47,8 @@ export interface RaftStore {
   close(): Promise<void>;
 }
 
-/** The on-disk format this build writes and reads. */
-export const storeFormat = 1;
+/**
+ * The on-disk format this build writes and reads. 2: replica records say which groups a node
+ * hosts (format 1 derived them from the cluster file at every start).
+ */
+export const storeFormat = 2;

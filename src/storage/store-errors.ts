@@ -11,7 +11,7 @@ import type { GroupId } from './raft-store.js';
  * The kinds of record a store keeps, as named in errors; 'files' stands for the database's own
  * files (LevelDB's CURRENT, MANIFEST, tables and write-ahead logs) rather than one record.
  */
-export type StoreRecord = 'identity' | 'hardState' | 'snapshot' | 'entry' | 'log' | 'files';
+export type StoreRecord = 'identity' | 'replica' | 'hardState' | 'snapshot' | 'entry' | 'log' | 'files';
 
 /**
  * A stored record failed its checksum, could not be decoded, or the log has a gap; or the

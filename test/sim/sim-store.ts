@@ -6,7 +6,7 @@
  * breaks it and never repairs what it is given. Its hooks let the member crash just before or
  * just after a write. Everything completes in microtasks: no real I/O, no timers.
  */
-import type { DurableState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
+import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
 import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from '../../src/storage/raft-store.js';
 import { type LogBounds, planGroupWrite, type WriteStep } from '../../src/storage/write-plan.js';
 
@@ -95,6 +95,15 @@ export class SimStore implements RaftStore {
   async setIdentity(identity: StoreIdentity): Promise<void> {
     this.#identity = identity;
   }
+
+  /** The simulator's member hosts its one group from the start; membership lives in the simulation. */
+  async replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+    return new Map();
+  }
+
+  async createReplica(): Promise<void> {}
+
+  async deleteReplica(): Promise<void> {}
 
   async load(group: GroupId): Promise<DurableState> {
     checkGroup(group);

@@ -7,7 +7,7 @@
  */
 
 import { constants } from 'node:os';
-import type { DurableState } from '../../../src/raft/types.js';
+import type { ConfState, DurableState } from '../../../src/raft/types.js';
 import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from '../../../src/storage/raft-store.js';
 import { StoreFailedError } from '../../../src/storage/store-errors.js';
 
@@ -63,6 +63,18 @@ export class FailingStore implements RaftStore {
 
   setIdentity(identity: StoreIdentity): Promise<void> {
     return this.#inner.setIdentity(identity);
+  }
+
+  replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+    return this.#inner.replicas();
+  }
+
+  createReplica(group: GroupId, initial: ConfState): Promise<void> {
+    return this.#inner.createReplica(group, initial);
+  }
+
+  deleteReplica(group: GroupId): Promise<void> {
+    return this.#inner.deleteReplica(group);
   }
 
   load(group: GroupId): Promise<DurableState> {
