@@ -19,6 +19,7 @@ import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
 import { kvRoutes } from './routes/kv.js';
 import { listRoutes } from './routes/list.js';
+import { memberRoutes } from './routes/members.js';
 import { uiRoutes } from './routes/ui.js';
 
 export interface ApiDeps {
@@ -81,6 +82,7 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
   if (auth !== undefined) authHook(app, auth);
   kvRoutes(app, { node, forwarder });
   listRoutes(app, { node, forwarder });
+  memberRoutes(app, { node, forwarder });
   adminRoutes(app, { node, metrics });
   uiRoutes(app, { node, outboundTls });
   return app;

@@ -14,7 +14,8 @@ import type { Group } from './group.js';
 import type { StateMachine } from './state-machine.js';
 
 export interface DriveLoopDeps {
-  readonly groups: readonly Group<StateMachine<unknown>>[];
+  /** The groups to drive; read anew each turn (replicas come and go). */
+  readonly groups: Iterable<Group<StateMachine<unknown>>>;
   readonly store: RaftStore;
   readonly transport: Transport;
   /** Runs the turns: schedule() asks it for a callback `soon`. */

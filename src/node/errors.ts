@@ -8,6 +8,7 @@ export type KVErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'not_found'
+  | 'conflict'
   | 'precondition_failed'
   | 'too_large'
   | 'unavailable'
@@ -27,6 +28,8 @@ export class KVError extends Error {
 export const badRequest = (message: string) => new KVError('bad_request', 400, message);
 export const notFound = (key: string) =>
   new KVError('not_found', 404, `key ${JSON.stringify(key)} not found`);
+/** Another membership change of the shard is pending; nothing was done. */
+export const conflict = (message: string) => new KVError('conflict', 409, message);
 export const preconditionFailed = (message: string) => new KVError('precondition_failed', 412, message);
 export const tooLarge = (bytesMax: number) =>
   new KVError('too_large', 413, `value is larger than ${bytesMax} bytes`);

@@ -7,6 +7,7 @@
 
 import { randomInt } from 'node:crypto';
 import type { KVStateMachine } from '../kv/index.js';
+import { decodeConf } from '../raft/conf.js';
 import type { Logger } from '../raft/logger.js';
 import { RaftNode } from '../raft/raft-node.js';
 import { createRng, type Rng } from '../raft/rng.js';
@@ -165,8 +166,11 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
   /** Steps 3 and 4 of a Ready, after it was persisted and its messages sent. */
   applyReady(rd: Ready): void {
     if (rd.hardState !== null) this.#hardState = rd.hardState;
-    let confApplied = rd.snapshot !== null;
-    if (rd.snapshot !== null) this.#install(rd.snapshot);
+    const confs: [ConfState, Index][] = [];
+    if (rd.snapshot !== null) {
+      this.#install(rd.snapshot);
+      confs.push([rd.snapshot.meta, rd.snapshot.meta.index]);
+    }
     for (const e of rd.committed) {
       if (e.kind === 'command') {
         this.waiters.applied(e.index, e.term, this.#sm.apply(e.index, e.data, e.term) as ResultOf<M>);
@@ -176,7 +180,7 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
         this.waiters.applied(e.index, e.term, null);
       }
       this.#applied = e.index;
-      if (e.kind === 'config') confApplied = true;
+      if (e.kind === 'config') confs.push([decodeConf(e.data)!, e.index]);
     }
     for (const rs of rd.readStates) this.waiters.readConfirmed(rs.ctx, rs.index, this.#applied);
     if (rd.committed.length > 0) this.waiters.appliedTo(this.#applied);
@@ -185,16 +189,17 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
       for (const listener of this.#roleListeners) listener();
     }
     this.observer.observe(rd.softState, rd.committed);
-    if (confApplied) for (const listener of this.#confListeners) listener(this.raft.conf());
+    for (const [conf, index] of confs) for (const listener of this.#confListeners) listener(conf, index);
   }
 
-  readonly #confListeners = new Set<(conf: ConfState) => void>();
+  readonly #confListeners = new Set<(conf: ConfState, index: Index) => void>();
 
   /**
-   * Calls `listener` after a Ready applied a configuration change or installed a snapshot, with
-   * the configuration now in effect: the node adds and removes replicas on it.
+   * Calls `listener` for every configuration a Ready applied (a config entry, or the one a
+   * snapshot installed carries), with its index, in log order: the node retires a replica that
+   * was removed.
    */
-  onConfApplied(listener: (conf: ConfState) => void): () => void {
+  onConfApplied(listener: (conf: ConfState, index: Index) => void): () => void {
     this.#confListeners.add(listener);
     return () => this.#confListeners.delete(listener);
   }
@@ -236,8 +241,16 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
     );
   }
 
+  #retired = false;
+
+  /** The node no longer hosts this replica: it takes no more snapshots (its records are being deleted). */
+  retire(): void {
+    this.#retired = true;
+  }
+
   /** Our own snapshot when the log since the last one passed the threshold; persist it, then call compacted(). */
   snapshotIfDue(): GroupWrite | null {
+    if (this.#retired) return null;
     const due =
       this.#applied - this.#snapshotIndex >= this.#snapshotEntries ||
       this.#bytesSinceSnapshot >= snapshotLogBytes;

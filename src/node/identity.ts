@@ -13,12 +13,21 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
-/** Records the identity in an empty store, or throws StartupError when the store is not this node's. */
-export async function checkIdentity(store: RaftStore, config: ClusterConfig, id: NodeId): Promise<void> {
+/**
+ * Records the identity in an empty store, or throws StartupError when the store is not this
+ * node's. Says whether the store was new, and the format it was written in.
+ */
+export async function checkIdentity(
+  store: RaftStore,
+  config: ClusterConfig,
+  id: NodeId,
+): Promise<{ readonly fresh: boolean; readonly format: number }> {
   const identity = await store.identity();
   if (identity === null) {
     await store.setIdentity({ clusterId: config.clusterId, nodeId: id, format: storeFormat });
-  } else if (identity.format > storeFormat) {
+    return { fresh: true, format: storeFormat };
+  }
+  if (identity.format > storeFormat) {
     throw new StartupError(
       `data directory has format ${identity.format}, newer than this build's ${storeFormat}`,
     );
@@ -29,4 +38,5 @@ export async function checkIdentity(store: RaftStore, config: ClusterConfig, id:
   } else if (identity.nodeId !== id) {
     throw new StartupError(`data directory belongs to node ${identity.nodeId}, not ${id}`);
   }
+  return { fresh: false, format: identity.format };
 }

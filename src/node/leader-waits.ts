@@ -30,8 +30,10 @@ export async function leaderKnown(g: Group, waitMs: number, clock: Clock): Promi
 }
 
 /** Resolves when no group with other members is led by this node, or after `waitMs`. */
-export function leadershipGone(groups: readonly Group[], waitMs: number, clock: Clock): Promise<void> {
-  const leading = () => groups.some((g) => g.members.length > 1 && g.raft.status().role === 'leader');
+export function leadershipGone(live: Iterable<Group>, waitMs: number, clock: Clock): Promise<void> {
+  const groups = [...live];
+  const leading = () =>
+    groups.some((g) => g.raft.conf().voters.length > 1 && g.raft.status().role === 'leader');
   return new Promise((resolve) => {
     const unsubscribe: (() => void)[] = [];
     let cancel: Cancel = () => {};

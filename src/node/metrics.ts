@@ -152,7 +152,7 @@ export class NodeMetrics {
       identity: () => store.identity(),
       setIdentity: (identity) => store.setIdentity(identity),
       replicas: () => store.replicas(),
-      createReplica: (group, initial) => store.createReplica(group, initial),
+      createReplica: (group, record) => store.createReplica(group, record),
       deleteReplica: (group) => store.deleteReplica(group),
       load: (group) => store.load(group),
       close: () => store.close(),

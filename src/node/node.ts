@@ -1,5 +1,7 @@
 /**
- * A raftkv node: hosts every shard group the cluster file places on it (multi-raft), drives them
+ * A raftkv node: hosts a replica of the shard groups it is a member of (multi-raft: at the first
+ * start those the cluster file places on it, later as membership changes add and remove them;
+ * the store records which), drives them
  * with one tick timer and one drive loop over one store and one transport, and offers the
  * operations the client API needs: propose a write, read linearizably or stale, and say where
  * each shard's leader is. Start-up refuses a data directory of another node or cluster.
@@ -15,19 +17,21 @@ import {
   type KVResult,
   KVStateMachine,
 } from '../kv/index.js';
-import type { NodeId } from '../raft/types.js';
+import { isMember } from '../raft/conf.js';
+import { type ConfChange, type ConfState, defaultRaftTuning, type NodeId } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
-import type { RaftStore } from '../storage/raft-store.js';
+import { type GroupId, type RaftStore, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
 import { type Cancel, type Clock, systemClock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
-import { NotLeaderError, unavailable } from './errors.js';
+import { badRequest, NotLeaderError, unavailable } from './errors.js';
 import { Group } from './group.js';
 import { checkIdentity } from './identity.js';
 import { InFlightLimit } from './in-flight.js';
 import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
 import { leaderKnown, roleChange } from './leader-waits.js';
+import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { Shutdown } from './shutdown.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
@@ -67,13 +71,30 @@ export interface NodeDeps {
   readonly clock?: Clock;
 }
 
+/** Loads a replica of `shard` from the store, `initial` being the group's first configuration. */
+function loadGroup(deps: NodeDeps, shard: GroupId, initial: ConfState): Promise<Group> {
+  const groupDeps = { machine: kvMachine, clock: deps.clock ?? systemClock };
+  return Group.load(
+    shard,
+    deps.id,
+    initial,
+    deps.store,
+    deps.config,
+    deps.log.child({ group: shard }),
+    groupDeps,
+  );
+}
+
 export class RaftKVNode {
   readonly id: NodeId;
   readonly config: ClusterConfig;
   readonly ring: HashRing;
-  /** Members of every shard, indexed by shard. */
+  /**
+   * Members of every shard as the cluster file placed them at the cluster's first start: where
+   * to ask about a shard this node holds no replica of. Local replicas know their members.
+   */
   readonly placement: readonly (readonly NodeId[])[];
-  readonly groups: ReadonlyMap<number, Group>;
+  readonly #groups: Map<number, Group>;
   /** The node's own metrics; the API merges its registry into /metrics. */
   readonly metrics: NodeMetrics;
   /**
@@ -103,7 +124,8 @@ export class RaftKVNode {
     this.config = deps.config;
     this.ring = new HashRing(deps.config.shards);
     this.placement = placement;
-    this.groups = groups;
+    this.#groups = groups;
+    const live = { [Symbol.iterator]: () => groups.values() };
     this.#clock = deps.clock ?? systemClock;
     this.#startedAtMs = this.#clock.now();
     this.#log = deps.log;
@@ -116,16 +138,15 @@ export class RaftKVNode {
     this.inFlight = new InFlightLimit(deps.id, deps.config.requestsInFlightMax, () =>
       this.metrics.overloadRefused('in_flight'),
     );
-    for (const g of groups.values()) g.observer.attach(this.metrics.groupSink(g.id));
     this.#loop = new DriveLoop({
-      groups: [...groups.values()],
+      groups: live,
       store: this.metrics.timed(deps.store),
       transport,
       clock: this.#clock,
       onFatal: (err) => this.#shutdown.storageFailed(err, deps.onFatal),
     });
     this.#shutdown = new Shutdown({
-      groups: [...groups.values()],
+      groups: live,
       loop: this.#loop,
       transport,
       store: deps.store,
@@ -136,41 +157,82 @@ export class RaftKVNode {
         this.#stopTicker = null;
       },
     });
+    this.#deps = deps;
+    this.#store = deps.store;
+    this.#onFatal = deps.onFatal;
+    for (const g of groups.values()) this.#watch(g);
   }
 
-  /** Checks the store's identity, loads this node's groups and starts ticking. */
+  readonly #deps: NodeDeps;
+  readonly #store: RaftStore;
+  readonly #onFatal: (err: Error) => void;
+
+  /** The replicas this node hosts, by shard; replicas come and go with membership changes. */
+  get groups(): ReadonlyMap<number, Group> {
+    return this.#groups;
+  }
+
+  /**
+   * Checks the store's identity, loads the replicas the store records (at the first start, those
+   * the cluster file places here) and starts ticking.
+   */
   static async start(deps: NodeDeps): Promise<RaftKVNode> {
     const { config, id, store, log } = deps;
-    await checkIdentity(store, config, id);
+    const { fresh, format } = await checkIdentity(store, config, id);
     const nodeIds = config.nodes.map((n) => n.id);
     const placement = placeShards(nodeIds, config.shards, config.replicas);
-    const groups = new Map<number, Group>();
-    for (const [shard, members] of placement.entries()) {
-      if (!members.includes(id)) continue;
-      const groupDeps = { machine: kvMachine, clock: deps.clock ?? systemClock };
-      groups.set(
-        shard,
-        await Group.load(
-          shard,
-          id,
-          { voters: members, learners: [] },
-          store,
-          config,
-          log.child({ group: shard }),
-          groupDeps,
-        ),
-      );
+    if (fresh || format < 2) {
+      // The first start (or a store written before replica records): the cluster file's placement.
+      for (const [shard, members] of placement.entries()) {
+        if (members.includes(id))
+          await store.createReplica(shard, { initial: { voters: members, learners: [] }, joinedAfter: 0 });
+      }
+      if (!fresh) await store.setIdentity({ ...(await store.identity())!, format: storeFormat });
     }
-    const peers = new Map(
-      config.nodes
-        .filter((n) => n.id !== id && placement.some((m) => m.includes(n.id)))
-        .map((n) => [n.id, n.peer]),
-    );
+    const groups = new Map<number, Group>();
+    const records = await store.replicas();
+    for (const [shard, record] of [...records].sort((a, b) => a[0] - b[0])) {
+      groups.set(shard, await loadGroup(deps, shard, record.initial));
+    }
+    // Any node of the cluster may come to host a replica of any shard.
+    const peers = new Map(config.nodes.filter((n) => n.id !== id).map((n) => [n.id, n.peer]));
     const node = new RaftKVNode(deps, groups, deps.transport(peers), placement);
+    for (const [shard, record] of records) node.#joinedAfter.set(shard, record.joinedAfter);
     node.#stopTicker = node.#clock.every(config.tickMs, () => node.#tick());
     node.#loop.schedule();
     log.info({ groups: [...groups.keys()], clusterId: config.clusterId }, 'node started');
     return node;
+  }
+
+  /** Per local replica, ReplicaRecord.joinedAfter: configurations up to it are history. */
+  readonly #joinedAfter = new Map<number, number>();
+
+  /**
+   * Wires a replica into metrics and membership: it is retired once it applies a configuration
+   * without this node, from after it joined.
+   */
+  #watch(g: Group): void {
+    g.observer.attach(this.metrics.groupSink(g.id));
+    g.onConfApplied((conf, index) => {
+      if (index > (this.#joinedAfter.get(g.id) ?? 0) && !isMember(conf, this.id)) void this.#retire(g);
+    });
+  }
+
+  /**
+   * This node was removed from `g`'s group and has applied that: the replica stops (waiting
+   * clients are failed) and its records are deleted. A later re-add starts a new, empty replica.
+   */
+  async #retire(g: Group): Promise<void> {
+    if (this.#groups.get(g.id) !== g) return;
+    this.#groups.delete(g.id);
+    g.retire();
+    g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);
+    this.#log.info({ group: g.id }, 'replica removed from the group; deleting it');
+    try {
+      await this.#store.deleteReplica(g.id);
+    } catch (err) {
+      this.#shutdown.storageFailed(err as Error, this.#onFatal);
+    }
   }
 
   #tick(): void {
@@ -183,6 +245,92 @@ export class RaftKVNode {
     if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped)
       balanceLeaders(this.id, this.groups.values(), this.#log);
     this.#loop.schedule();
+  }
+
+  /**
+   * Creates an empty replica of `shard` here, to be added to the group as a learner: `initial`
+   * is the configuration that adds it (this node among its learners), which holds until the
+   * leader's log or snapshot replaces it; `joinedAfter` the leader's last index before it
+   * proposes the addition (see ReplicaRecord). Done already if the replica exists. Called by the
+   * shard's leader before it proposes the change (README's API "Changing the cluster").
+   */
+  async hostReplica(shard: number, initial: ConfState, joinedAfter: number): Promise<void> {
+    this.#checkServing();
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.config.shards)
+      throw badRequest(`shard ${shard} does not exist (this cluster has ${this.config.shards})`);
+    if (!initial.learners.includes(this.id) || initial.voters.includes(this.id))
+      throw badRequest(`a new replica of shard ${shard} on node ${this.id} must join as a learner`);
+    if (this.#groups.has(shard)) return;
+    await this.#store.createReplica(shard, { initial, joinedAfter });
+    if (this.#groups.has(shard)) return;
+    this.#joinedAfter.set(shard, joinedAfter);
+    const g = await loadGroup(this.#deps, shard, initial);
+    this.#groups.set(shard, g);
+    this.#readiness.add(g);
+    this.#watch(g);
+    this.#log.info(
+      { group: shard, voters: initial.voters, learners: initial.learners },
+      'replica created to join the group',
+    );
+    this.#loop.schedule();
+  }
+
+  /**
+   * Proposes one membership change of `shard`, which this node must lead, and resolves with the
+   * configuration once it is applied. Throws NotLeaderError when it does not lead (nothing done).
+   */
+  async changeMembers(shard: number, change: ConfChange): Promise<ConfState> {
+    const g = this.#group(shard);
+    return changeMembers(g, change, {
+      schedule: () => this.#loop.schedule(),
+      deadlineMs: this.#clock.now() + this.config.requestTimeoutMs,
+    });
+  }
+
+  /** Resolves once learner `node` of `shard` (led here) is close enough to be promoted. */
+  async learnerCaughtUp(shard: number, node: NodeId, waitMs: number): Promise<void> {
+    const g = this.#group(shard);
+    await caughtUp(g, node, {
+      lagMax: defaultRaftTuning.promoteLagMax,
+      deadlineMs: this.#clock.now() + waitMs,
+      clock: this.#clock,
+      pollMs: this.config.tickMs,
+    });
+  }
+
+  /**
+   * Before this node's own replica of `shard` is removed: hands leadership to the most
+   * up-to-date voter and resolves once this node no longer leads (or after `waitMs`), so the
+   * removal is proposed by the next leader and clients see no gap. Nothing to do when not leader.
+   */
+  async handShardOver(shard: number, waitMs: number): Promise<void> {
+    const g = this.#group(shard);
+    const to = g.bestTransferee();
+    if (g.raft.status().role !== 'leader' || to === null || !g.raft.transferLeadership(to).ok) return;
+    g.observer.transferNoted();
+    this.#loop.schedule();
+    await roleChange(g, waitMs, this.#clock);
+  }
+
+  /** The last index of the local replica of `shard` (which must exist). */
+  lastIndex(shard: number): number {
+    return this.#group(shard).raft.status().lastIndex;
+  }
+
+  /** The configuration of a local replica of `shard`, or null when this node holds none. */
+  members(shard: number): ConfState | null {
+    return this.#groups.get(shard)?.raft.conf() ?? null;
+  }
+
+  /** The client API URL of `node`, or null for a node the cluster file does not know. */
+  apiOf(node: NodeId): string | null {
+    return this.#apiOf.get(node) ?? null;
+  }
+
+  #checkServing(): void {
+    if (this.#shutdown.stopped) throw unavailable(`node ${this.id} is shutting down`);
+    if (this.#shutdown.failure !== null)
+      throw unavailable(`node ${this.id} cannot persist writes and is stopping`);
   }
 
   /** Messages from peers (already validated by the transport). */
@@ -305,10 +453,8 @@ export class RaftKVNode {
   }
 
   #group(shard: number): Group {
-    if (this.#shutdown.stopped) throw unavailable(`node ${this.id} is shutting down`);
-    if (this.#shutdown.failure !== null)
-      throw unavailable(`node ${this.id} cannot persist writes and is stopping`);
-    const g = this.groups.get(shard);
+    this.#checkServing();
+    const g = this.#groups.get(shard);
     if (g === undefined) throw unavailable(`shard ${shard} has no replica on node ${this.id}`);
     return g;
   }

@@ -14,7 +14,8 @@ import type { Group } from './group.js';
 import { leadershipGone } from './leader-waits.js';
 
 export interface ShutdownDeps {
-  readonly groups: readonly Group[];
+  /** The node's replicas; read anew at each use (replicas come and go). */
+  readonly groups: Iterable<Group>;
   readonly loop: DriveLoop;
   readonly transport: Transport;
   readonly store: RaftStore;

@@ -50,8 +50,16 @@ export class Readiness {
   /** Per group, its commit index over the last readyApplyLagMs, sampled once per tick. */
   readonly #trails = new Map<number, CommitTrail>();
 
+  readonly #tickMs: number;
+
   constructor(groups: Iterable<Group>, tickMs: number) {
-    for (const g of groups) this.#trails.set(g.id, new CommitTrail(Math.ceil(readyApplyLagMs / tickMs)));
+    this.#tickMs = tickMs;
+    for (const g of groups) this.add(g);
+  }
+
+  /** Starts watching a replica created after the node started. */
+  add(g: Group): void {
+    this.#trails.set(g.id, new CommitTrail(Math.ceil(readyApplyLagMs / this.#tickMs)));
   }
 
   /** Samples each group's commit index; once per tick. */

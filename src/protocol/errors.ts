@@ -10,6 +10,7 @@ export const errorStatuses = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  conflict: 409,
   precondition_failed: 412,
   too_large: 413,
   unavailable: 503,

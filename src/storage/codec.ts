@@ -8,8 +8,8 @@
 
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { ConfState, Entry, HardState, Index, SnapshotMeta } from '../raft/types.js';
-import type { GroupId, StoreIdentity } from './raft-store.js';
+import type { Entry, HardState, Index, SnapshotMeta } from '../raft/types.js';
+import type { GroupId, ReplicaRecord, StoreIdentity } from './raft-store.js';
 import { StoreCorruptError, type StoreRecord } from './store-errors.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -149,19 +149,22 @@ export function decodeSnapshotData(group: GroupId, index: Index, value: Uint8Arr
   return new Uint8Array(unframe({ group, record: 'snapshot', index }, value));
 }
 
-/** Encodes a replica record: the group's first configuration. */
-export function encodeReplica(initial: ConfState): Buffer {
-  return frame(packr.pack([initial.voters, initial.learners]));
+/** Encodes a replica record: the group's first configuration and where the replica joined. */
+export function encodeReplica(record: ReplicaRecord): Buffer {
+  return frame(packr.pack([record.initial.voters, record.initial.learners, record.joinedAfter]));
 }
 
 /** Decodes a replica record; throws StoreCorruptError when it is damaged. */
-export function decodeReplica(group: GroupId, value: Uint8Array): ConfState {
+export function decodeReplica(group: GroupId, value: Uint8Array): ReplicaRecord {
   const where: Where = { group, record: 'replica', index: null };
-  const [voters, learners] = unpackTuple(where, value, 2);
+  const [voters, learners, joinedAfter] = unpackTuple(where, value, 3);
   if (!Array.isArray(voters) || !Array.isArray(learners)) throw corrupt(where, 'members are not lists');
   return {
-    voters: voters.map((v, k) => text(where, v, `voter ${k}`)),
-    learners: learners.map((v, k) => text(where, v, `learner ${k}`)),
+    initial: {
+      voters: voters.map((v, k) => text(where, v, `voter ${k}`)),
+      learners: learners.map((v, k) => text(where, v, `learner ${k}`)),
+    },
+    joinedAfter: nat(where, joinedAfter, 'joinedAfter'),
   };
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { Level } from 'level';
-import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
 import {
   decodeEntry,
   decodeHardState,
@@ -42,6 +42,7 @@ import {
   type GroupId,
   type GroupWrite,
   type RaftStore,
+  type ReplicaRecord,
   type StoreIdentity,
   storeFormat,
 } from './raft-store.js';
@@ -113,9 +114,9 @@ export class LevelStore implements RaftStore {
     return this.#serial(() => this.#db.put(identityKey(), encodeIdentity(identity), { sync: true }));
   }
 
-  replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+  replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     return this.#serialRead(async () => {
-      const out = new Map<GroupId, ConfState>();
+      const out = new Map<GroupId, ReplicaRecord>();
       for (const group of await this.#storedGroups()) {
         const value = await this.#get(replicaKey(group));
         if (value !== undefined) out.set(group, decodeReplica(group, value));
@@ -124,11 +125,11 @@ export class LevelStore implements RaftStore {
     });
   }
 
-  createReplica(group: GroupId, initial: ConfState): Promise<void> {
+  createReplica(group: GroupId, record: ReplicaRecord): Promise<void> {
     checkWriteGroup(group);
     return this.#serial(async () => {
       if (this.#failure !== null) throw new StoreFailedError(this.#failure);
-      await this.#db.put(replicaKey(group), encodeReplica(initial), { sync: true });
+      await this.#db.put(replicaKey(group), encodeReplica(record), { sync: true });
     });
   }
 

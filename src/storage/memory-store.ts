@@ -4,9 +4,9 @@
  * what is stored. It models a machine crash: crash() keeps only what synced writes made durable.
  */
 
-import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { DurableState, Entry, HardState, Snapshot } from '../raft/types.js';
 import { checkGroupId } from './keys.js';
-import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from './raft-store.js';
+import type { GroupId, GroupWrite, RaftStore, ReplicaRecord, StoreIdentity } from './raft-store.js';
 import { StoreClosedError, StoreFailedError } from './store-errors.js';
 import { type LogBounds, planGroupWrite, type WriteStep } from './write-plan.js';
 
@@ -57,7 +57,7 @@ function copyStep(step: WriteStep): WriteStep {
 /** One view of the stored state: what a reader sees, or what survives a crash. Never shares arrays. */
 class Image {
   readonly groups = new Map<GroupId, GroupImage>();
-  readonly replicas = new Map<GroupId, ConfState>();
+  readonly replicas = new Map<GroupId, ReplicaRecord>();
   identity: StoreIdentity | null = null;
 
   get(group: GroupId): GroupImage | undefined {
@@ -101,7 +101,7 @@ class Image {
   clone(): Image {
     const copy = new Image();
     copy.identity = this.identity;
-    for (const [group, conf] of this.replicas) copy.replicas.set(group, conf);
+    for (const [group, record] of this.replicas) copy.replicas.set(group, record);
     for (const [group, g] of this.groups) copy.groups.set(group, { ...g, entries: [...g.entries] });
     return copy;
   }
@@ -156,16 +156,19 @@ export class MemoryStore implements RaftStore {
     this.#sync();
   }
 
-  async replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+  async replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     this.#checkOpen();
     return new Map(this.#visible.replicas);
   }
 
-  async createReplica(group: GroupId, initial: ConfState): Promise<void> {
+  async createReplica(group: GroupId, record: ReplicaRecord): Promise<void> {
     this.#checkOpen();
     checkGroupId(group);
     if (this.#failure !== null) throw new StoreFailedError(this.#failure);
-    this.#visible.replicas.set(group, { voters: [...initial.voters], learners: [...initial.learners] });
+    this.#visible.replicas.set(group, {
+      initial: { voters: [...record.initial.voters], learners: [...record.initial.learners] },
+      joinedAfter: record.joinedAfter,
+    });
     this.#sync();
   }
 
@@ -230,7 +233,7 @@ export class MemoryStore implements RaftStore {
     this.#unsynced = [];
     this.#durable.identity = this.#visible.identity;
     this.#durable.replicas.clear();
-    for (const [group, conf] of this.#visible.replicas) this.#durable.replicas.set(group, conf);
+    for (const [group, record] of this.#visible.replicas) this.#durable.replicas.set(group, record);
   }
 
   #checkOpen(): void {

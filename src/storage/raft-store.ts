@@ -21,6 +21,19 @@ export interface GroupWrite {
   readonly hardState: HardState | null;
 }
 
+/** A replica this node hosts, as recorded when it was created. */
+export interface ReplicaRecord {
+  /** The group's first configuration: in effect until the log or a snapshot holds a newer one. */
+  readonly initial: ConfState;
+  /**
+   * 0 for a replica created with the group; for one created to join a running group, the
+   * leader's last index before it proposed the addition. Configurations at or below it are the
+   * group's history from before this replica existed: one that leaves this node out does not
+   * remove this replica.
+   */
+  readonly joinedAfter: number;
+}
+
 /** Who a data directory belongs to; a node refuses to start on another's. */
 export interface StoreIdentity {
   readonly clusterId: string;
@@ -34,10 +47,10 @@ export interface RaftStore {
   identity(): Promise<StoreIdentity | null>;
   /** Records the identity; synced. */
   setIdentity(identity: StoreIdentity): Promise<void>;
-  /** The groups this node hosts a replica of, each with the group's first configuration. */
-  replicas(): Promise<ReadonlyMap<GroupId, ConfState>>;
-  /** Records that this node hosts a replica of `group` (first configuration `initial`); synced. */
-  createReplica(group: GroupId, initial: ConfState): Promise<void>;
+  /** The groups this node hosts a replica of, as recorded when each was created. */
+  replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>>;
+  /** Records that this node hosts a replica of `group`; synced. */
+  createReplica(group: GroupId, record: ReplicaRecord): Promise<void>;
   /** Deletes every record of `group`, its replica record included; synced. */
   deleteReplica(group: GroupId): Promise<void>;
   /** Everything a group persisted; an empty state for a group never written. */

@@ -6,8 +6,14 @@
  * breaks it and never repairs what it is given. Its hooks let the member crash just before or
  * just after a write. Everything completes in microtasks: no real I/O, no timers.
  */
-import type { ConfState, DurableState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
-import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from '../../src/storage/raft-store.js';
+import type { DurableState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
+import type {
+  GroupId,
+  GroupWrite,
+  RaftStore,
+  ReplicaRecord,
+  StoreIdentity,
+} from '../../src/storage/raft-store.js';
 import { type LogBounds, planGroupWrite, type WriteStep } from '../../src/storage/write-plan.js';
 
 const emptyHardState: HardState = { term: 0, vote: null, commit: 0 };
@@ -97,7 +103,7 @@ export class SimStore implements RaftStore {
   }
 
   /** The simulator's member hosts its one group from the start; membership lives in the simulation. */
-  async replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+  async replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     return new Map();
   }
 

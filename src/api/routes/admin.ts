@@ -17,12 +17,24 @@ export function adminRoutes(
     return {
       clusterId: node.config.clusterId,
       nodes: node.config.nodes,
-      shards: node.placement.map((members, shard) => ({
-        shard,
-        members,
-        leader: local.get(shard)?.leader ?? null,
-        term: local.get(shard)?.term ?? null,
-      })),
+      // A shard this node holds a replica of: its configuration as that replica knows it (and, on
+      // its leader, each learner's lag); any other: the cluster file's placement.
+      shards: node.placement.map((placed, shard) => {
+        const g = local.get(shard);
+        const voters = g?.conf.voters ?? placed;
+        const learners = (g?.conf.learners ?? []).map((id) => ({
+          id,
+          lag: g?.followers.find((f) => f.id === id)?.lag ?? null,
+        }));
+        return {
+          shard,
+          members: [...voters, ...learners.map((l) => l.id)],
+          voters,
+          learners,
+          leader: g?.leader ?? null,
+          term: g?.term ?? null,
+        };
+      }),
       ring: node.ring.spec,
     };
   });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { keyBytesMax as kvKeyBytesMax } from '../../../src/kv/keys.js';
 import {
   badRequest,
+  conflict,
   notFound,
   outcomeUnknown,
   preconditionFailed,
@@ -33,6 +34,7 @@ describe('the HTTP contract', () => {
       unauthorized: 401,
       forbidden: 403,
       not_found: 404,
+      conflict: 409,
       precondition_failed: 412,
       too_large: 413,
       unavailable: 503,
@@ -46,6 +48,7 @@ describe('the HTTP contract', () => {
     for (const err of [
       badRequest('m'),
       notFound('k'),
+      conflict('m'),
       preconditionFailed('m'),
       tooLarge(1),
       unavailable('m'),

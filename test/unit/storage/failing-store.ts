@@ -7,8 +7,14 @@
  */
 
 import { constants } from 'node:os';
-import type { ConfState, DurableState } from '../../../src/raft/types.js';
-import type { GroupId, GroupWrite, RaftStore, StoreIdentity } from '../../../src/storage/raft-store.js';
+import type { DurableState } from '../../../src/raft/types.js';
+import type {
+  GroupId,
+  GroupWrite,
+  RaftStore,
+  ReplicaRecord,
+  StoreIdentity,
+} from '../../../src/storage/raft-store.js';
 import { StoreFailedError } from '../../../src/storage/store-errors.js';
 
 /** The errno codes a disk fails with in these tests, and their strerror text. */
@@ -65,12 +71,12 @@ export class FailingStore implements RaftStore {
     return this.#inner.setIdentity(identity);
   }
 
-  replicas(): Promise<ReadonlyMap<GroupId, ConfState>> {
+  replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     return this.#inner.replicas();
   }
 
-  createReplica(group: GroupId, initial: ConfState): Promise<void> {
-    return this.#inner.createReplica(group, initial);
+  createReplica(group: GroupId, record: ReplicaRecord): Promise<void> {
+    return this.#inner.createReplica(group, record);
   }
 
   deleteReplica(group: GroupId): Promise<void> {

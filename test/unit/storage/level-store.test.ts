@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeEntry } from '../../../src/storage/codec.js';
 import { entryKey, entryRange, hardStateKey } from '../../../src/storage/keys.js';
 import { LevelStore } from '../../../src/storage/level-store.js';
+import { storeFormat } from '../../../src/storage/raft-store.js';
 import { StoreCorruptError, StoreFailedError, StoreFormatError } from '../../../src/storage/store-errors.js';
 import { type RawDb, withRawDb as withRawDbAt } from './raw-db.js';
 import { describeStoreContract, emptyState, entries, entry, groupWrite, snapshot } from './store-contract.js';
@@ -151,9 +152,11 @@ describe('LevelStore on disk', () => {
 
   it('refuses to open a directory of a newer format', async () => {
     store = await LevelStore.open(dir);
-    await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: 2 });
+    await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: storeFormat + 1 });
     await store.close();
-    await expect(LevelStore.open(dir)).rejects.toThrow("store format 2 is newer than this build's format 1");
+    await expect(LevelStore.open(dir)).rejects.toThrow(
+      `store format ${storeFormat + 1} is newer than this build's format ${storeFormat}`,
+    );
     await expect(LevelStore.open(dir)).rejects.toThrow(StoreFormatError);
   });
 

@@ -1,0 +1,155 @@
+/**
+ * Group-level membership routes of README's API "Changing the cluster": add a replica of a shard
+ * on a node (as a learner, or as a voter: learner, catch up, promote), promote a learner, remove
+ * a replica. Each is served by the shard's leader (forwarded there like a key request) and
+ * answers once the change is applied, with the shard's voters and learners. A fourth route is
+ * what a leader calls on the node that is to receive a new replica, before it proposes it.
+ */
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest, NotLeaderError, type RaftKVNode, unavailable } from '../../node/index.js';
+import type { ConfState } from '../../raft/types.js';
+import type { Forwarded, Forwarder } from '../forward.js';
+import { type ShardRequest, serveOrForward } from '../serve-or-forward.js';
+
+export interface MemberRouteDeps {
+  readonly node: RaftKVNode;
+  readonly forwarder: Forwarder;
+}
+
+type ShardParams = { shard: string };
+type MemberParams = { shard: string; node: string };
+
+const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRouteDeps): void {
+  const deps = { node, forwarder };
+  const relay =
+    (reply: FastifyReply) =>
+    (answer: Forwarded): FastifyReply =>
+      reply.code(answer.status).headers(answer.headers).send(answer.body);
+  const shardRequest = (req: FastifyRequest, shard: number): ShardRequest => ({
+    shard,
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    body: Buffer.isBuffer(req.body) ? req.body : null,
+  });
+  const shardOf = (raw: string): number => {
+    const shard = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(shard) || shard >= node.config.shards)
+      throw badRequest(
+        `shard ${JSON.stringify(raw)} does not exist (this cluster has shards 0..${node.config.shards - 1})`,
+      );
+    return shard;
+  };
+  const knownNode = (id: unknown): string => {
+    if (typeof id !== 'string' || !nodeIdPattern.test(id)) throw badRequest('"node" must be a node id');
+    if (node.apiOf(id) === null) throw badRequest(`node ${id} is not in this cluster`);
+    return id;
+  };
+  const answer = (reply: FastifyReply, shard: number, conf: ConfState) =>
+    reply.send({ shard, voters: conf.voters, learners: conf.learners });
+
+  /** Creates the replica on `target` (its API), then proposes it as a learner. */
+  const addLearner = async (req: FastifyRequest, shard: number, target: string): Promise<ConfState> => {
+    const conf = node.members(shard);
+    if (conf === null) throw new NotLeaderError(shard);
+    if (conf.voters.includes(target) || conf.learners.includes(target)) return conf;
+    const initial = { voters: conf.voters, learners: [...conf.learners, target] };
+    const body = JSON.stringify({ ...initial, joinedAfter: node.lastIndex(shard) });
+    const created = await forwarder.forward(node.apiOf(target)!, {
+      method: 'PUT',
+      url: `/v1/admin/replicas/${shard}`,
+      headers: { authorization: req.headers.authorization, 'content-type': 'application/json' },
+      body: Buffer.from(body),
+      hops: 0,
+    });
+    if (created.status !== 204) {
+      throw unavailable(
+        `node ${target} could not create a replica of shard ${shard} (${created.status}: ${created.body.toString().slice(0, 200)}); nothing was changed`,
+      );
+    }
+    return node.changeMembers(shard, { type: 'addLearner', node: target });
+  };
+
+  app.post<{ Params: ShardParams }>('/v1/admin/shards/:shard/members', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    const body = jsonBody(req);
+    const target = knownNode(body.node);
+    const role = body.role ?? 'learner';
+    if (role !== 'learner' && role !== 'voter') throw badRequest('"role" must be "learner" or "voter"');
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => {
+        let conf = await addLearner(req, shard, target);
+        if (role === 'voter' && !conf.voters.includes(target)) {
+          await node.learnerCaughtUp(shard, target, node.config.requestTimeoutMs / 2);
+          conf = await node.changeMembers(shard, { type: 'promote', node: target });
+        }
+        return answer(reply, shard, conf);
+      },
+      relay(reply),
+    );
+  });
+
+  app.post<{ Params: MemberParams }>('/v1/admin/shards/:shard/promote/:node', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    const target = knownNode(req.params.node);
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => answer(reply, shard, await node.changeMembers(shard, { type: 'promote', node: target })),
+      relay(reply),
+    );
+  });
+
+  app.delete<{ Params: MemberParams }>('/v1/admin/shards/:shard/members/:node', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    const target = knownNode(req.params.node);
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => {
+        if (target === node.id && (node.members(shard)?.voters.length ?? 0) > 1) {
+          // The leader's own replica: leadership moves first, then the new leader removes it.
+          await node.handShardOver(shard, node.config.electionTicks * node.config.tickMs);
+          if (node.route(shard).kind !== 'local') throw new NotLeaderError(shard);
+        }
+        return answer(reply, shard, await node.changeMembers(shard, { type: 'remove', node: target }));
+      },
+      relay(reply),
+    );
+  });
+
+  app.put<{ Params: ShardParams }>('/v1/admin/replicas/:shard', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    const body = jsonBody(req);
+    const ids = (x: unknown, what: string): string[] => {
+      if (!Array.isArray(x) || !x.every((id) => typeof id === 'string' && nodeIdPattern.test(id)))
+        throw badRequest(`"${what}" must be a list of node ids`);
+      return x;
+    };
+    const joinedAfter = body.joinedAfter;
+    if (!Number.isSafeInteger(joinedAfter) || (joinedAfter as number) < 0)
+      throw badRequest('"joinedAfter" must be a log index');
+    const initial = { voters: ids(body.voters, 'voters'), learners: ids(body.learners, 'learners') };
+    await node.hostReplica(shard, initial, joinedAfter as number);
+    return reply.code(204).send();
+  });
+}
+
+/** The request's body as a JSON object; 400 otherwise. */
+function jsonBody(req: FastifyRequest): Record<string, unknown> {
+  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw === '' ? '{}' : raw);
+  } catch {
+    throw badRequest('the body must be a JSON object');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw badRequest('the body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
