@@ -13,6 +13,7 @@ export {
   type Session,
   utf8ByteLength,
 } from '../kv/index.js';
+export type { ConfState } from '../raft/types.js';
 export * from './errors.js';
 export { InFlightLimit } from './in-flight.js';
 export { NodeMetrics, type OverloadReason } from './metrics.js';

@@ -151,6 +151,8 @@ export class NodeMetrics {
     return {
       identity: () => store.identity(),
       setIdentity: (identity) => store.setIdentity(identity),
+      pins: () => store.pins(),
+      setPin: (node, incarnation) => store.setPin(node, incarnation),
       replicas: () => store.replicas(),
       createReplica: (group, record) => store.createReplica(group, record),
       deleteReplica: (group) => store.deleteReplica(group),

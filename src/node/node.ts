@@ -20,7 +20,7 @@ import {
 import { isMember } from '../raft/conf.js';
 import { type ConfChange, type ConfState, defaultRaftTuning, type NodeId } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
-import { type GroupId, type RaftStore, storeFormat } from '../storage/raft-store.js';
+import { type GroupId, type RaftStore, type StoreIdentity, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage } from '../transport/wire.js';
 import { type Cancel, type Clock, systemClock } from './clock.js';
@@ -69,6 +69,11 @@ export interface NodeDeps {
   readonly onFatal: (err: Error) => void;
   /** Time and timers; the system's unless a test passes its own. */
   readonly clock?: Clock;
+  /**
+   * Claims a new data directory's incarnation with every other node (claimOwnIdentity); `serve`
+   * always passes it. Without it a new directory bootstraps at once: for tests of one process.
+   */
+  readonly claim?: (identity: StoreIdentity) => Promise<'bootstrap' | 'member'>;
 }
 
 /** Loads a replica of `shard` from the store, `initial` being the group's first configuration. */
@@ -178,16 +183,21 @@ export class RaftKVNode {
    */
   static async start(deps: NodeDeps): Promise<RaftKVNode> {
     const { config, id, store, log } = deps;
-    const { fresh, format } = await checkIdentity(store, config, id);
+    const checked = await checkIdentity(store, config, id);
+    let identity = checked.identity;
     const nodeIds = config.nodes.map((n) => n.id);
     const placement = placeShards(nodeIds, config.shards, config.replicas);
-    if (fresh || format < 2) {
-      // The first start (or a store written before replica records): the cluster file's placement.
+    if (identity.start === 'unclaimed') {
+      identity = { ...identity, start: deps.claim === undefined ? 'bootstrap' : await deps.claim(identity) };
+      await store.setIdentity(identity);
+    }
+    if (identity.start === 'bootstrap' || checked.format < 2) {
+      // A node of a new cluster (or a store from before replica records): the cluster file's placement.
       for (const [shard, members] of placement.entries()) {
         if (members.includes(id))
           await store.createReplica(shard, { initial: { voters: members, learners: [] }, joinedAfter: 0 });
       }
-      if (!fresh) await store.setIdentity({ ...(await store.identity())!, format: storeFormat });
+      await store.setIdentity({ ...identity, start: 'member', format: storeFormat });
     }
     const groups = new Map<number, Group>();
     const records = await store.replicas();
@@ -315,6 +325,12 @@ export class RaftKVNode {
   /** The last index of the local replica of `shard` (which must exist). */
   lastIndex(shard: number): number {
     return this.#group(shard).raft.status().lastIndex;
+  }
+
+  /** Whether `node` is a voter or learner of any replica this node hosts (as each knows it). */
+  hostsMember(node: NodeId): boolean {
+    for (const g of this.#groups.values()) if (isMember(g.raft.conf(), node)) return true;
+    return false;
   }
 
   /** The configuration of a local replica of `shard`, or null when this node holds none. */

@@ -8,10 +8,13 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildApi } from '../api/build-api.js';
 import { type ClusterConfig, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
+import { checkIdentity, claimOwnIdentity, PeerIdentities } from '../node/identity.js';
 import { RaftKVNode, StartupError } from '../node/node.js';
 import { LevelStore } from '../storage/level-store.js';
+import type { StoreIdentity } from '../storage/raft-store.js';
 import { StoreCorruptError, StoreFormatError } from '../storage/store-errors.js';
 import { describeStoreFailure, systemErrorOf } from '../storage/store-failure.js';
+import { sendClaim } from '../transport/claim.js';
 import { HttpTransport } from '../transport/http-transport.js';
 import { buildPeerServer } from '../transport/peer-server.js';
 import { createLogger } from './log.js';
@@ -32,6 +35,8 @@ export const closeGraceMs = 1_000;
 export const fatalExitDelayMs = 100;
 /** How long one peer request (a batch of messages or a snapshot chunk) may take before it is dropped. */
 export const peerRequestTimeoutMs = 2_000;
+/** How often a node with a new data directory asks the peers that did not confirm it yet. */
+export const claimRetryMs = 500;
 /** The largest body the peer port accepts (a batch of messages or one snapshot chunk). */
 export const peerBodyBytesMax = 64 * 1024 * 1024;
 /** The most messages in one peer request. */
@@ -58,12 +63,65 @@ export async function serve(o: ServeOptions): Promise<void> {
     process.exitCode = 2;
     setTimeout(() => process.exit(2), fatalExitDelayMs);
   };
-  const node = await RaftKVNode.start({
+  // The peer port listens first: other nodes' claims are answered while this one claims its own.
+  // Until this node's groups are loaded it cannot tell who their members are, so it asks the
+  // claimant to come back, except while it is itself new and claiming (it hosts nothing then).
+  await checkIdentity(store, config, o.id);
+  const identities = await PeerIdentities.load(store);
+  let node: RaftKVNode | null = null;
+  let isMember: ((peer: string) => boolean) | null = null;
+  const peerApp = buildPeerServer({
+    clusterId: config.clusterId,
+    self: o.id,
+    secret: security.secret,
+    tls: security.peerTls,
+    peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
+    sink: (from, msgs) => node?.receive(from, msgs),
+    claims: async (from, incarnation) =>
+      isMember === null ? null : identities.answer(from, incarnation, isMember),
+    log,
+    bodyBytesMax: peerBodyBytesMax,
+    messagesMax: peerMessagesMax,
+    snapshotBytesMax: peerSnapshotBytesMax,
+  });
+  await listen(peerApp, new URL(spec.peer), o.bind);
+  const claim = async (identity: StoreIdentity): Promise<'bootstrap' | 'member'> => {
+    isMember = () => false;
+    try {
+      const start = await claimOwnIdentity({
+        self: o.id,
+        incarnation: identity.incarnation,
+        peers: config.nodes.map((n) => n.id).filter((id) => id !== o.id),
+        ask: (peer) =>
+          sendClaim(
+            config.nodes.find((n) => n.id === peer)!.peer,
+            {
+              clusterId: config.clusterId,
+              self: o.id,
+              incarnation: identity.incarnation,
+              secret: security.secret,
+              timeoutMs: peerRequestTimeoutMs,
+              tls: security.peerTls,
+            },
+            (status, body) => log.warn({ peer, status, body }, 'peer refused our identity claim'),
+          ),
+        pause: () => new Promise((resolve) => setTimeout(resolve, claimRetryMs)),
+        waiting: (peers) =>
+          log.warn({ peers }, 'new data directory: waiting for every other node to confirm this node'),
+      });
+      log.info({ start }, 'identity confirmed by every other node');
+      return start;
+    } finally {
+      isMember = null;
+    }
+  };
+  node = await RaftKVNode.start({
     config,
     id: o.id,
     store,
     log,
     onFatal: fatal,
+    claim,
     transport: (peers) =>
       new HttpTransport({
         clusterId: config.clusterId,
@@ -75,18 +133,8 @@ export async function serve(o: ServeOptions): Promise<void> {
         log,
       }),
   });
-  const peerApp = buildPeerServer({
-    clusterId: config.clusterId,
-    self: o.id,
-    secret: security.secret,
-    tls: security.peerTls,
-    peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
-    sink: (from, msgs) => node.receive(from, msgs),
-    log,
-    bodyBytesMax: peerBodyBytesMax,
-    messagesMax: peerMessagesMax,
-    snapshotBytesMax: peerSnapshotBytesMax,
-  });
+  const started = node;
+  isMember = (peer) => started.hostsMember(peer);
   const apiApp = buildApi({
     node,
     log,
@@ -94,9 +142,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     tls: security.apiTls,
     outboundTls: { ca: security.ca },
   });
-  const peerUrl = new URL(spec.peer);
   const apiUrl = new URL(spec.api);
-  await listen(peerApp, peerUrl, o.bind);
   await listen(apiApp, apiUrl, o.bind);
   log.info(
     {
@@ -118,11 +164,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: handing leadership over');
     // Keep serving (and forwarding) while leadership moves, so the shards stay available.
-    await node.handOver(transferOnStopMs);
+    await started.handOver(transferOnStopMs);
     const apiClosed = apiApp.close();
     // Keep-alive connections that stay open would hold close() for their whole timeout.
     const force = setTimeout(() => apiApp.server.closeAllConnections(), closeGraceMs);
-    await node.shutdown();
+    await started.shutdown();
     await apiClosed;
     clearTimeout(force);
     await peerApp.close();

@@ -170,16 +170,37 @@ export function decodeReplica(group: GroupId, value: Uint8Array): ReplicaRecord 
 
 /** Encodes the node's identity with its checksum. */
 export function encodeIdentity(identity: StoreIdentity): Buffer {
-  return frame(packr.pack([identity.clusterId, identity.nodeId, identity.format]));
+  return frame(
+    packr.pack([identity.clusterId, identity.nodeId, identity.format, identity.incarnation, identity.start]),
+  );
 }
+
+const starts = ['unclaimed', 'bootstrap', 'member'] as const;
 
 /** Decodes the node's identity; throws StoreCorruptError (group null) when it is damaged. */
 export function decodeIdentity(value: Uint8Array): StoreIdentity {
   const where: Where = { group: null, record: 'identity', index: null };
-  const [clusterId, nodeId, format] = unpackTuple(where, value, 3);
+  // A store from before incarnations (format 1) holds (clusterId, nodeId, format): a member.
+  const [clusterId, nodeId, format, incarnation = '', start = 'member'] = unpackTuple(where, value, 5, 3);
+  if (!starts.includes(start as StoreIdentity['start']))
+    throw corrupt(where, `unknown start ${String(start)}`);
   return {
     clusterId: text(where, clusterId, 'clusterId'),
     nodeId: text(where, nodeId, 'nodeId'),
     format: nat(where, format, 'format'),
+    incarnation: text(where, incarnation, 'incarnation'),
+    start: start as StoreIdentity['start'],
   };
+}
+
+/** Encodes a pinned incarnation with its checksum. */
+export function encodePin(incarnation: string): Buffer {
+  return frame(packr.pack([incarnation]));
+}
+
+/** Decodes a pinned incarnation; throws StoreCorruptError when it is damaged. */
+export function decodePin(value: Uint8Array): string {
+  const where: Where = { group: null, record: 'identity', index: null };
+  const [incarnation] = unpackTuple(where, value, 1);
+  return text(where, incarnation, 'pin');
 }

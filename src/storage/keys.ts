@@ -4,6 +4,7 @@
  * by index. This module builds and parses keys only; values belong to codec.ts.
  *
  *   identity:        0x01 0x01
+ *   pin of a peer:   0x01 0x02 <peer node id, UTF-8>
  *   replica:         0x02 <group u32 BE> 0x00
  *   hard state:      0x02 <group u32 BE> 0x01
  *   snapshot meta:   0x02 <group u32 BE> 0x02
@@ -18,6 +19,7 @@ const nodeSpace = 0x01;
 const groupSpace = 0x02;
 
 const identityRecord = 0x01;
+const pinRecord = 0x02;
 const replicaRecord = 0x00;
 const hardStateRecord = 0x01;
 const snapshotMetaRecord = 0x02;
@@ -72,6 +74,21 @@ export function groupRange(group: GroupId): { readonly gte: Buffer; readonly lt:
     gte: groupStartKey(group),
     lt: group === groupIdMax ? Buffer.from([groupSpace + 1]) : groupStartKey(group + 1),
   };
+}
+
+/** The key of the incarnation pinned for peer `node`. */
+export function pinKey(node: string): Buffer {
+  return Buffer.concat([Buffer.from([nodeSpace, pinRecord]), Buffer.from(node, 'utf8')]);
+}
+
+/** Every pin key: gte <= key < lt. */
+export function pinRange(): { readonly gte: Buffer; readonly lt: Buffer } {
+  return { gte: Buffer.from([nodeSpace, pinRecord]), lt: Buffer.from([nodeSpace, pinRecord + 1]) };
+}
+
+/** The peer a pin key names. */
+export function pinNodeOf(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(2).toString('utf8');
 }
 
 /** The key of a group's hard state. Throws RangeError for a group id outside 0 .. groupIdMax. */

@@ -12,12 +12,14 @@ import {
   decodeEntry,
   decodeHardState,
   decodeIdentity,
+  decodePin,
   decodeReplica,
   decodeSnapshotData,
   decodeSnapshotMeta,
   encodeEntry,
   encodeHardState,
   encodeIdentity,
+  encodePin,
   encodeReplica,
   encodeSnapshotData,
   encodeSnapshotMeta,
@@ -33,6 +35,9 @@ import {
   groupStartKey,
   hardStateKey,
   identityKey,
+  pinKey,
+  pinNodeOf,
+  pinRange,
   replicaKey,
   snapshotDataKey,
   snapshotMetaKey,
@@ -112,6 +117,19 @@ export class LevelStore implements RaftStore {
 
   setIdentity(identity: StoreIdentity): Promise<void> {
     return this.#serial(() => this.#db.put(identityKey(), encodeIdentity(identity), { sync: true }));
+  }
+
+  pins(): Promise<ReadonlyMap<string, string>> {
+    return this.#serialRead(async () => {
+      const out = new Map<string, string>();
+      for await (const [key, value] of this.#db.iterator(pinRange()))
+        out.set(pinNodeOf(key), decodePin(value));
+      return out;
+    });
+  }
+
+  setPin(node: string, incarnation: string): Promise<void> {
+    return this.#serial(() => this.#db.put(pinKey(node), encodePin(incarnation), { sync: true }));
   }
 
   replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {

@@ -58,6 +58,7 @@ function copyStep(step: WriteStep): WriteStep {
 class Image {
   readonly groups = new Map<GroupId, GroupImage>();
   readonly replicas = new Map<GroupId, ReplicaRecord>();
+  readonly pins = new Map<string, string>();
   identity: StoreIdentity | null = null;
 
   get(group: GroupId): GroupImage | undefined {
@@ -102,6 +103,7 @@ class Image {
     const copy = new Image();
     copy.identity = this.identity;
     for (const [group, record] of this.replicas) copy.replicas.set(group, record);
+    for (const [node, incarnation] of this.pins) copy.pins.set(node, incarnation);
     for (const [group, g] of this.groups) copy.groups.set(group, { ...g, entries: [...g.entries] });
     return copy;
   }
@@ -153,6 +155,17 @@ export class MemoryStore implements RaftStore {
   async setIdentity(identity: StoreIdentity): Promise<void> {
     this.#checkOpen();
     this.#visible.identity = { ...identity };
+    this.#sync();
+  }
+
+  async pins(): Promise<ReadonlyMap<string, string>> {
+    this.#checkOpen();
+    return new Map(this.#visible.pins);
+  }
+
+  async setPin(node: string, incarnation: string): Promise<void> {
+    this.#checkOpen();
+    this.#visible.pins.set(node, incarnation);
     this.#sync();
   }
 
@@ -234,6 +247,7 @@ export class MemoryStore implements RaftStore {
     this.#durable.identity = this.#visible.identity;
     this.#durable.replicas.clear();
     for (const [group, record] of this.#visible.replicas) this.#durable.replicas.set(group, record);
+    for (const [node, incarnation] of this.#visible.pins) this.#durable.pins.set(node, incarnation);
   }
 
   #checkOpen(): void {

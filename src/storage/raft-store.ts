@@ -34,12 +34,26 @@ export interface ReplicaRecord {
   readonly joinedAfter: number;
 }
 
+/**
+ * How far a data directory has come in joining its cluster: `unclaimed` until every other node
+ * has confirmed this directory's incarnation (node/identity.ts), then `bootstrap` while it
+ * creates the replicas the cluster file places on it (a node of a new cluster), or `member`
+ * once it holds what it should (or joins with none, as a new member).
+ */
+export type StoreStart = 'unclaimed' | 'bootstrap' | 'member';
+
 /** Who a data directory belongs to; a node refuses to start on another's. */
 export interface StoreIdentity {
   readonly clusterId: string;
   readonly nodeId: string;
   /** The on-disk format; a store from a newer format is refused. */
   readonly format: number;
+  /**
+   * Random, drawn when the directory is created: tells this directory from an earlier one of
+   * the same node id (a wiped disk). Empty in a store from before incarnations existed.
+   */
+  readonly incarnation: string;
+  readonly start: StoreStart;
 }
 
 export interface RaftStore {
@@ -47,6 +61,10 @@ export interface RaftStore {
   identity(): Promise<StoreIdentity | null>;
   /** Records the identity; synced. */
   setIdentity(identity: StoreIdentity): Promise<void>;
+  /** The incarnation this node has confirmed for each other node (node/identity.ts). */
+  pins(): Promise<ReadonlyMap<string, string>>;
+  /** Records the incarnation confirmed for `node`; synced. */
+  setPin(node: string, incarnation: string): Promise<void>;
   /** The groups this node hosts a replica of, as recorded when each was created. */
   replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>>;
   /** Records that this node hosts a replica of `group`; synced. */

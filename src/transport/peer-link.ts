@@ -32,6 +32,7 @@ export interface PeerLinkOptions {
 
 export const batchPath = '/raft/v1/batch';
 export const snapshotPath = '/raft/v1/snapshot';
+export const claimPath = '/raft/v1/claim';
 
 export class PeerLink {
   readonly #o: PeerLinkOptions;

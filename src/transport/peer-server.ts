@@ -12,9 +12,15 @@ import type { Logger } from 'pino';
 import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMacValid } from './peer-auth.js';
 import { peerServerLimits, peerTimeouts } from './peer-limits.js';
-import { batchPath, snapshotPath } from './peer-link.js';
+import { batchPath, claimPath, snapshotPath } from './peer-link.js';
 import type { MessageSink } from './transport.js';
-import { decodeBatch, decodeSnapshotChunk } from './wire.js';
+import {
+  type ClaimAnswer,
+  decodeBatch,
+  decodeClaim,
+  decodeSnapshotChunk,
+  encodeClaimAnswer,
+} from './wire.js';
 
 export interface PeerServerOptions {
   readonly clusterId: string;
@@ -26,6 +32,11 @@ export interface PeerServerOptions {
   /** Node ids allowed to send to us. */
   readonly peers: ReadonlySet<string>;
   readonly sink: MessageSink;
+  /**
+   * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when
+   * this node cannot tell yet (its groups are loading): the peer asks again.
+   */
+  readonly claims: (from: string, incarnation: string) => Promise<ClaimAnswer | null>;
   readonly log: Logger;
   readonly bodyBytesMax: number;
   readonly messagesMax: number;
@@ -99,6 +110,28 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     }
     o.sink(decoded.value.from, decoded.value.msgs);
     return reply.code(204).send();
+  });
+
+  app.post(claimPath, async (req, reply) => {
+    if (!(req.body instanceof Uint8Array)) return reply.code(415).send();
+    const decoded = decodeClaim(req.body);
+    if (!decoded.ok) {
+      refuse(req.ip, decoded.reason);
+      return reply.code(400).send({ error: decoded.reason });
+    }
+    const bad = checkSender(decoded.value.cluster, decoded.value.from);
+    if (bad !== null) {
+      refuse(req.ip, bad);
+      return reply.code(403).send({ error: bad });
+    }
+    const answer = await o.claims(decoded.value.from, decoded.value.incarnation);
+    if (answer === null) return reply.code(503).send({ error: 'starting; ask again' });
+    if (answer === 'taken' || answer === 'rejoin')
+      o.log.warn({ peer: decoded.value.from, answer }, 'a peer came back with a new data directory');
+    return reply
+      .code(200)
+      .type('application/msgpack')
+      .send(Buffer.from(encodeClaimAnswer(answer)));
   });
 
   // One snapshot assembly per (group, sender); a new snapshot from the same sender replaces it.

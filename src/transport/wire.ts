@@ -228,3 +228,46 @@ export function decodeSnapshotChunk(body: Uint8Array): Decoded<SnapshotChunk> {
     return value;
   });
 }
+
+/**
+ * A node with a new data directory claims its incarnation with each other node before it runs
+ * anything (node/identity.ts); the answer says what the other node knew of it.
+ */
+export interface Claim {
+  readonly v: number;
+  readonly cluster: string;
+  readonly from: string;
+  readonly incarnation: string;
+}
+
+/** See node/identity.ts for what each answer means. */
+export type ClaimAnswer = 'new' | 'same' | 'rejoin' | 'taken';
+
+const claimAnswers: readonly ClaimAnswer[] = ['new', 'same', 'rejoin', 'taken'];
+
+export function encodeClaim(c: Claim): Uint8Array {
+  return packr.pack(c);
+}
+
+/** Decodes and validates a claim; never throws. */
+export function decodeClaim(body: Uint8Array): Decoded<Claim> {
+  return decodeVersioned(body, 'claim', (o, v) => ({
+    v,
+    cluster: str(o.cluster, 'cluster'),
+    from: str(o.from, 'from'),
+    incarnation: str(o.incarnation, 'incarnation'),
+  }));
+}
+
+export function encodeClaimAnswer(answer: ClaimAnswer): Uint8Array {
+  return packr.pack({ v: wireVersion, answer });
+}
+
+/** Decodes the answer to a claim; never throws. */
+export function decodeClaimAnswer(body: Uint8Array): Decoded<ClaimAnswer> {
+  return decodeVersioned(body, 'claim answer', (o) => {
+    const answer = o.answer as ClaimAnswer;
+    if (!claimAnswers.includes(answer)) throw new WireError('unknown claim answer');
+    return answer;
+  });
+}

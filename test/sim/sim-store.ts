@@ -103,6 +103,12 @@ export class SimStore implements RaftStore {
   }
 
   /** The simulator's member hosts its one group from the start; membership lives in the simulation. */
+  async pins(): Promise<ReadonlyMap<string, string>> {
+    return new Map();
+  }
+
+  async setPin(): Promise<void> {}
+
   async replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     return new Map();
   }

@@ -7,8 +7,14 @@
  */
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, NotLeaderError, type RaftKVNode, unavailable } from '../../node/index.js';
-import type { ConfState } from '../../raft/types.js';
+import {
+  badRequest,
+  type ConfState,
+  NotLeaderError,
+  type RaftKVNode,
+  unavailable,
+} from '../../node/index.js';
+
 import type { Forwarded, Forwarder } from '../forward.js';
 import { type ShardRequest, serveOrForward } from '../serve-or-forward.js';
 

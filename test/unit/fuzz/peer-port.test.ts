@@ -41,6 +41,7 @@ function peerServer(): FastifyInstance {
     self: 'n1',
     peers: new Set(members),
     sink: (from, msgs) => void received.push({ from, msgs }),
+    claims: async () => 'new',
     log: pino({ level: 'silent' }),
     bodyBytesMax,
     messagesMax,

@@ -87,12 +87,24 @@ describe('codec', () => {
     expect(decodeSnapshotData(1, 5, encodeSnapshotData(new Uint8Array([9, 8])))).toEqual(
       new Uint8Array([9, 8]),
     );
-    const identity = { clusterId: 'c1', nodeId: 'n1', format: 1 };
+    const identity = {
+      clusterId: 'c1',
+      nodeId: 'n1',
+      format: 1,
+      incarnation: 'i1',
+      start: 'member' as const,
+    };
     expect(decodeIdentity(encodeIdentity(identity))).toEqual(identity);
   });
 
   it('names the record of a damaged identity and snapshot', () => {
-    const identity = encodeIdentity({ clusterId: 'c1', nodeId: 'n1', format: 1 });
+    const identity = encodeIdentity({
+      clusterId: 'c1',
+      nodeId: 'n1',
+      format: 1,
+      incarnation: 'i1',
+      start: 'member',
+    });
     identity[6]! ^= 0xff;
     expect(() => decodeIdentity(identity)).toThrow(/^store corrupt: identity: checksum mismatch/);
     const data = encodeSnapshotData(new Uint8Array([1, 2, 3]));

@@ -71,6 +71,14 @@ export class FailingStore implements RaftStore {
     return this.#inner.setIdentity(identity);
   }
 
+  pins(): Promise<ReadonlyMap<string, string>> {
+    return this.#inner.pins();
+  }
+
+  setPin(node: string, incarnation: string): Promise<void> {
+    return this.#inner.setPin(node, incarnation);
+  }
+
   replicas(): Promise<ReadonlyMap<GroupId, ReplicaRecord>> {
     return this.#inner.replicas();
   }

@@ -26,7 +26,7 @@ const bigEntries = (from: number, to: number) =>
  */
 async function storeWithTableAndLog(): Promise<void> {
   let store = await LevelStore.open(dir);
-  await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: 1 });
+  await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: 1, incarnation: 'i1', start: 'member' });
   for (const g of [0, 1, 2]) {
     await store.write(
       [groupWrite(g, { entries: bigEntries(1, 50), hardState: { term: 1, vote: 'n1', commit: 50 } })],

@@ -152,7 +152,13 @@ describe('LevelStore on disk', () => {
 
   it('refuses to open a directory of a newer format', async () => {
     store = await LevelStore.open(dir);
-    await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: storeFormat + 1 });
+    await store.setIdentity({
+      clusterId: 'c',
+      nodeId: 'n1',
+      format: storeFormat + 1,
+      incarnation: 'i1',
+      start: 'member',
+    });
     await store.close();
     await expect(LevelStore.open(dir)).rejects.toThrow(
       `store format ${storeFormat + 1} is newer than this build's format ${storeFormat}`,

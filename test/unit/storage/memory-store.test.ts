@@ -46,8 +46,14 @@ describe('MemoryStore crash', () => {
 
   it('keeps the identity, which is always synced', async () => {
     const store = new MemoryStore();
-    await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: 1 });
-    expect(await store.crash().identity()).toEqual({ clusterId: 'c', nodeId: 'n1', format: 1 });
+    await store.setIdentity({ clusterId: 'c', nodeId: 'n1', format: 1, incarnation: 'i1', start: 'member' });
+    expect(await store.crash().identity()).toEqual({
+      clusterId: 'c',
+      nodeId: 'n1',
+      format: 1,
+      incarnation: 'i1',
+      start: 'member',
+    });
   });
 
   it('closes the crashed store', async () => {

@@ -197,9 +197,21 @@ export function describeStoreContract<S extends RaftStore>(name: string, harness
         sync,
       );
       await store.write([groupWrite(0, { entries: entries(7, 9, 4) })], sync);
-      await store.setIdentity({ clusterId: 'c1', nodeId: 'n3', format: 1 });
+      await store.setIdentity({
+        clusterId: 'c1',
+        nodeId: 'n3',
+        format: 1,
+        incarnation: 'i1',
+        start: 'member',
+      });
       store = await harness.reopen(store);
-      expect(await store.identity()).toEqual({ clusterId: 'c1', nodeId: 'n3', format: 1 });
+      expect(await store.identity()).toEqual({
+        clusterId: 'c1',
+        nodeId: 'n3',
+        format: 1,
+        incarnation: 'i1',
+        start: 'member',
+      });
       expect(await store.load(0)).toEqual({
         hardState: hs0,
         snapshot: snapshot(5, 3),
@@ -212,8 +224,20 @@ export function describeStoreContract<S extends RaftStore>(name: string, harness
 
     it('records the identity and reads it back', async () => {
       expect(await store.identity()).toBe(null);
-      await store.setIdentity({ clusterId: 'prod', nodeId: 'n2', format: 1 });
-      expect(await store.identity()).toEqual({ clusterId: 'prod', nodeId: 'n2', format: 1 });
+      await store.setIdentity({
+        clusterId: 'prod',
+        nodeId: 'n2',
+        format: 1,
+        incarnation: 'i1',
+        start: 'member',
+      });
+      expect(await store.identity()).toEqual({
+        clusterId: 'prod',
+        nodeId: 'n2',
+        format: 1,
+        incarnation: 'i1',
+        start: 'member',
+      });
     });
 
     it('round-trips 1 MiB of entry data and of snapshot data', async () => {

@@ -18,6 +18,7 @@ const app = buildPeerServer({
   self: 'n1',
   secret: 'the-cluster-secret-of-c1',
   peers: new Set(['n2']),
+  claims: async () => 'new',
   sink: () => {
     throw new Error('nothing may reach Raft');
   },

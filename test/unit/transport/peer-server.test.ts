@@ -17,6 +17,7 @@ const app = () =>
     secret,
     peers: new Set(['n2', 'n3']),
     sink: (from, msgs) => void received.push({ from, msgs }),
+    claims: async () => 'new',
     log,
     bodyBytesMax: 4096,
     messagesMax: 100,
