@@ -56,7 +56,7 @@ export async function changeMembers(
   const res = g.raft.proposeConfChange(change);
   if (!res.ok) throw refusalError(g.id, change, res);
   o.schedule();
-  await g.waiters.waitProposal(res.index, res.term, o.deadlineMs);
+  await g.waiters.waitConfig(res.index, res.term, o.deadlineMs);
   return g.raft.conf();
 }
 

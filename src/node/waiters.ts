@@ -13,8 +13,10 @@ interface Waiter<T> {
   readonly deadlineMs: number;
 }
 
-interface ProposalWaiter<T> extends Waiter<T> {
+interface ProposalWaiter<T> extends Waiter<T | null> {
   readonly term: Term;
+  /** A configuration change: its entry carries no command, and applying it is the answer. */
+  readonly config: boolean;
 }
 
 interface ReadWaiter extends Waiter<Index> {
@@ -33,12 +35,21 @@ export class Waiters<R> {
    * (the log was cut back there, so it can never commit): it fails as not applied.
    */
   waitProposal(index: Index, term: Term, deadlineMs: number): Promise<R> {
+    return this.#wait(index, term, deadlineMs, false) as Promise<R>;
+  }
+
+  /** Waits for the configuration change proposed at (index, term) to be applied. */
+  async waitConfig(index: Index, term: Term, deadlineMs: number): Promise<void> {
+    await this.#wait(index, term, deadlineMs, true);
+  }
+
+  #wait(index: Index, term: Term, deadlineMs: number, config: boolean): Promise<R | null> {
     if (this.#closedWhy !== null) return Promise.reject(proposalFailed(this.#closedWhy));
     this.#proposals
       .get(index)
       ?.reject(unavailable('leadership changed before the write committed; nothing was written'));
     return new Promise((resolve, reject) =>
-      this.#proposals.set(index, { resolve, reject, term, deadlineMs }),
+      this.#proposals.set(index, { resolve, reject, term, deadlineMs, config }),
     );
   }
 
@@ -57,7 +68,7 @@ export class Waiters<R> {
     const w = this.#proposals.get(index);
     if (w === undefined) return;
     this.#proposals.delete(index);
-    if (w.term === term && result !== null) w.resolve(result);
+    if (w.term === term && (result !== null || w.config)) w.resolve(result);
     else w.reject(unavailable('leadership changed before the write committed; nothing was written'));
   }
 
