@@ -240,6 +240,51 @@ export function describeStoreContract<S extends RaftStore>(name: string, harness
       });
     });
 
+    it('records replicas, lists them after a reopen, and deletes every record of one replica', async () => {
+      const first = { initial: { voters: ['n1', 'n2', 'n3'], learners: [] }, joinedAfter: 0 };
+      const joined = { initial: { voters: ['n1', 'n2'], learners: ['n3'] }, joinedAfter: 41 };
+      await store.createReplica(0, first);
+      await store.createReplica(7, joined);
+      await store.write(
+        [
+          groupWrite(0, { entries: entries(1, 3, 1), hardState: { term: 1, vote: 'n1', commit: 3 } }),
+          groupWrite(7, { installSnapshot: snapshot(41, 2), entries: entries(42, 43, 2) }),
+        ],
+        sync,
+      );
+      store = await harness.reopen(store);
+      expect(new Map(await store.replicas())).toEqual(
+        new Map([
+          [0, first],
+          [7, joined],
+        ]),
+      );
+      await store.deleteReplica(0);
+      expect([...(await store.replicas()).keys()]).toEqual([7]);
+      expect(await store.load(0)).toEqual(emptyState);
+      store = await harness.reopen(store);
+      expect(await store.load(0)).toEqual(emptyState);
+      expect((await store.load(7)).entries).toEqual(entries(42, 43, 2));
+      // A replica created again after its deletion starts from nothing.
+      await store.createReplica(0, joined);
+      await store.write([groupWrite(0, { entries: entries(1, 1, 5) })], sync);
+      expect((await store.load(0)).entries).toEqual(entries(1, 1, 5));
+    });
+
+    it('records the incarnation pinned for each peer and keeps the latest', async () => {
+      expect(new Map(await store.pins())).toEqual(new Map());
+      await store.setPin('n2', 'aaaa');
+      await store.setPin('node-ü', 'bbbb');
+      await store.setPin('n2', 'cccc');
+      store = await harness.reopen(store);
+      expect(new Map(await store.pins())).toEqual(
+        new Map([
+          ['n2', 'cccc'],
+          ['node-ü', 'bbbb'],
+        ]),
+      );
+    });
+
     it('round-trips 1 MiB of entry data and of snapshot data', async () => {
       const big = new Uint8Array(1024 * 1024);
       for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff;
