@@ -214,6 +214,9 @@ export class RaftKVNode {
     return node;
   }
 
+  /** Shards whose replica here was removed: their configuration and leader as it last knew them. */
+  readonly #departed = new Map<number, { readonly conf: ConfState; readonly leader: NodeId | null }>();
+
   /** Per local replica, ReplicaRecord.joinedAfter: configurations up to it are history. */
   readonly #joinedAfter = new Map<number, number>();
 
@@ -235,6 +238,7 @@ export class RaftKVNode {
   async #retire(g: Group): Promise<void> {
     if (this.#groups.get(g.id) !== g) return;
     this.#groups.delete(g.id);
+    this.#departed.set(g.id, { conf: g.raft.conf(), leader: g.raft.status().leader });
     g.retire();
     g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);
     this.#log.info({ group: g.id }, 'replica removed from the group; deleting it');
@@ -276,6 +280,7 @@ export class RaftKVNode {
     this.#joinedAfter.set(shard, joinedAfter);
     const g = await loadGroup(this.#deps, shard, initial);
     this.#groups.set(shard, g);
+    this.#departed.delete(shard);
     this.#readiness.add(g);
     this.#watch(g);
     this.#log.info(
@@ -376,10 +381,26 @@ export class RaftKVNode {
       if (next === null) return { kind: 'unknown' };
       return { kind: 'remote', node: next, api: this.#apiOf.get(next)! };
     }
-    const member = this.placement[shard]?.[0];
+    // No replica here: the shard's leader and members as our replica last knew them before it
+    // was removed, else the cluster file's placement; never this node itself.
+    const departed = this.#departed.get(shard);
+    const candidates = [
+      ...(departed?.leader === null || departed === undefined ? [] : [departed.leader]),
+      ...(departed?.conf.voters ?? []),
+      ...(this.placement[shard] ?? []),
+    ].filter((id) => id !== this.id && this.#apiOf.has(id));
+    const member = candidates[0];
     return member === undefined
       ? { kind: 'unknown' }
       : { kind: 'remote', node: member, api: this.#apiOf.get(member)! };
+  }
+
+  /**
+   * What this node knows of a shard it holds no replica of: the configuration and leader its
+   * replica last knew when it was removed, or null (then only the cluster file's placement).
+   */
+  departedShard(shard: number): { readonly conf: ConfState; readonly leader: NodeId | null } | null {
+    return this.#departed.get(shard) ?? null;
   }
 
   /**

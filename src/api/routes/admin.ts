@@ -18,11 +18,13 @@ export function adminRoutes(
       clusterId: node.config.clusterId,
       nodes: node.config.nodes,
       // A shard this node holds a replica of: its configuration as that replica knows it (and, on
-      // its leader, each learner's lag); any other: the cluster file's placement.
+      // its leader, each learner's lag); one whose replica here was removed: as it last knew it;
+      // any other: the cluster file's placement.
       shards: node.placement.map((placed, shard) => {
         const g = local.get(shard);
-        const voters = g?.conf.voters ?? placed;
-        const learners = (g?.conf.learners ?? []).map((id) => ({
+        const departed = node.departedShard(shard);
+        const voters = g?.conf.voters ?? departed?.conf.voters ?? placed;
+        const learners = (g?.conf.learners ?? departed?.conf.learners ?? []).map((id) => ({
           id,
           lag: g?.followers.find((f) => f.id === id)?.lag ?? null,
         }));
@@ -31,7 +33,7 @@ export function adminRoutes(
           members: [...voters, ...learners.map((l) => l.id)],
           voters,
           learners,
-          leader: g?.leader ?? null,
+          leader: g?.leader ?? departed?.leader ?? null,
           term: g?.term ?? null,
         };
       }),
