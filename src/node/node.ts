@@ -291,6 +291,21 @@ export class RaftKVNode {
   }
 
   /**
+   * Undoes hostReplica() when the addition was not proposed after all: deletes the replica of
+   * `shard` if it never heard from a leader (nothing in its log, no snapshot). A replica that
+   * did is left alone: its removal goes through the group.
+   */
+  async dropUnjoinedReplica(shard: number): Promise<boolean> {
+    this.#checkServing();
+    const g = this.#groups.get(shard);
+    if (g === undefined) return false;
+    const s = g.raft.status();
+    if (s.lastIndex !== 0 || s.snapshotIndex !== 0 || s.leader !== null) return false;
+    await this.#retire(g);
+    return true;
+  }
+
+  /**
    * Proposes one membership change of `shard`, which this node must lead, and resolves with the
    * configuration once it is applied. Throws NotLeaderError when it does not lead (nothing done).
    */

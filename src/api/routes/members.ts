@@ -10,6 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   badRequest,
   type ConfState,
+  conflict,
+  KVError,
   NotLeaderError,
   type RaftKVNode,
   unavailable,
@@ -76,7 +78,24 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
         `node ${target} could not create a replica of shard ${shard} (${created.status}: ${created.body.toString().slice(0, 200)}); nothing was changed`,
       );
     }
-    return node.changeMembers(shard, { type: 'addLearner', node: target });
+    try {
+      return await node.changeMembers(shard, { type: 'addLearner', node: target });
+    } catch (err) {
+      // Not added after all (refused, or leadership moved before the proposal): the empty
+      // replica just created would wait for a leader for ever; best effort, it goes.
+      if (!(err instanceof KVError && err.code === 'timeout')) {
+        await forwarder
+          .forward(node.apiOf(target)!, {
+            method: 'DELETE',
+            url: `/v1/admin/replicas/${shard}`,
+            headers: { authorization: req.headers.authorization },
+            body: null,
+            hops: 0,
+          })
+          .catch(() => undefined);
+      }
+      throw err;
+    }
   };
 
   app.post<{ Params: ShardParams }>('/v1/admin/shards/:shard/members', async (req, reply) => {
@@ -127,6 +146,12 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
       },
       relay(reply),
     );
+  });
+
+  app.delete<{ Params: ShardParams }>('/v1/admin/replicas/:shard', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    if (await node.dropUnjoinedReplica(shard)) return reply.code(204).send();
+    throw conflict(`node ${node.id} holds no replica of shard ${shard} that never joined`);
   });
 
   app.put<{ Params: ShardParams }>('/v1/admin/replicas/:shard', async (req, reply) => {

@@ -129,4 +129,22 @@ describe('membership changes on a node', () => {
     }).toEqual({ newcomer: true, leaving: false });
     expect(cluster.nodes.get(newcomer.id)!.members(0)!.voters).toContain(newcomer.id);
   });
+
+  it('a replica created for an addition that was never proposed is dropped; one that joined is not', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c', 'd'], 1, { replicas: 3 });
+    await cluster.startAll();
+    const leader = await cluster.settledLeaderOf(0);
+    const newcomer = outsider(cluster, 0);
+    const conf = leader.members(0)!;
+    await newcomer.hostReplica(0, { voters: conf.voters, learners: [newcomer.id] }, leader.lastIndex(0));
+    expect(await newcomer.dropUnjoinedReplica(0)).toBe(true);
+    expect(newcomer.groups.has(0)).toBe(false);
+    expect([...(await cluster.stores.get(newcomer.id)!.replicas()).keys()]).toEqual([]);
+
+    await newcomer.hostReplica(0, { voters: conf.voters, learners: [newcomer.id] }, leader.lastIndex(0));
+    await leader.changeMembers(0, { type: 'addLearner', node: newcomer.id });
+    await leader.learnerCaughtUp(0, newcomer.id, 5_000);
+    expect(await newcomer.dropUnjoinedReplica(0)).toBe(false);
+    expect(newcomer.groups.has(0)).toBe(true);
+  });
 });
