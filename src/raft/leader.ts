@@ -202,10 +202,17 @@ export function maybeCommit(r: Raft): boolean {
   return true;
 }
 
-/** A removal committed: the removed member hears so in one last append, then is no longer replicated to. */
+/**
+ * A removal committed: the removed member hears so in one last append, then is no longer
+ * replicated to. The append goes even while a probe or a full window is in flight (no later
+ * message would carry the commit), from where the last one went: a member that holds those
+ * entries accepts it, whatever commit index an earlier leader gave it.
+ */
 function forgetDeparted(r: Raft): void {
   for (const [id, pr] of r.progress) {
     if (r.peers.includes(id)) continue;
+    if (pr.state === 'probe') pr.probeSent = false;
+    else if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
     sendAppend(r, id, pr);
     r.progress.delete(id);
   }

@@ -161,8 +161,9 @@ export class Raft {
 
   /**
    * Leader only: one Progress per member of the configuration in effect, new ones probing from
-   * `next`. A member that a change still pending removes keeps its Progress (it counts in no
-   * quorum) so that it learns the removal committed; then it is forgotten.
+   * `next`. A member that a change still pending removes has a Progress too (it counts in no
+   * quorum), so that it learns the removal committed, even when a new leader inherited the
+   * change; then it is forgotten.
    */
   syncProgress(next: Index): void {
     const peers = this.peers;
@@ -171,7 +172,7 @@ export class Raft {
     for (const id of this.progress.keys()) {
       if (!peers.includes(id) && !departing.includes(id)) this.progress.delete(id);
     }
-    for (const peer of peers) {
+    for (const peer of [...peers, ...departing]) {
       if (!this.progress.has(peer)) this.progress.set(peer, new Progress(next, this.config.inflightMax));
     }
   }

@@ -1,12 +1,16 @@
 /**
  * A synchronous test cluster of RaftNodes in the style of etcd's `network`: every member keeps
  * what it persisted, messages are delivered in order until the cluster is quiet, and tests cut
- * links, crash members and restart them from what they persisted.
+ * links, crash members and restart them from what they persisted, add members to a running group
+ * and change its configuration through a member.
  */
 
 import { RaftNode } from '../../../src/raft/raft-node.js';
 import { createRng } from '../../../src/raft/rng.js';
 import {
+  type ConfChange,
+  type ConfChangeResult,
+  type ConfState,
   type DurableState,
   defaultRaftTuning,
   type Entry,
@@ -52,15 +56,50 @@ export class TestCluster {
   #seed: number;
   #observer: ((e: ClusterEvent) => void) | null = null;
 
+  /** The first configuration each member was created with (see RaftConfig.voters). */
+  readonly #first = new Map<NodeId, ConfState>();
+
+  /**
+   * A group whose first configuration has `ids` as voters and `tuning.learners` (if any) as
+   * learners; every one of them is a member of the cluster.
+   */
   constructor(ids: readonly NodeId[], tuning: Partial<Omit<RaftConfig, 'id' | 'voters'>> = {}, seed = 1) {
-    this.config = { ...defaultRaftTuning, ...tuning, voters: ids };
+    const learners = tuning.learners ?? [];
+    this.config = { ...defaultRaftTuning, ...tuning, voters: ids, learners };
     this.#seed = seed;
-    for (const id of ids) this.members.set(id, this.#boot(id, emptyDurable()));
+    for (const id of [...ids, ...learners]) this.#add(id, { voters: ids, learners });
+  }
+
+  #add(id: NodeId, first: ConfState): Member {
+    if (this.members.has(id)) throw new Error(`member ${id} exists already`);
+    this.#first.set(id, first);
+    const m = this.#boot(id, emptyDurable());
+    this.members.set(id, m);
+    return m;
   }
 
   #boot(id: NodeId, durable: Member['durable']): Member {
-    const raft = new RaftNode({ ...this.config, id }, durable, { rng: createRng(this.#seed++) });
+    const { voters, learners } = this.#first.get(id)!;
+    const raft = new RaftNode({ ...this.config, id, voters, learners }, durable, {
+      rng: createRng(this.#seed++),
+    });
     return { id, raft, durable, applied: [], installed: durable.snapshot, readStates: [], readys: [] };
+  }
+
+  /**
+   * Starts a brand-new member with an empty log whose first configuration is `first`, as a
+   * replica created to join a running group is (typically the leader's configuration with `id`
+   * added as a learner). It takes part once a leader's configuration includes it.
+   */
+  addMember(id: NodeId, first: ConfState): Member {
+    return this.#add(id, first);
+  }
+
+  /** Proposes `change` through member `id`, then lets the cluster run until it is quiet. */
+  proposeConfChange(id: NodeId, change: ConfChange): ConfChangeResult {
+    const res = this.get(id).raft.proposeConfChange(change);
+    this.stabilize();
+    return res;
   }
 
   get(id: NodeId): Member {
