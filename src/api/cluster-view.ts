@@ -28,6 +28,8 @@ export interface ReplicaView {
   readonly node: string;
   readonly up: boolean;
   readonly role: GroupStatus['role'] | 'down';
+  /** A learner of the shard: receives the log, never votes. */
+  readonly learner: boolean;
   readonly term: number | null;
   readonly leader: string | null;
   readonly commit: number | null;
@@ -41,8 +43,12 @@ export interface ReplicaView {
 
 export interface ShardView {
   readonly shard: number;
-  /** In placement order: the first is the preferred leader. */
+  /**
+   * Voters then learners, as the shard's leader (else the replica with the newest configuration,
+   * else the cluster file's placement) has them: the first is the preferred leader.
+   */
   readonly members: readonly string[];
+  readonly learners: readonly string[];
   readonly leader: string | null;
   readonly term: number | null;
   readonly commit: number | null;
@@ -88,7 +94,8 @@ export function buildClusterView(o: {
   const order = new Map(o.answers.map((a, i) => [a.id, i]));
   const byNodeOrder = (members: readonly string[]) =>
     [...members].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
-  const shards = o.placement.map((members, shard) => shardView(shard, members, byNodeOrder, groupOf));
+  const ids = o.answers.map((a) => a.id);
+  const shards = o.placement.map((placed, shard) => shardView(shard, placed, ids, byNodeOrder, groupOf));
   const nodes = o.answers.map((a): NodeView => {
     const leads = shards.filter((s) => s.leader === a.id).map((s) => s.shard);
     return 'status' in a
@@ -116,15 +123,23 @@ export function buildClusterView(o: {
 
 function shardView(
   shard: number,
-  members: readonly string[],
+  placed: readonly string[],
+  ids: readonly string[],
   byNodeOrder: (members: readonly string[]) => string[],
   groupOf: (node: string, shard: number) => GroupStatus | undefined,
 ): ShardView {
-  const groups = members.flatMap((m) => groupOf(m, shard) ?? []);
+  const hosted = ids.flatMap((id) => groupOf(id, shard) ?? []);
   let leaderGroup: GroupStatus | null = null;
-  for (const g of groups) {
+  for (const g of hosted) {
     if (g.role === 'leader' && (leaderGroup === null || g.term > leaderGroup.term)) leaderGroup = g;
   }
+  const newest = hosted.reduce<GroupStatus | null>(
+    (a, b) => (a === null || b.confIndex > a.confIndex ? b : a),
+    null,
+  );
+  const conf = (leaderGroup ?? newest)?.conf ?? { voters: placed, learners: [] };
+  const members = [...conf.voters, ...conf.learners];
+  const groups = members.flatMap((m) => groupOf(m, shard) ?? []);
   const replicas = byNodeOrder(members).map((node): ReplicaView => {
     const g = groupOf(node, shard);
     if (g === undefined) {
@@ -132,6 +147,7 @@ function shardView(
         node,
         up: false,
         role: 'down',
+        learner: conf.learners.includes(node),
         term: null,
         leader: null,
         commit: null,
@@ -148,6 +164,7 @@ function shardView(
       node,
       up: true,
       role: g.role,
+      learner: conf.learners.includes(node),
       term: g.term,
       leader: g.leader,
       commit: g.commit,
@@ -162,6 +179,7 @@ function shardView(
   return {
     shard,
     members,
+    learners: conf.learners,
     leader: leaderGroup?.id ?? null,
     term: leaderGroup?.term ?? maxOf(groups.map((g) => g.term)),
     commit: leaderGroup?.commit ?? maxOf(groups.map((g) => g.commit)),

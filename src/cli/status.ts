@@ -97,7 +97,7 @@ function shardRows(s: ShardView): string[][] {
     i === 0 ? rate(s.writesPerSec) : '',
     i === 0 ? rate(s.readsPerSec) : '',
     r.node,
-    r.role === 'preCandidate' ? 'pre-candidate' : r.role,
+    r.learner && r.role !== 'down' ? 'learner' : r.role === 'preCandidate' ? 'pre-candidate' : r.role,
     dash(r.term),
     dash(r.commit),
     dash(r.applied),

@@ -86,6 +86,7 @@ describe('mergeLeaderChanges', () => {
 });
 
 describe('buildClusterView', () => {
+  const shard1 = { voters: ['n2', 'n3', 'n1'], learners: [] };
   const view = buildClusterView({
     clusterId: 'c1',
     servedBy: 'n2',
@@ -112,7 +113,7 @@ describe('buildClusterView', () => {
               { id: 'n3', match: 39, next: 41, state: 'replicate', learner: false, lag: 1 },
             ],
           }),
-          group('n2', 1, { role: 'follower', term: 2, leader: 'n1', readsPerSec: 3 }),
+          group('n2', 1, { role: 'follower', term: 2, leader: 'n1', readsPerSec: 3, conf: shard1 }),
         ]),
       },
       {
@@ -120,7 +121,7 @@ describe('buildClusterView', () => {
         api: 'http://a:3',
         status: node('n3', [
           group('n3', 0, { role: 'follower', term: 5, leader: 'n2' }),
-          group('n3', 1, { role: 'candidate', term: 3, leader: null, readsPerSec: 1 }),
+          group('n3', 1, { role: 'candidate', term: 3, leader: null, readsPerSec: 1, conf: shard1 }),
         ]),
       },
     ],
@@ -148,6 +149,41 @@ describe('buildClusterView', () => {
     expect([s1!.leader, s1!.term, s1!.readsPerSec]).toEqual([null, 3, 4]);
     expect(s1!.members).toEqual(['n2', 'n3', 'n1']);
     expect(s1!.replicas.map((r) => r.role)).toEqual(['down', 'follower', 'candidate']);
+  });
+
+  it("takes a shard's members from its leader's configuration, learners marked, not from the placement", () => {
+    const moved = buildClusterView({
+      clusterId: 'c1',
+      servedBy: 'n1',
+      atMs: 5_000,
+      placement: [['n1', 'n2', 'n3']],
+      answers: ['n1', 'n2', 'n3', 'n4'].map((id, k) => ({
+        id,
+        api: `http://a:${k + 1}`,
+        status: node(
+          id,
+          id === 'n3'
+            ? []
+            : [
+                group(id, 0, {
+                  role: id === 'n1' ? 'leader' : 'follower',
+                  term: 2,
+                  leader: 'n1',
+                  conf: { voters: ['n1', 'n2'], learners: ['n4'] },
+                  confIndex: 7,
+                }),
+              ],
+        ),
+      })),
+    });
+    const s = moved.shards[0]!;
+    expect([s.members, s.learners]).toEqual([['n1', 'n2', 'n4'], ['n4']]);
+    expect(s.replicas.map((r) => [r.node, r.role, r.learner])).toEqual([
+      ['n1', 'leader', false],
+      ['n2', 'follower', false],
+      ['n4', 'follower', true],
+    ]);
+    expect(formatClusterView(moved)).toMatch(/n4 +learner/);
   });
 
   it('prints as tables for `raftkv status`', () => {
