@@ -93,6 +93,30 @@ describe('a cluster with API tokens and a cluster secret', () => {
     expect((await c.get('tok/a')).text()).toBe('one');
   });
 
+  it("changes a shard's members only with a read-write token, carried to the leader and to the new replica", async () => {
+    const c = cluster();
+    const ro = { headers: { authorization: `Bearer ${readOnly}` } };
+    const path = '/v1/admin/shards/0/members/n3';
+    const refused = await c.request('DELETE', path, { ...ro, node: 'n1' });
+    expect([refused.status, refused.json<ErrorBody>().error.code]).toEqual([403, 'forbidden']);
+    const anonymous = await c.request('DELETE', path, { node: 'n1', headers: { authorization: '' } });
+    expect(anonymous.status).toBe(401);
+    const leader = await c.waitLeader(0);
+    const via = c.ids.find((id) => id !== leader && id !== 'n3') ?? c.ids.find((id) => id !== leader)!;
+    const removed = await c.request('DELETE', path, { node: via });
+    expect([removed.status, removed.json<{ voters: string[] }>().voters.includes('n3')]).toEqual([
+      200,
+      false,
+    ]);
+    const added = await c.request('POST', '/v1/admin/shards/0/members', {
+      node: via,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ node: 'n3', role: 'voter' }),
+      timeoutMs: 10_000,
+    });
+    expect([added.status, added.json<{ voters: string[] }>().voters.includes('n3')]).toEqual([200, true]);
+  });
+
   it("carries the caller's token when a node forwards to the shard leader", async () => {
     const c = cluster();
     for (let shard = 0; shard < c.shards; shard++) {
