@@ -1,6 +1,7 @@
 /**
  * The CI-sized fault-injection round: each nemesis (kill, pause, partition) for ~20 s against a
- * real 3-node, 3-shard cluster with concurrent clients; fails on any linearizability violation,
+ * real 3-node, 3-shard cluster with concurrent clients, kill together with membership (a shard's
+ * replica removed and added back while nodes are killed); fails on any linearizability violation,
  * any key without a verdict, any acknowledged write missing from the final reads, or a cluster
  * that does not recover after the heal. A failing round keeps its results (report, history,
  * timeline, node logs) under jepsen-results/ci-*; the message says where and how to rerun it.
@@ -19,21 +20,22 @@ import { runRound } from './round.js';
 const roundMs = Number(process.env.JEPSEN_CI_MS ?? 20_000);
 const net = netnsSupport();
 
-async function ciRound(nemesis: NemesisKind, defaultSeed: number) {
+async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
   const seed = process.env.JEPSEN_SEED === undefined ? defaultSeed : Number(process.env.JEPSEN_SEED);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const outDir = join(repoRoot, 'jepsen-results', `ci-${stamp}-${nemesis}`);
+  const nemesis = nemeses.join(',');
+  const outDir = join(repoRoot, 'jepsen-results', `ci-${stamp}-${nemeses.join('-')}`);
   const lines: string[] = [];
   const started = Date.now();
   const r = await runRound({
-    nemeses: [nemesis],
+    nemeses,
     timeMs: roundMs,
     clients: 8,
     nodes: 3,
     shards: 3,
     keys: 6,
     seed,
-    network: nemesis === 'partition' ? 'netns' : 'loopback',
+    network: nemeses.includes('partition') ? 'netns' : 'loopback',
     holdMs: [2_500, 5_000],
     quietMs: [1_500, 3_000],
     requestTimeoutMs: 1_500,
@@ -59,11 +61,14 @@ async function ciRound(nemesis: NemesisKind, defaultSeed: number) {
     `--quiet 1.5-3 --snapshot-entries 300 --seed ${seed}`;
   expect(failures, context).toEqual([]);
   // A round that injected nothing or did nothing proves nothing.
-  expect(r.report.faults.length, context).toBeGreaterThan(0);
+  if (nemeses.some((k) => k !== 'membership')) expect(r.report.faults.length, context).toBeGreaterThan(0);
+  const changed = r.report.membership?.counts.ok ?? 0;
+  if (nemeses.includes('membership')) expect(changed, context).toBeGreaterThan(0);
   expect(okOps, context).toBeGreaterThan(100);
   rmSync(outDir, { recursive: true, force: true });
   process.stdout.write(
     `fault round ${nemesis} (seed ${seed}): ${r.history.length} operations, ${r.report.faults.length} faults, ` +
+      `${r.report.membership == null ? '' : `${changed} membership changes, `}` +
       `valid, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
 }
@@ -74,18 +79,18 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
     if (!net.ok) process.stderr.write(`faults.test: skipping the partition round: ${net.reason}\n`);
   }, 240_000);
 
-  it('kill (SIGKILL and restart leaders, random nodes, majorities): linearizable, nothing lost', async () => {
-    await ciRound('kill', 101);
+  it('kill (SIGKILL and restart leaders, random nodes, majorities) and membership (a replica out and back in): linearizable, nothing lost', async () => {
+    await ciRound(['kill', 'membership'], 101);
   }, 180_000);
 
   it('pause (SIGSTOP/SIGCONT leaders, random nodes, majorities): linearizable, nothing lost', async () => {
-    await ciRound('pause', 102);
+    await ciRound(['pause'], 102);
   }, 180_000);
 
   it.skipIf(!net.ok)(
     `partition (isolated node, isolated leader, majority/minority, bridge)${net.ok ? '' : ` — skipped: ${net.reason}`}: linearizable, nothing lost`,
     async () => {
-      await ciRound('partition', 103);
+      await ciRound(['partition'], 103);
     },
     180_000,
   );

@@ -4,9 +4,11 @@
  * timeline.html (open it in a browser), logs/<node>.log and run/cluster.json (the nodes' data
  * directories stay in run/data only when the round is invalid, or with --keep-data).
  *
- *   --nemesis kill,pause,partition | all   faults to inject (default all)
+ *   --nemesis kill,pause,partition,membership | all   faults to inject (default all); membership
+ *                     moves shard replicas alongside the others (with --nodes 4, to a node without one)
  *   --variants a,b    only these variants: leader, random, majority (kill, pause); isolate-node,
- *                     isolate-leader, majority-minority, bridge (partition)
+ *                     isolate-leader, majority-minority, bridge (partition); other-node, same-node
+ *                     (membership)
  *   --time 120        seconds of faults         --clients 16   concurrent clients
  *   --nodes 3         nodes                     --shards 3     shard groups
  *   --keys 9          keys                      --seed N       picks operations and faults
@@ -66,10 +68,10 @@ function parse() {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`jepsen: ${message}\n`);
   process.stderr.write(
-    'usage: npm run jepsen -- [--nemesis kill,pause,partition|all] [--variants V,V] [--time S] [--clients N]\n' +
-      '       [--nodes N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B] [--net auto|netns|loopback]\n' +
-      '       [--request-timeout MS] [--client-timeout MS] [--tick-ms N] [--election-ticks N]\n' +
-      '       [--snapshot-entries N] [--reads linearizable|stale] [--out DIR] [--keep-data] | --check FILE\n',
+    'usage: npm run jepsen -- [--nemesis kill,pause,partition,membership|all] [--variants V,V] [--time S]\n' +
+      '       [--clients N] [--nodes N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B]\n' +
+      '       [--net auto|netns|loopback] [--request-timeout MS] [--client-timeout MS] [--tick-ms N]\n' +
+      '       [--election-ticks N] [--snapshot-entries N] [--reads linearizable|stale] [--out DIR] [--keep-data] | --check FILE\n',
   );
   process.exit(2);
 }
@@ -109,7 +111,7 @@ const nemeses: NemesisKind[] =
     ? [...nemesisKinds]
     : values.nemesis.split(',').map((s) => {
         const k = s.trim() as NemesisKind;
-        if (!nemesisKinds.includes(k)) usage(`unknown nemesis "${s}" (kill, pause, partition, all)`);
+        if (!nemesisKinds.includes(k)) usage(`unknown nemesis "${s}" (${nemesisKinds.join(', ')}, all)`);
         return k;
       });
 if (!['auto', 'netns', 'loopback'].includes(values.net)) usage('--net must be auto, netns or loopback');

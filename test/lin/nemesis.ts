@@ -2,31 +2,38 @@
  * The nemesis: injects one fault at a time into a TestCluster, holds it, heals it, waits a quiet
  * spell, and again, until stopped. Fault kinds and their variants:
  *
- *   kill       SIGKILL the leader of a random shard / a random node / a majority; restart after the hold
- *   pause      SIGSTOP the leader of a random shard / a random node / a majority; SIGCONT after the hold
- *   partition  isolate a random node / a shard's leader; a random majority-minority split; a bridge:
- *              two sides that cannot talk and one node that talks to both
+ *   kill        SIGKILL the leader of a random shard / a random node / a majority; restart after the hold
+ *   pause       SIGSTOP the leader of a random shard / a random node / a majority; SIGCONT after the hold
+ *   partition   isolate a random node / a shard's leader; a random majority-minority split; a bridge:
+ *               two sides that cannot talk and one node that talks to both
+ *   membership  move a replica of a random shard to another node and back (other-node), or remove it
+ *               and add it back (same-node), through the admin routes (membership.ts); it runs
+ *               alongside the faults above, so the node being added may be the one killed or paused
  *
  * Kinds take turns in a random order each cycle, variants are picked at random, all from the
  * round's seed. Every fault is recorded with its start and heal times (ms since the run began)
- * and marked in every node's log.
+ * and marked in every node's log; membership changes are recorded by the membership nemesis.
  */
 
 import type { TestCluster } from '../../harness/index.js';
+import { MembershipNemesis, membershipVariants } from './membership.js';
 import type { NetLab } from './netns.js';
 import type { Rng } from './rng.js';
 
-export const nemesisKinds = ['kill', 'pause', 'partition'] as const;
+export const nemesisKinds = ['kill', 'pause', 'partition', 'membership'] as const;
 export const nemesisVariants = {
   kill: ['leader', 'random', 'majority'],
   pause: ['leader', 'random', 'majority'],
   partition: ['isolate-node', 'isolate-leader', 'majority-minority', 'bridge'],
+  membership: membershipVariants,
 } as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
+/** The kinds that inject one fault at a time (membership runs beside them). */
+type FaultKind = Exclude<NemesisKind, 'membership'>;
 
 export interface Fault {
   readonly id: number;
-  readonly kind: NemesisKind;
+  readonly kind: FaultKind;
   readonly variant: string;
   /** Human-readable: what was done to whom. */
   readonly description: string;
@@ -48,6 +55,10 @@ export interface NemesisOptions {
   /** How long the cluster is left alone between faults, ms. */
   readonly quietMs: readonly [number, number];
   readonly rng: Rng;
+  /** The membership nemesis's own stream (so the faults' choices do not depend on it). */
+  readonly membershipRng?: Rng;
+  /** How long the membership nemesis may take to put every shard back when stopped (default 60 s). */
+  readonly restoreMs?: number;
   readonly now: () => number;
   readonly log: (line: string) => void;
 }
@@ -57,6 +68,9 @@ export class Nemesis {
   readonly #cl: TestCluster;
   readonly #net: NetLab | null;
   readonly #o: NemesisOptions;
+  readonly #kinds: readonly FaultKind[];
+  /** Null unless `membership` is one of the kinds. */
+  readonly membership: MembershipNemesis | null;
   #stopped = false;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
@@ -70,6 +84,20 @@ export class Nemesis {
     this.#cl = cluster;
     this.#net = net;
     this.#o = o;
+    this.#kinds = o.kinds.filter((k): k is FaultKind => k !== 'membership');
+    this.membership = o.kinds.includes('membership')
+      ? new MembershipNemesis(cluster, {
+          variants: o.variants ?? [],
+          holdMs: o.holdMs,
+          quietMs: o.quietMs,
+          legMs: 30_000,
+          requestTimeoutMs: 15_000,
+          rng: o.membershipRng ?? o.rng,
+          now: o.now,
+          log: o.log,
+          onError: (message) => this.errors.push(`membership: ${message}`),
+        })
+      : null;
   }
 
   get active(): Fault | null {
@@ -77,14 +105,19 @@ export class Nemesis {
   }
 
   start(): void {
-    this.#loop = this.#run();
+    this.#loop = this.#kinds.length === 0 ? Promise.resolve() : this.#run();
+    this.membership?.start();
   }
 
-  /** Stops injecting, heals the fault in force, and resolves once healed. */
+  /**
+   * Stops injecting, heals the fault in force, then puts every shard back to its original voters
+   * (membership), and resolves once done.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await this.#loop;
+    await Promise.all([this.#loop, this.membership?.stop()]);
+    await this.membership?.restore(this.#o.restoreMs ?? 60_000);
   }
 
   /** Sleeps, or returns early when stopped. */
@@ -102,11 +135,11 @@ export class Nemesis {
 
   async #run(): Promise<void> {
     const rng = this.#o.rng;
-    let queue: NemesisKind[] = [];
+    let queue: FaultKind[] = [];
     while (!this.#stopped) {
       await this.#sleep(rng.int(...this.#o.quietMs));
       if (this.#stopped) break;
-      if (queue.length === 0) queue = rng.shuffle(this.#o.kinds);
+      if (queue.length === 0) queue = rng.shuffle(this.#kinds);
       const kind = queue.shift()!;
       try {
         await this.#inject(kind);
@@ -137,7 +170,7 @@ export class Nemesis {
   }
 
   #begin(
-    kind: NemesisKind,
+    kind: FaultKind,
     variant: string,
     description: string,
     targets: readonly string[],
@@ -170,11 +203,11 @@ export class Nemesis {
     return { node: rng.pick(this.#cl.ids), what: `random node (shard ${shard} had no leader)` };
   }
 
-  async #inject(kind: NemesisKind): Promise<void> {
+  async #inject(kind: FaultKind): Promise<void> {
     const rng = this.#o.rng;
     const ids = this.#cl.ids;
     const majority = Math.floor(ids.length / 2) + 1;
-    const variants: Record<NemesisKind, readonly string[]> = nemesisVariants;
+    const variants: Record<FaultKind, readonly string[]> = nemesisVariants;
     const listed = variants[kind].filter((v) => (this.#o.variants ?? []).includes(v));
     const variant = rng.pick(listed.length > 0 ? listed : variants[kind]);
     if (kind === 'kill' || kind === 'pause') {

@@ -2,6 +2,7 @@ import { createContext, runInContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { fromJsonLine, toJsonLine } from './history.js';
 import { op, read, write } from './history-builders.js';
+import { countMembership } from './membership.js';
 import type { Fault } from './nemesis.js';
 import { countOperations, findLostWrites, recoveryOf } from './report.js';
 import { chooseKeys } from './round.js';
@@ -95,7 +96,7 @@ describe('the round report', () => {
     expect(lopsided).toEqual(['k0', 'k1', 'k10', 'k11']);
   });
 
-  it('renders a timeline page whose script draws every operation and fault', () => {
+  it('renders a timeline page whose script draws every operation, fault and membership change', () => {
     const fault: Fault = {
       id: 1,
       kind: 'pause',
@@ -112,11 +113,47 @@ describe('the round report', () => {
       op(1, 6, null, write('b'), null),
       op(finalClient, 30, 31, read, { kind: 'value', value: 'a', version: '1' }),
     ];
+    const membership = {
+      moves: [
+        {
+          id: 1,
+          shard: 0,
+          variant: 'same-node' as const,
+          from: 'n3',
+          to: 'n3',
+          start: 2,
+          there: 3,
+          back: 9,
+          abandoned: null,
+          cutShort: false,
+        },
+      ],
+      changes: [
+        {
+          id: 1,
+          phase: 'move' as const,
+          move: 1,
+          shard: 0,
+          type: 'remove' as const,
+          node: 'n3',
+          via: 'n1',
+          start: 2,
+          end: 3,
+          outcome: 'ok' as const,
+          status: 200,
+          detail: '',
+          after: { voters: ['n1', 'n2'], learners: [] },
+          effect: null,
+        },
+      ],
+      original: [['n1', 'n2', 'n3']],
+    };
     const html = renderTimeline({
       title: 'a <round>',
       summary: 'VALID',
       history: h,
       faults: [fault],
+      membership: { ...membership, counts: countMembership(membership.moves, membership.changes) },
       clientNames: new Map([[finalClient, 'final']]),
     });
     expect(html).toContain('<title>a &lt;round&gt;</title>');
@@ -157,9 +194,9 @@ describe('the round report', () => {
     );
     runInContext(script, context);
     expect(texts).toEqual(
-      expect.arrayContaining(['#1 pause n2 (random node)', 'client 0', 'client 1', 'final']),
+      expect.arrayContaining(['#1 pause n2 (random node)', 'members', 'client 0', 'client 1', 'final']),
     );
-    // Background, one fault band, 3 operation bars, plus the axis ticks.
-    expect(rects.length).toBeGreaterThanOrEqual(5);
+    // Background, one fault band, a move band and a change bar, 3 operation bars, plus the axis ticks.
+    expect(rects.length).toBeGreaterThanOrEqual(7);
   });
 });

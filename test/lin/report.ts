@@ -8,6 +8,7 @@
 import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
 import { describeOp, type Operation } from './history.js';
+import { describeConf, type MembershipRecord } from './membership.js';
 import type { Fault } from './nemesis.js';
 
 export interface KindCounts {
@@ -134,6 +135,8 @@ export interface Report {
   /** Per violating key: the node log lines around the operation that could not be placed. */
   readonly nodeLogs: Readonly<Record<string, readonly string[]>>;
   readonly faults: readonly (Fault & Recovery)[];
+  /** What the membership nemesis did, change by change; null when it did not run. */
+  readonly membership?: MembershipRecord | null;
   /** Liveness and harness problems: no leader after the heal, a final read that never succeeded... */
   readonly problems: readonly string[];
   readonly checkMs: number;
@@ -229,6 +232,53 @@ export function formatReport(r: Report): string {
   }
   if (byKind.size > 0)
     lines.push(`  worst per kind: ${[...byKind].map(([k, ms]) => `${k} ${secs(ms)}`).join(', ')}`);
+  if (r.membership != null) lines.push('', ...formatMembership(r.membership));
   if (r.problems.length > 0) lines.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** The membership nemesis's counts, its moves, and every change it asked for with the answer. */
+export function formatMembership(m: MembershipRecord): string[] {
+  const c = m.counts;
+  const lines = [
+    `membership: ${c.moves} moves (${c.movesCompleted} there and back, ${c.movesAbandoned} given up, ` +
+      `${c.movesCutShort} cut short by the end); ` +
+      `${c.changes} changes asked: ${c.ok} done (200), refused ${c.conflict + c.refused + c.unavailable} ` +
+      `(409 ${c.conflict}, 400 ${c.refused}, 503 ${c.unavailable}), not sent ${c.notSent}, ` +
+      `outcome unknown ${c.unknown} (${c.unknownApplied} of them applied), other ${c.unexpected}`,
+    `  original voters: ${m.original.map((v, s) => `shard ${s} ${v.join(',')}`).join('; ')}`,
+  ];
+  if (c.refusedYetChanged > 0)
+    lines.push(
+      `  ${c.refusedYetChanged} refused changes (409/400/503) were followed by a configuration that shows them (in part)`,
+    );
+  const t = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  for (const mv of m.moves) {
+    const what =
+      mv.variant === 'other-node'
+        ? `shard ${mv.shard} ${mv.from} -> ${mv.to} and back`
+        : `shard ${mv.shard} ${mv.from} out and back in`;
+    const how =
+      `there at ${mv.there === null ? '-' : t(mv.there)}, back at ${mv.back === null ? '-' : t(mv.back)}` +
+      `${mv.abandoned === null ? '' : `; given up: ${mv.abandoned}`}${mv.cutShort ? '; cut short by the end of the run' : ''}`;
+    lines.push(`  M${mv.id} ${t(mv.start)} ${what}: ${how}`);
+  }
+  const rows = [['#', 'move', 'asked', 'answered', 'change', 'via', 'outcome']];
+  const after = ['configuration after; detail'];
+  for (const ch of m.changes) {
+    rows.push([
+      String(ch.id),
+      ch.move === null ? ch.phase : `M${ch.move}`,
+      t(ch.start),
+      t(ch.end),
+      `shard ${ch.shard} ${ch.type} ${ch.node}`,
+      ch.via ?? '-',
+      `${ch.outcome}${ch.status === null ? '' : ` ${ch.status}`}`,
+    ]);
+    const conf = ch.after === null ? 'unknown' : describeConf(ch.after);
+    const effect = ch.effect === null || ch.outcome === 'ok' ? '' : ` (effect: ${ch.effect})`;
+    after.push(`${conf}${ch.outcome === 'ok' ? '' : `; ${ch.detail}`}${effect}`);
+  }
+  if (m.changes.length > 0) lines.push('  changes:', ...table(rows).map((l, i) => `    ${l}  ${after[i]}`));
+  return lines;
 }

@@ -4,7 +4,9 @@
  *   1. clean up leftovers of crashed runs; take a slot; build dist/ if stale and copy it (the nodes
  *      run the copy); build the namespaces (or use loopback); start the nodes and wait until every
  *      shard has a leader;
- *   2. the nemesis phase: clients record a history while the nemesis injects faults;
+ *   2. the nemesis phase: clients record a history while the nemesis injects faults (and, with
+ *      `membership`, moves replicas; stopping it puts every shard back to its original voters
+ *      while the clients still run);
  *   3. stop the clients, heal everything (restart, resume, reconnect), wait until every shard has
  *      a leader again, then read every key linearizably (recorded in the history too, by the
  *      "final" client);
@@ -24,6 +26,7 @@ import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
 import { type Operation, toJsonLine } from './history.js';
+import type { MembershipRecord } from './membership.js';
 import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
 import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
 import { countOperations, findLostWrites, formatReport, type Report, recoveryOf } from './report.js';
@@ -162,6 +165,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const runDir = join(o.outDir, 'run');
   const problems: string[] = [];
   let faults: Fault[] = [];
+  let membership: MembershipRecord | null = null;
   let keys: string[] = [];
   const startedAt = new Date();
   let t0Epoch = 0;
@@ -220,6 +224,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       holdMs: o.holdMs,
       quietMs: o.quietMs,
       rng: new Rng(o.seed, 1),
+      membershipRng: new Rng(o.seed, 3),
       now,
       log: (line) => log(`[${(now() / 1000).toFixed(1).padStart(6)}s] ${line}`),
     });
@@ -229,9 +234,11 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     const progress = setInterval(() => {
       const c = wl.counts;
       const f = nemesis.active;
+      const m = nemesis.membership?.active ?? null;
       log(
         `[${(now() / 1000).toFixed(1).padStart(6)}s] ops ${c.ok + c.fail + c.info}: ok ${c.ok}, fail ${c.fail}, ` +
-          `info ${c.info}${f === null ? '' : ` | in force: ${f.description}`}`,
+          `info ${c.info}${f === null ? '' : ` | in force: ${f.description}`}` +
+          `${m === null ? '' : ` | moving: M${m.id} shard ${m.shard} ${m.from} -> ${m.to}`}`,
       );
     }, o.progressEveryMs);
     await sleep(o.timeMs);
@@ -241,6 +248,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     clearInterval(progress);
     await wl.stop();
     faults = nemesis.faults;
+    membership = nemesis.membership?.record() ?? null;
     problems.push(...nemesis.errors.map((e) => `nemesis: ${e}`));
     cl.mark('nemesis phase over; healing');
 
@@ -323,6 +331,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     lost,
     nodeLogs,
     faults: faults.map((f) => ({ ...f, ...recoveryOf(f, history, shardOf, o.shards) })),
+    membership,
     problems,
     checkMs,
     valid: verdicts.every((v) => v.ok && !v.unknown) && lost.length === 0 && problems.length === 0,
@@ -339,6 +348,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       summary: text,
       history,
       faults,
+      membership,
       clientNames: new Map([[o.clients, 'final']]),
     }),
   );

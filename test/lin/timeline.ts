@@ -1,11 +1,14 @@
 /**
  * The timeline picture of a round: one self-contained HTML file (no network access needed) with a
  * canvas that draws every operation as a bar from invocation to completion, one row per client,
- * coloured by outcome, with the fault intervals shaded behind them and named on top. Hovering a
- * bar shows the operation; the slider zooms the time axis.
+ * coloured by outcome, with the fault intervals shaded behind them and named on top; with the
+ * membership nemesis, a row above the clients shows each move (a thin band) and each change it
+ * asked for (a bar coloured by the answer). Hovering a bar shows the operation or the change; the
+ * slider zooms the time axis.
  */
 
 import { describeOp, type Operation } from './history.js';
+import { type ChangeOutcome, describeConf, type MembershipRecord } from './membership.js';
 import type { Fault } from './nemesis.js';
 
 export interface TimelineInput {
@@ -14,11 +17,23 @@ export interface TimelineInput {
   readonly summary: string;
   readonly history: readonly Operation[];
   readonly faults: readonly Fault[];
+  /** The membership nemesis's moves and changes, when it ran. */
+  readonly membership?: MembershipRecord | null;
   /** Row names by client number (e.g. "final" for the final reads). */
   readonly clientNames: ReadonlyMap<number, string>;
 }
 
 const outcomeCode = { ok: 0, fail: 1, info: 2 } as const;
+/** A change's bar: 0 done, 1 refused or not sent (nothing changed), 2 unknown or unexpected. */
+const changeCode: Record<ChangeOutcome, number> = {
+  ok: 0,
+  conflict: 1,
+  refused: 1,
+  unavailable: 1,
+  notSent: 1,
+  unknown: 2,
+  unexpected: 2,
+};
 const kindCode = { read: 0, write: 1, cas: 2, delete: 3 } as const;
 
 export function renderTimeline(t: TimelineInput): string {
@@ -26,6 +41,7 @@ export function renderTimeline(t: TimelineInput): string {
     1,
     ...t.history.map((o) => (Number.isFinite(o.ret) ? o.ret : (o.gaveUp ?? o.call))),
     ...t.faults.map((f) => f.healed ?? f.start),
+    ...(t.membership?.changes ?? []).map((c) => c.end),
   );
   const clients = [...new Set(t.history.map((o) => o.client))].sort((a, b) => a - b);
   const rowOf = new Map(clients.map((c, i) => [c, i]));
@@ -47,6 +63,18 @@ export function renderTimeline(t: TimelineInput): string {
     rows: clients.map((c) => t.clientNames.get(c) ?? `client ${c}`),
     ops,
     faults: t.faults.map((f) => [f.start, f.healed ?? end, f.kind, `#${f.id} ${f.description}`]),
+    moves: (t.membership?.moves ?? []).map((m) => [
+      m.start,
+      m.back ?? end,
+      `M${m.id} shard ${m.shard} ${m.from} -> ${m.to}${m.abandoned === null ? '' : ` (given up: ${m.abandoned})`}`,
+    ]),
+    changes: (t.membership?.changes ?? []).map((c) => [
+      c.start,
+      c.end,
+      changeCode[c.outcome],
+      `#${c.id} ${c.move === null ? c.phase : `M${c.move}`} shard ${c.shard} ${c.type} ${c.node} via ${c.via ?? '-'}: ` +
+        `${c.outcome}${c.status === null ? '' : ` ${c.status}`}; ${c.after === null ? 'configuration unknown' : describeConf(c.after)}`,
+    ]),
   };
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -71,6 +99,9 @@ pre { background: #f6f6f6; padding: 8px; max-height: 30vh; overflow: auto; font-
 <span style="background:rgba(220,53,69,.25)"></span>kill
 <span style="background:rgba(0,123,255,.25)"></span>pause
 <span style="background:rgba(111,66,193,.25)"></span>partition
+<span style="background:#6f42c1"></span>membership change done
+<span style="background:#aaa"></span>refused
+<span style="background:#f0ad4e"></span>unknown
 &nbsp; zoom <input id="zoom" type="range" min="0" max="100" value="0">
 </div>
 <div id="wrap"><canvas id="c"></canvas></div>
@@ -81,6 +112,7 @@ const D = ${json};
 const rowH = 14, topY = 46, left = 70;
 const canvas = document.getElementById('c'), ctx = canvas.getContext('2d');
 const tip = document.getElementById('tip'), zoom = document.getElementById('zoom');
+const lane = D.moves.length + D.changes.length > 0 ? 1 : 0;
 const byRow = D.rows.map(() => []);
 D.ops.forEach((o) => byRow[o[0]].push(o));
 byRow.forEach((r) => r.sort((a, b) => a[1] - b[1]));
@@ -91,7 +123,7 @@ function draw() {
   const fit = (document.getElementById('wrap').clientWidth - left - 10) / D.end;
   const maxScale = Math.min(30000 / D.end, 2);
   pxPerMs = fit * Math.pow(Math.max(maxScale / fit, 1), zoom.value / 100);
-  const w = Math.ceil(left + D.end * pxPerMs + 10), h = topY + D.rows.length * rowH + 20;
+  const w = Math.ceil(left + D.end * pxPerMs + 10), h = topY + (lane + D.rows.length) * rowH + 20;
   canvas.width = w; canvas.height = h;
   ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, w, h);
   ctx.font = '11px sans-serif';
@@ -109,8 +141,18 @@ function draw() {
     ctx.fillRect(x, 0, 1, 6);
     ctx.fillText((t / 1000) + ' s', x + 2, 10);
   }
+  if (lane) {
+    ctx.fillStyle = '#333';
+    ctx.fillText('members', 2, topY + 10);
+    ctx.fillStyle = 'rgba(111,66,193,.18)';
+    for (const m of D.moves) ctx.fillRect(left + m[0] * pxPerMs, topY + 1, Math.max(1, (m[1] - m[0]) * pxPerMs), rowH - 2);
+    for (const c of D.changes) {
+      ctx.fillStyle = c[2] === 0 ? '#6f42c1' : c[2] === 1 ? '#aaa' : '#f0ad4e';
+      ctx.fillRect(left + c[0] * pxPerMs, topY + 3, Math.max(2, (c[1] - c[0]) * pxPerMs), rowH - 6);
+    }
+  }
   D.rows.forEach((name, r) => {
-    const y = topY + r * rowH;
+    const y = topY + (lane + r) * rowH;
     ctx.fillStyle = '#333';
     ctx.fillText(name, 2, y + 10);
     for (const o of byRow[r]) {
@@ -122,12 +164,15 @@ function draw() {
 canvas.addEventListener('mousemove', (e) => {
   const rect = canvas.getBoundingClientRect();
   const x = e.clientX - rect.left, y = e.clientY - rect.top;
-  const r = Math.floor((y - topY) / rowH), t = (x - left) / pxPerMs;
+  const r = Math.floor((y - topY) / rowH) - lane, t = (x - left) / pxPerMs;
   const row = byRow[r];
   let hit = null;
   if (row) for (const o of row) { if (o[1] > t + 2 / pxPerMs) break; if (o[2] >= t - 2 / pxPerMs) hit = o; }
+  const near = (a, b) => a - 2 / pxPerMs <= t && t <= b + 2 / pxPerMs;
+  const changes = lane && r === -1 ? D.changes.filter((c) => near(c[0], c[1])).map((c) => c[3]) : [];
+  const moves = D.moves.filter((m) => m[0] <= t && t <= m[1]).map((m) => m[2]);
   const faults = D.faults.filter((f) => f[0] <= t && t <= f[1]).map((f) => f[3]);
-  const text = [hit ? hit[6] : '', ...faults].filter(Boolean);
+  const text = [hit ? hit[6] : '', ...changes, ...moves, ...faults].filter(Boolean);
   if (text.length === 0) { tip.style.display = 'none'; return; }
   tip.textContent = ''; text.forEach((s, i) => { if (i) tip.appendChild(document.createElement('br')); tip.appendChild(document.createTextNode(s)); });
   tip.style.display = 'block'; tip.style.left = (e.clientX + 12) + 'px'; tip.style.top = (e.clientY + 12) + 'px';

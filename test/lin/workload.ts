@@ -54,7 +54,7 @@ export interface WorkloadOptions {
 }
 
 /** Network errors after which the request certainly never reached a node. */
-const notSent = new Set([
+export const notSent = new Set([
   'ECONNREFUSED',
   'UND_ERR_CONNECT_TIMEOUT',
   'EHOSTUNREACH',
@@ -62,7 +62,8 @@ const notSent = new Set([
   'EADDRNOTAVAIL',
 ]);
 
-function errorCode(err: unknown): string {
+/** The code of a failed request's error: a Node/undici code, or TimeoutError / AbortError. */
+export function errorCode(err: unknown): string {
   const e = err as { code?: unknown; name?: string; cause?: { code?: unknown } };
   // An AbortSignal timeout is a DOMException whose legacy numeric code (23) says nothing.
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return e.name;
