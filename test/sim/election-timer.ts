@@ -1,6 +1,6 @@
 /**
  * Measures elections in ticks: from the moment the cluster loses its leader (crashed, paused or
- * cut off) until a new leader is known to a majority. A loss the old leader recovers from in the
+ * cut off) until a new leader is known to as many running members as make a majority of its voters. A loss the old leader recovers from in the
  * same term, before anyone else is elected, is no election and is not counted.
  */
 import type { NodeId, Term } from '../../src/raft/types.js';
@@ -27,11 +27,11 @@ export class ElectionTimer {
   observe(tick: number, members: readonly SimMember[]): void {
     const loss = this.#loss;
     if (loss === null) return;
-    const quorum = Math.floor(members.length / 2) + 1;
     for (const member of members) {
       if (!member.isRunning) continue;
       const status = member.node.status();
       if (status.role !== 'leader') continue;
+      const quorum = Math.floor(status.conf.voters.length / 2) + 1;
       let knownBy = 0;
       for (const other of members) {
         if (!other.isRunning) continue;

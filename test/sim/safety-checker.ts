@@ -1,11 +1,12 @@
 /**
  * The Raft safety properties (Figure 3 of the paper), checked on a running simulated cluster:
- * election safety, log matching, leader completeness and state machine safety. It keeps, over
- * the whole run, the canonical committed and applied sequence and every (index, term) seen in
- * any log. It only observes; a broken property throws a SafetyViolation naming it.
+ * election safety, log matching, leader completeness and state machine safety, and across
+ * configuration changes the overlap of majorities (electable-check.ts). It keeps, over the whole
+ * run, the canonical committed and applied sequence and every (index, term) seen in any log. It
+ * only observes; a broken property throws a SafetyViolation naming it.
  */
 import type { Entry, HardState, Index, NodeId, SnapshotMeta, Term } from '../../src/raft/types.js';
-import { checkElectable } from './electable-check.js';
+import { ConfReader, checkElectable, checkOverlap, logTip } from './electable-check.js';
 import { SafetyViolation } from './safety-violation.js';
 import type { SimMember } from './sim-member.js';
 import { describeEntry, type RegisterMachine } from './sim-state-machine.js';
@@ -53,10 +54,16 @@ export class SafetyChecker {
   readonly #appliedChains: number[] = [0];
   readonly #facts = new Map<string, EntryFact>();
   readonly #scans = new Map<NodeId, LogScan>();
+  readonly #confs = new ConfReader();
 
   /** The highest index any member applied. */
   get appliedMax(): Index {
     return this.#appliedDigests.length - 1;
+  }
+
+  /** The term of the entry known committed at `index`, or null when none is known yet. */
+  committedTerm(index: Index): Term | null {
+    return this.#committedTerms[index] ?? null;
   }
 
   /** The canonical description of the entry applied at `index`, or null if none was. */
@@ -136,7 +143,10 @@ export class SafetyChecker {
     }
   }
 
-  /** After every simulated step: leaders, logs and commit indices of every member that is up. */
+  /**
+   * After every simulated step: leaders, logs and commit indices of every member that is up; who
+   * could be elected or lead, of every member not gone for good (`members` holds no other).
+   */
   checkStep(members: readonly SimMember[]): void {
     for (const member of members) {
       const status = member.status();
@@ -152,7 +162,9 @@ export class SafetyChecker {
       else this.#checkCompleteness(check);
     }
     const top = this.#committedTerms.length - 1;
-    if (top > 0) checkElectable(members, top, this.#committedTerms[top]!);
+    const tips = members.map((m) => logTip(m, top, this.#confs));
+    if (top > 0) checkElectable(tips, top, this.#committedTerms[top]!);
+    checkOverlap(tips);
   }
 
   #observeTerm(term: Term): void {

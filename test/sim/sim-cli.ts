@@ -1,14 +1,18 @@
 /**
- * `npm run sim -- --seeds N --from S [--ticks T] [--trace]`: runs swarm seeds S..S+N-1 of the
- * deterministic simulator and prints a summary: seeds, simulated ticks, wall time and
- * election durations. A failing seed prints the command that replays it; the exit code is then 1.
+ * `npm run sim -- --seeds N --from S [--ticks T] [--trace] [--unguarded-membership]`: runs swarm
+ * seeds S..S+N-1 of the
+ * deterministic simulator and prints a summary: seeds, simulated ticks, wall time, election
+ * durations and membership changes (refusals by reason). A failing seed prints the command that
+ * replays it; the exit code is then 1.
  */
 import { parseArgs } from 'node:util';
 import { medianAndMax } from './election-timer.js';
 import { livenessTicksMax, runSeed, safetyTicksDefault } from './run-seed.js';
 import { SimulationFailure } from './simulation.js';
 
-const usage = 'usage: npm run sim -- --seeds N --from S [--ticks T] [--trace]';
+const usage =
+  'usage: npm run sim -- --seeds N --from S [--ticks T] [--trace] [--unguarded-membership]\n' +
+  "  --unguarded-membership  the operator may walk into the core's known liveness gaps (sim-membership.ts)";
 
 function parseCount(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -28,6 +32,7 @@ function parseFlags() {
         from: { type: 'string' },
         ticks: { type: 'string' },
         trace: { type: 'boolean', default: false },
+        'unguarded-membership': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -47,12 +52,21 @@ const seedCount = parseCount('seeds', values.seeds, 100);
 const from = parseCount('from', values.from, 0);
 const ticks = parseCount('ticks', values.ticks, safetyTicksDefault);
 const trace = values.trace;
+const avoidLivenessGaps = !values['unguarded-membership'];
 const tty = process.stdout.isTTY === true && !trace;
 
 const writeLine = (line: string) => process.stdout.write(`${line}\n`);
+const replay = (seed: number) =>
+  `npm run sim -- --seeds 1 --from ${seed} --trace${avoidLivenessGaps ? '' : ' --unguarded-membership'}`;
 const failures: { seed: number; message: string }[] = [];
 const elections: number[] = [];
 const convergences: number[] = [];
+const proposed = new Map<string, number>();
+const refused = new Map<string, number>();
+const membership = { seeds: 0, joined: 0, dropped: 0, replacesStarted: 0, replacesDone: 0, commitChecks: 0 };
+const add = (counts: Map<string, number>, record: Partial<Record<string, number>>) => {
+  for (const [key, n] of Object.entries(record)) counts.set(key, (counts.get(key) ?? 0) + (n ?? 0));
+};
 let ticksTotal = 0;
 let seedsDone = 0;
 let progressShownMs = 0;
@@ -71,17 +85,33 @@ function progress(force: boolean): void {
 
 for (let seed = from; seed < from + seedCount; seed++) {
   try {
-    const stats = await runSeed(seed, trace ? { ticks, trace: writeLine, traceMessages: true } : { ticks });
+    const stats = await runSeed(
+      seed,
+      trace
+        ? { ticks, avoidLivenessGaps, trace: writeLine, traceMessages: true }
+        : { ticks, avoidLivenessGaps },
+    );
     ticksTotal += stats.ticks;
     elections.push(...stats.electionDurationsTicks);
     convergences.push(stats.livenessTicks);
+    const m = stats.membership;
+    add(proposed, m.proposed);
+    add(refused, m.refused);
+    if (stats.membersCreated > stats.memberCount || Object.values(m.refused).some((n) => n !== 0)) {
+      membership.seeds++;
+    }
+    membership.joined += m.joined;
+    membership.dropped += m.dropped;
+    membership.replacesStarted += m.replacesStarted;
+    membership.replacesDone += m.replacesDone;
+    membership.commitChecks += stats.commitChecks;
   } catch (err) {
     if (!(err instanceof SimulationFailure)) throw err;
     ticksTotal += err.tick;
     failures.push({ seed, message: err.message });
     if (tty) process.stdout.write('\r\x1b[K');
     writeLine(`FAIL ${err.message}`);
-    writeLine(`replay: npm run sim -- --seeds 1 --from ${seed} --trace`);
+    writeLine(`replay: ${replay(seed)}`);
   }
   seedsDone++;
   progress(false);
@@ -107,5 +137,16 @@ writeLine(
   `convergence after heal (leader elected, its whole log applied everywhere): ` +
     `median ${converged.median} ticks, worst ${converged.max} ticks (limit ${livenessTicksMax})`,
 );
-for (const { seed } of failures) writeLine(`replay: npm run sim -- --seeds 1 --from ${seed} --trace`);
+const listed = (counts: Map<string, number>) =>
+  [...counts]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, n]) => `${key} ${n}`)
+    .join(', ') || 'none';
+writeLine(
+  `membership (${membership.seeds} seeds changed it): proposed ${listed(proposed)}; refused ${listed(refused)}; ` +
+    `joined ${membership.joined} (dropped unjoined ${membership.dropped}); ` +
+    `replaced ${membership.replacesDone} of ${membership.replacesStarted} begun; ` +
+    `commits checked against voters' stores ${membership.commitChecks.toLocaleString('en')}`,
+);
+for (const { seed } of failures) writeLine(`replay: ${replay(seed)}`);
 process.exitCode = failures.length > 0 ? 1 : 0;

@@ -1,7 +1,8 @@
 /**
  * The fault schedule of the safety phase: crashes (at a chosen point of Ready handling), restarts,
  * pauses, partitions of several shapes and leadership transfers, each drawn per tick at the
- * seed's rates. It reports when a fault takes the leader away, so elections can be timed.
+ * seed's rates, among the members not gone for good (membership changes add and end members).
+ * It reports when a fault takes the leader away, so elections can be timed.
  */
 import type { NodeId } from '../../src/raft/types.js';
 import type { ElectionTimer } from './election-timer.js';
@@ -25,8 +26,9 @@ const partitionKinds: readonly PartitionKind[] = [
 export class FaultInjector {
   readonly #random: SimRandom;
   readonly #params: SwarmParams;
-  readonly #members: readonly SimMember[];
-  readonly #ids: readonly NodeId[];
+  readonly #active: () => readonly SimMember[];
+  #members: readonly SimMember[] = [];
+  #ids: readonly NodeId[] = [];
   readonly #network: SimNetwork;
   readonly #elections: ElectionTimer;
   readonly #trace: ((line: string) => void) | null;
@@ -36,15 +38,15 @@ export class FaultInjector {
   constructor(opts: {
     random: SimRandom;
     params: SwarmParams;
-    members: readonly SimMember[];
+    /** Every member not gone for good, in creation order; read anew each tick. */
+    members: () => readonly SimMember[];
     network: SimNetwork;
     elections: ElectionTimer;
     trace: ((line: string) => void) | null;
   }) {
     this.#random = opts.random;
     this.#params = opts.params;
-    this.#members = opts.members;
-    this.#ids = opts.members.map((m) => m.id);
+    this.#active = opts.members;
     this.#network = opts.network;
     this.#elections = opts.elections;
     this.#trace = opts.trace;
@@ -53,9 +55,12 @@ export class FaultInjector {
   /** Draws this tick's faults; a restart loads the member from its storage. */
   async act(now: number): Promise<void> {
     const p = this.#params;
+    this.#members = this.#active();
+    this.#ids = this.#members.map((m) => m.id);
     this.#maybeStrikeNewLeader(now);
     if (this.#downCount() < p.downMax && this.#random.chance(p.crashPermille)) {
-      this.#crash(this.#victim(), now);
+      const member = this.#victim();
+      if (member !== null) this.#crash(member, now);
     }
     const down = this.#members.filter((m) => !m.isUp);
     if (down.length > 0 && this.#random.chance(p.restartPermille)) {
@@ -66,10 +71,12 @@ export class FaultInjector {
     }
     if (this.#downCount() < p.downMax && this.#random.chance(p.pausePermille)) {
       const member = this.#victim();
-      this.#noteLeaderLoss(member, now);
-      this.#trace?.(`${member.id} pause`);
-      member.pause();
-      this.counts.pauses++;
+      if (member !== null) {
+        this.#noteLeaderLoss(member, now);
+        this.#trace?.(`${member.id} pause`);
+        member.pause();
+        this.counts.pauses++;
+      }
     }
     const paused = this.#members.filter((m) => m.isPaused);
     if (paused.length > 0 && this.#random.chance(p.resumePermille)) {
@@ -82,7 +89,7 @@ export class FaultInjector {
         this.#trace?.('partition healed');
         this.#network.heal();
       }
-    } else if (this.#random.chance(p.partitionPermille)) {
+    } else if (this.#random.chance(p.partitionPermille) && this.#ids.length > 1) {
       this.#partition(now);
     }
     if (this.#random.chance(p.transferPermille)) this.#transfer();
@@ -95,10 +102,11 @@ export class FaultInjector {
 
   /**
    * The member a crash or pause strikes: the leader one time in three and a candidate (a leader
-   * about to be) one time in three, when there is one; else anyone running.
+   * about to be) one time in three, when there is one; else anyone running (null if none is).
    */
-  #victim(): SimMember {
+  #victim(): SimMember | null {
     const running = this.#members.filter((m) => m.isRunning && !m.isCrashPending);
+    if (running.length === 0) return null;
     const roll = this.#random.int(3);
     const role = roll === 0 ? 'leader' : roll === 1 ? 'candidate' : null;
     const inRole = role === null ? [] : running.filter((m) => m.node.status().role === role);
@@ -181,8 +189,9 @@ export class FaultInjector {
 
   #transfer(): void {
     const leader = this.#members.find((m) => m.isRunning && m.node.status().role === 'leader');
-    if (leader === undefined) return;
-    const to = this.#random.pick(this.#ids.filter((id) => id !== leader.id));
+    const others = this.#ids.filter((id) => id !== leader?.id);
+    if (leader === undefined || others.length === 0) return;
+    const to = this.#random.pick(others);
     const result = leader.node.transferLeadership(to);
     this.counts.transfers++;
     this.#trace?.(`${leader.id} transfer leadership to ${to}: ${result.ok ? 'ok' : result.reason}`);

@@ -3,17 +3,21 @@
  * RegisterMachine and the Waiters) driven by a DriveLoop over a SimStore, a SimClock and the
  * simulated network. This file only owns what a machine and its operator do to a node: start it
  * from storage, crash it (at a point of the drive loop's turn the simulation drew, or idle),
- * pause and resume it, and feed it ticks and messages. It judges nothing itself.
+ * pause and resume it, wipe its disk, and feed it ticks and messages; and, as a node does, it
+ * deletes its replica once it applied a configuration that removed it. It judges nothing itself.
  */
 import { DriveLoop } from '../../src/node/drive-loop.js';
 import { Group } from '../../src/node/group.js';
 import type { StateMachineFactory } from '../../src/node/state-machine.js';
+import { isMember } from '../../src/raft/conf.js';
 import type { Logger } from '../../src/raft/logger.js';
 import type { RaftNode } from '../../src/raft/raft-node.js';
 import type { Rng } from '../../src/raft/rng.js';
 import type {
+  ConfState,
   Entry,
   HardState,
+  Index,
   Message,
   NodeId,
   RaftConfig,
@@ -36,9 +40,20 @@ export type CrashPoint = 'beforePersist' | 'beforeSend' | 'beforeApply' | 'idle'
 /** Every crash point, for drawing one. */
 export const crashPoints: readonly CrashPoint[] = ['beforePersist', 'beforeSend', 'beforeApply', 'idle'];
 
+/**
+ * Why a member is gone for good: it applied its own removal and deleted its replica, its disk
+ * was wiped (the identity is retired; a replacement joins under a new one), or it was created
+ * for an addition the leader refused or lost before it heard from any leader.
+ */
+export type MemberFate = 'removed' | 'wiped' | 'dropped';
+
 /** How a member reports to the simulation. */
 export interface MemberHooks {
   send(msg: Message): void;
+  /** Whether `id` names a member the simulation created (messages go only to those). */
+  knows(id: NodeId): boolean;
+  /** After every call into the core (a tick, a message, a turn of the drive loop). */
+  afterCore(member: SimMember): void;
   /** A hard state is about to be written (a crash may still lose it, but the core knew it). */
   onHardState(member: SimMember, hs: HardState): void;
   /** The member is about to crash, in this state. */
@@ -67,6 +82,10 @@ class SimCrash extends Error {
 export class SimMember {
   readonly id: NodeId;
   readonly store = new SimStore();
+  /** The configuration the member starts from until its store holds one (Group.load's `initial`). */
+  readonly initialConf: ConfState;
+  /** Configurations applied up to this index are history from before the member joined. */
+  readonly #joinedAfter: Index;
   readonly #config: RaftConfig;
   readonly #snapshotEntries: number;
   readonly #hooks: MemberHooks;
@@ -84,10 +103,16 @@ export class SimMember {
   #inTurn = false;
   /** What made the drive loop fail, other than an arranged crash: a bug, reported by runTurns. */
   #fatal: Error | null = null;
+  #fate: MemberFate | null = null;
+  /** The groups the drive loop runs: the member's one group, none once its replica is deleted. */
+  #groups: Group<RegisterMachine>[] = [];
   readonly counts = { crashes: 0, restarts: 0, snapshotsInstalled: 0 };
 
   constructor(opts: {
+    /** Tuning and identity; its voters and learners are the member's first configuration. */
     config: RaftConfig;
+    /** The leader's last index before it proposed adding this member; 0 for a founding member. */
+    joinedAfter: Index;
     /** The group snapshots once this many entries were applied since its last snapshot. */
     snapshotEntries: number;
     hooks: MemberHooks;
@@ -97,6 +122,8 @@ export class SimMember {
     log: Logger;
   }) {
     this.id = opts.config.id;
+    this.initialConf = { voters: opts.config.voters, learners: opts.config.learners ?? [] };
+    this.#joinedAfter = opts.joinedAfter;
     this.#config = opts.config;
     this.#snapshotEntries = opts.snapshotEntries;
     this.#hooks = opts.hooks;
@@ -116,6 +143,15 @@ export class SimMember {
   /** A crash is arranged for this member's next turn. */
   get isCrashPending(): boolean {
     return this.#crashPoint !== null;
+  }
+
+  /** Why the member is gone for good, or null while it may still run. */
+  get fate(): MemberFate | null {
+    return this.#fate;
+  }
+
+  get isGone(): boolean {
+    return this.#fate !== null;
   }
 
   /** Up and not paused: it ticks, steps and runs turns. */
@@ -146,6 +182,7 @@ export class SimMember {
   /** (Re)starts from storage, as a node's Group.load does: the machine from the stored snapshot, the rest replayed. */
   async start(): Promise<void> {
     if (this.#group !== null) throw new Error(`${this.id} is already up`);
+    if (this.#fate !== null) throw new Error(`${this.id} is gone (${this.#fate})`);
     const incarnation = this.#incarnation++;
     const { id, voters, learners, electionTicks, heartbeatTicks, ...raftTuning } = this.#config;
     this.store.attach(this.#storeHooks());
@@ -159,9 +196,13 @@ export class SimMember {
       { machine: this.#machines(), clock: this.#clock, rng: this.#rngFor(incarnation), raftTuning },
     );
     this.#group = group;
+    this.#groups = [group];
     this.#fatal = null;
+    group.onConfApplied((conf, index) => {
+      if (index > this.#joinedAfter && !isMember(conf, this.id)) this.#removed(group, index);
+    });
     this.#loop = new DriveLoop({
-      groups: [group],
+      groups: this.#groups,
       store: this.store,
       transport: this.#transport(),
       clock: this.#clock,
@@ -175,16 +216,64 @@ export class SimMember {
     const group = this.#group;
     if (group === null) return;
     this.#hooks.onCrash(this, group.raft.status());
+    this.#stop();
+    this.store.crash();
+    this.counts.crashes++;
+    group.waiters.failAll('the node crashed');
+  }
+
+  /**
+   * The member is down and its disk was wiped: it comes back, if ever, with an empty store.
+   * `retire` ends the identity too (the correct way back is a new identity); without it the
+   * member may start again under its old id.
+   */
+  wipe(opts: { readonly retire: boolean }): void {
+    if (this.#group !== null) throw new Error(`${this.id} must be down to be wiped`);
+    if (opts.retire) {
+      // The lost disk's last contents stay readable to the checkers: what this identity acknowledged.
+      this.#fate = 'wiped';
+      return;
+    }
+    this.store.wipe();
+  }
+
+  /** The addition this member was created for never reached it: it is dropped, as a node drops an unjoined replica. */
+  drop(): void {
+    if (this.#group !== null) {
+      const status = this.#group.raft.status();
+      if (status.lastIndex !== 0 || status.snapshotIndex !== 0 || status.leader !== null) {
+        throw new Error(`${this.id} heard from a leader; only its removal can end it`);
+      }
+      this.#stop();
+    }
+    this.#fate = 'dropped';
+  }
+
+  /** Volatile state goes; the store is left as it is. */
+  #stop(): void {
     this.#group = null;
+    this.#groups.length = 0;
     this.#loop = null;
     this.#paused = false;
     this.#inbox = [];
     this.#crashPoint = null;
     this.#clock.clear();
     this.store.attach(null);
-    this.store.crash();
-    this.counts.crashes++;
-    group.waiters.failAll('the node crashed');
+  }
+
+  /**
+   * As a node retires a replica (node.ts): this member applied a configuration without it, from
+   * after it joined, so its group stops and its clients are failed (the node then deletes its
+   * records; the store stays here for the checkers). Called inside the drive loop's turn, which
+   * finishes the Ready in hand; the loop runs no turn for the group after it.
+   */
+  #removed(group: Group<RegisterMachine>, index: Index): void {
+    if (this.#group !== group) return;
+    this.#hooks.trace?.(`${this.id} applied its removal at ${index}; replica retired`);
+    group.retire();
+    this.#stop();
+    this.#fate = 'removed';
+    group.waiters.failAll(`${this.id} no longer hosts the group`);
   }
 
   /**
@@ -219,9 +308,14 @@ export class SimMember {
   tick(): void {
     if (!this.isRunning) return;
     const group = this.#group!;
+    const wasLeader = group.raft.status().role === 'leader';
     group.raft.tick();
     group.waiters.expire(this.#clock.now());
     this.#loop!.schedule();
+    // A member that is its configuration's only voter wins its election within the tick.
+    const status = group.raft.status();
+    if (!wasLeader && status.role === 'leader') this.#hooks.onLeader(this, status.term);
+    this.#hooks.afterCore(this);
   }
 
   /** A message arrived; lost if the member is down. */
@@ -255,6 +349,7 @@ export class SimMember {
       this.#inTurn = false;
     }
     if (this.#fatal !== null) throw this.#fatal;
+    this.#hooks.afterCore(this);
     if (this.#crashPoint !== null && this.isUp && now >= this.#crashDeadlineTick) {
       this.#hooks.trace?.(`${this.id} crash idle (no turn reached ${this.#crashPoint})`);
       this.crash();
@@ -266,9 +361,11 @@ export class SimMember {
     const group = this.#group!;
     group.raft.step(msg);
     this.#loop!.schedule();
-    if (msg.type !== 'voteReply') return;
-    const status = group.raft.status();
-    if (status.role === 'leader') this.#hooks.onLeader(this, status.term);
+    if (msg.type === 'voteReply' || msg.type === 'timeoutNow') {
+      const status = group.raft.status();
+      if (status.role === 'leader') this.#hooks.onLeader(this, status.term);
+    }
+    this.#hooks.afterCore(this);
   }
 
   #onFatal(err: Error): void {
@@ -323,12 +420,12 @@ export class SimMember {
 
   /** The simulated network as the drive loop's transport; checks who sends what to whom. */
   #transport() {
-    const { id, voters } = this.#config;
+    const { id } = this.#config;
     const hooks = this.#hooks;
     return {
       send(msgs: readonly GroupMessage[]) {
         for (const { group, msg } of msgs) {
-          if (group !== simGroup || msg.from !== id || !voters.includes(msg.to) || msg.to === id) {
+          if (group !== simGroup || msg.from !== id || !hooks.knows(msg.to) || msg.to === id) {
             throw new Error(
               `ready contract: ${id} sends a message of group ${group} from ${msg.from} to ${msg.to}`,
             );

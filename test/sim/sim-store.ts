@@ -6,7 +6,7 @@
  * breaks it and never repairs what it is given. Its hooks let the member crash just before or
  * just after a write. Everything completes in microtasks: no real I/O, no timers.
  */
-import type { DurableState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
+import type { DurableState, Entry, HardState, Snapshot, SnapshotMeta, Term } from '../../src/raft/types.js';
 import type {
   GroupId,
   GroupWrite,
@@ -43,6 +43,13 @@ class Image {
   snapshot: Snapshot | null = null;
   // Invariant: contiguous, starting at snapshot index + 1.
   entries: Entry[] = [];
+
+  /** Whether this image holds the entry (index, term), or a snapshot that covers index. */
+  holds(index: number, term: Term): boolean {
+    const snapshotIndex = this.snapshot?.meta.index ?? 0;
+    if (index <= snapshotIndex) return true;
+    return this.entries[index - snapshotIndex - 1]?.term === term;
+  }
 
   bounds(): LogBounds {
     const snapshotIndex = this.snapshot?.meta.index ?? 0;
@@ -87,6 +94,7 @@ export class SimStore implements RaftStore {
   #unsynced: (readonly WriteStep[])[] = [];
   #identity: StoreIdentity | null = null;
   #hooks: StoreHooks | null = null;
+  #version = 0;
   readonly counts: StoreCounts = { writes: 0, syncs: 0, compactions: 0, lostWrites: 0 };
 
   /** Who hears of writes from now on (the member's current incarnation). */
@@ -145,6 +153,7 @@ export class SimStore implements RaftStore {
     if (planned.every((steps) => steps.length === 0)) return;
     this.#hooks?.beforeWrite(writes, sync);
     this.counts.writes++;
+    this.#version++;
     for (const steps of planned) this.#visible.apply(steps);
     this.#unsynced.push(...planned);
     if (sync) {
@@ -162,9 +171,41 @@ export class SimStore implements RaftStore {
     if (this.#unsynced.length > 0) this.counts.lostWrites++;
     this.#unsynced = [];
     this.#visible = this.#durable.clone();
+    this.#version++;
   }
 
-  // What a member that is down would start with, read synchronously by the checkers.
+  /** The disk is wiped while the member is down: identity, log, snapshot and hard state are gone. */
+  wipe(): void {
+    this.#identity = null;
+    this.#unsynced = [];
+    this.#visible = new Image();
+    this.#durable = new Image();
+    this.#version++;
+  }
+
+  // What the checkers read without going through the member.
+
+  /** Changes whenever what the store holds may have changed, so readers can cache. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Whether the entry (index, term) survives a crash now: synced, or covered by a synced snapshot. */
+  durablyHolds(index: number, term: Term): boolean {
+    return this.#durable.holds(index, term);
+  }
+
+  /** The snapshot and entries a start would load. */
+  storedLog(): { readonly snapshot: SnapshotMeta | null; readonly entries: readonly Entry[] } {
+    return { snapshot: this.#visible.snapshot?.meta ?? null, entries: this.#visible.entries };
+  }
+
+  /** The term of the hard state a start would load. */
+  storedTerm(): Term {
+    return this.#visible.hardState.term;
+  }
+
+  // What a member that is down would start with, read synchronously by the electability checks.
 
   /** The index of the first stored entry after the snapshot. */
   firstIndex(): number {

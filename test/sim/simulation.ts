@@ -1,19 +1,24 @@
 /**
  * A whole simulated cluster run from one seed, in the style of TigerBeetle's VOPR: a safety phase
- * with faults (`run`), then `heal` and a liveness phase without faults (`runUntil`), with every
- * checker run after every step. The same seed replays the same run event for event; the optional
- * trace shows it. It owns the clock (ticks) and the order of everything within a tick.
+ * with faults and membership changes (`run`), then `heal` and a liveness phase without either
+ * (`runUntil`), with every checker run after every step. The same seed replays the same run event
+ * for event; the optional trace shows it. It owns the clock (ticks), the members (founders and
+ * those that join later) and the order of everything within a tick.
  */
+import { isMember } from '../../src/raft/conf.js';
 import { silentLogger } from '../../src/raft/logger.js';
 import { createRng } from '../../src/raft/rng.js';
-import type { NodeId } from '../../src/raft/types.js';
+import type { ConfState, Index, NodeId } from '../../src/raft/types.js';
 import { type ClientCounts, ClientHistory } from './client-history.js';
+import { CommitQuorumCheck } from './commit-quorum-check.js';
 import { ElectionTimer } from './election-timer.js';
 import { SafetyChecker } from './safety-checker.js';
 import { SafetyViolation } from './safety-violation.js';
 import { SimClients } from './sim-clients.js';
+import { describeConf } from './sim-conf.js';
 import { FaultInjector } from './sim-faults.js';
 import { type MemberHooks, SimMember } from './sim-member.js';
+import { type MembershipCounts, MembershipSchedule } from './sim-membership.js';
 import { type NetworkCounts, SimNetwork } from './sim-network.js';
 import { forkSeed, SimRandom } from './sim-random.js';
 import { describeParams, type SwarmParams, swarmParams } from './swarm-params.js';
@@ -25,12 +30,22 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Also trace every message's fate and the core's own log records (needs `trace`). */
   readonly traceMessages?: boolean;
+  /**
+   * Whether the operator keeps clear of the core's two known liveness gaps (sim-membership.ts);
+   * true unless said otherwise.
+   */
+  readonly avoidLivenessGaps?: boolean;
 }
 
 /** What a run did, for summaries. */
 export interface SimStats {
   readonly seed: number;
+  /** What the seed chose. */
+  readonly params: SwarmParams;
+  /** Founding members. */
   readonly memberCount: number;
+  /** Members that ever existed, founders and joiners. */
+  readonly membersCreated: number;
   readonly ticks: number;
   readonly safetyTicks: number;
   readonly livenessTicks: number;
@@ -39,6 +54,9 @@ export interface SimStats {
   readonly network: NetworkCounts;
   readonly clients: ClientCounts;
   readonly faults: FaultInjector['counts'];
+  readonly membership: MembershipCounts;
+  /** Commit advances of leaders checked against the voters' stores. */
+  readonly commitChecks: number;
   readonly snapshotsTaken: number;
   readonly snapshotsInstalled: number;
   readonly appliedMax: number;
@@ -51,17 +69,18 @@ export class SimulationFailure extends Error {
     readonly seed: number,
     readonly tick: number,
     readonly what: string,
-    options?: { cause: unknown },
+    options?: { readonly cause?: unknown; readonly unguardedMembership?: boolean },
   ) {
+    const flag = options?.unguardedMembership === true ? ' --unguarded-membership' : '';
     super(
-      `seed=${seed}: ${what} (tick ${tick}; replay: npm run sim -- --seeds 1 --from ${seed} --trace)`,
-      options,
+      `seed=${seed}: ${what} (tick ${tick}; replay: npm run sim -- --seeds 1 --from ${seed} --trace${flag})`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     );
   }
 }
 
 /** Random streams of one run; see forkSeed. */
-const stream = { faults: 1, network: 2, clients: 3, members: 100 } as const;
+const stream = { faults: 1, network: 2, clients: 3, membership: 4, members: 100 } as const;
 
 /** How long a simulated tick lasts on the members' clocks (the cluster file's default tickMs). */
 export const simTickMs = 40;
@@ -70,12 +89,15 @@ export const simTickMs = 40;
 export class Simulation {
   readonly seed: number;
   readonly params: SwarmParams;
-  readonly #members: SimMember[];
+  /** Every member ever created, in creation order; gone ones stay (their stores are evidence). */
+  readonly #members: SimMember[] = [];
   readonly #byId = new Map<NodeId, SimMember>();
   readonly #network: SimNetwork;
   readonly #faults: FaultInjector;
+  readonly #membership: MembershipSchedule;
   readonly #clients: SimClients;
   readonly #safety = new SafetyChecker();
+  readonly #commitQuorum = new CommitQuorumCheck(this.#byId);
   readonly #history = new ClientHistory();
   readonly #elections = new ElectionTimer();
   readonly #trace: ((line: string) => void) | null;
@@ -85,6 +107,9 @@ export class Simulation {
   #healed = false;
   /** What a checker threw while a client heard its answer; the step it happened in fails. */
   #deferred: { err: unknown } | null = null;
+  readonly #memberHooks: MemberHooks;
+  readonly #traceMessages: boolean;
+  readonly #avoidLivenessGaps: boolean;
 
   /** The run seed `seed` chooses (cluster size, fault rates, load and snapshot threshold), started. */
   static async swarm(seed: number, options: SimulationOptions = {}): Promise<Simulation> {
@@ -106,26 +131,33 @@ export class Simulation {
       params.network,
       traceMessages ? (event, msg) => trace(`net ${event} ${describeMessage(msg)}`) : null,
     );
+    this.#traceMessages = traceMessages;
+    this.#avoidLivenessGaps = options.avoidLivenessGaps ?? true;
+    this.#memberHooks = this.#hooks();
     const ids = Array.from({ length: params.memberCount }, (_, i) => `n${i + 1}`);
-    const hooks = this.#hooks();
-    this.#members = ids.map((id, i) => {
-      const member = new SimMember({
-        config: { ...params.tuning, id, voters: ids },
-        snapshotEntries: params.snapshotEntries,
-        hooks,
-        rngFor: (incarnation) => createRng(forkSeed(seed, stream.members + i * 1000 + incarnation)),
-        nowMs: () => this.#now * simTickMs,
-        log: traceMessages ? traceLogger(id, trace) : silentLogger,
-      });
-      this.#byId.set(id, member);
-      return member;
-    });
+    for (const id of ids) this.#addMember(id, { voters: ids, learners: [] }, 0);
+    const active = () => this.#active();
     this.#faults = new FaultInjector({
       random: new SimRandom(forkSeed(seed, stream.faults)),
       params,
-      members: this.#members,
+      members: active,
       network: this.#network,
       elections: this.#elections,
+      trace,
+    });
+    this.#membership = new MembershipSchedule({
+      random: new SimRandom(forkSeed(seed, stream.membership)),
+      params,
+      members: active,
+      create: async (id, initial, joinedAfter) => {
+        const member = this.#addMember(id, initial, joinedAfter);
+        trace?.(`${id} created to join: first configuration ${describeConf(initial)}`);
+        await member.start();
+        return member;
+      },
+      committedTerm: (index) => this.#safety.committedTerm(index),
+      beforeConfChange: (leader) => this.#commitQuorum.afterCore(leader),
+      avoidLivenessGaps: this.#avoidLivenessGaps,
       trace,
     });
     this.#clients = new SimClients({
@@ -142,6 +174,30 @@ export class Simulation {
     trace?.(`seed=${seed} ${describeParams(params)}`);
   }
 
+  /** A new member (not started): `initial` is its first configuration, history ends at `joinedAfter`. */
+  #addMember(id: NodeId, initial: ConfState, joinedAfter: Index): SimMember {
+    if (this.#byId.has(id)) throw new Error(`identity ${id} used twice`);
+    const ordinal = this.#members.length;
+    const trace = this.#trace;
+    const member = new SimMember({
+      config: { ...this.params.tuning, id, voters: initial.voters, learners: initial.learners },
+      joinedAfter,
+      snapshotEntries: this.params.snapshotEntries,
+      hooks: this.#memberHooks,
+      rngFor: (incarnation) => createRng(forkSeed(this.seed, stream.members + ordinal * 1000 + incarnation)),
+      nowMs: () => this.#now * simTickMs,
+      log: this.#traceMessages && trace !== null ? traceLogger(id, trace) : silentLogger,
+    });
+    this.#members.push(member);
+    this.#byId.set(id, member);
+    return member;
+  }
+
+  /** Members not gone for good, in creation order. */
+  #active(): SimMember[] {
+    return this.#members.filter((m) => !m.isGone);
+  }
+
   /** Brings every member up from its (empty) storage. */
   async start(): Promise<void> {
     await this.#guard(async () => {
@@ -153,6 +209,7 @@ export class Simulation {
     return this.#now;
   }
 
+  /** Every member ever created, gone ones included. */
   get members(): readonly SimMember[] {
     return this.#members;
   }
@@ -180,7 +237,7 @@ export class Simulation {
       delayTicksMax,
     });
     await this.#guard(async () => {
-      for (const member of this.#members) {
+      for (const member of this.#active()) {
         member.cancelCrash();
         if (!member.isUp) await member.start();
         member.resume();
@@ -203,44 +260,67 @@ export class Simulation {
       this.seed,
       this.#now,
       `liveness: not converged ${ticksMax} ticks after heal: ${this.describe()}`,
+      { unguardedMembership: !this.#avoidLivenessGaps },
     );
   }
 
   /**
-   * Converged: every member is up and follows one leader, whose log is entirely committed
-   * (its no-op included) and applied by every member.
+   * Converged: every member of the leader's configuration (but identities whose disk was lost)
+   * is up and follows the leader, whose log is entirely committed (its no-op included) and
+   * applied by each of them. Members outside it (removed ones that never heard so) do not count.
    */
   converged(): boolean {
-    const leader = this.#members.find((m) => m.isRunning && m.node.status().role === 'leader');
-    if (leader === undefined) return false;
+    const leader = this.#leader();
+    if (leader === null) return false;
     const { id, term, commit, lastIndex } = leader.node.status();
     if (commit !== lastIndex) return false;
-    return this.#members.every((m) => {
+    return this.#groupMembers(leader).every((m) => {
       if (!m.isRunning) return false;
       const status = m.node.status();
       return status.leader === id && status.term === term && m.machine.applied === lastIndex;
     });
   }
 
+  /** The running leader of the highest term, or null. */
+  #leader(): SimMember | null {
+    let best: SimMember | null = null;
+    for (const m of this.#members) {
+      if (!m.isRunning) continue;
+      const s = m.node.status();
+      if (s.role === 'leader' && (best === null || s.term > best.node.status().term)) best = m;
+    }
+    return best;
+  }
+
+  /** The members of `leader`'s configuration that are not gone for good, the leader included. */
+  #groupMembers(leader: SimMember): SimMember[] {
+    const conf = leader.node.conf();
+    return this.#members.filter((m) => !m.isGone && isMember(conf, m.id));
+  }
+
   /** The final checks, once converged: every check of a step, and no acknowledged write lost. */
   async check(): Promise<void> {
     await this.#guard(async () => {
-      if (!this.converged()) throw new Error(`liveness: check() before convergence: ${this.describe()}`);
-      this.#safety.checkStep(this.#members);
-      this.#history.checkNoneLost(this.#members, this.#safety);
+      const leader = this.#leader();
+      if (leader === null || !this.converged()) {
+        throw new Error(`liveness: check() before convergence: ${this.describe()}`);
+      }
+      this.#safety.checkStep(this.#active());
+      this.#history.checkNoneLost(this.#groupMembers(leader), this.#safety);
     });
   }
 
-  /** One line per member: role, term, leader, commit, applied, log, and up/paused state. */
+  /** One line per member: role, term, leader, commit, applied, log, configuration, and up/paused/gone state. */
   describe(): string {
     return this.#members
       .map((m) => {
+        if (m.fate !== null) return `${m.id} ${m.fate}`;
         const s = m.status();
         if (s === null) return `${m.id} down`;
         const state = m.isPaused ? ' paused' : '';
         return (
           `${m.id} ${s.role} t${s.term} leader=${s.leader} commit=${s.commit} applied=${m.machine.applied} ` +
-          `log=${s.snapshotIndex}..${s.lastIndex}${state}`
+          `log=${s.snapshotIndex}..${s.lastIndex} conf=${describeConf(s.conf)}@${s.confIndex}${state}`
         );
       })
       .join('; ');
@@ -249,7 +329,9 @@ export class Simulation {
   stats(): SimStats {
     return {
       seed: this.seed,
-      memberCount: this.#members.length,
+      params: this.params,
+      memberCount: this.params.memberCount,
+      membersCreated: this.#members.length,
       ticks: this.#now,
       safetyTicks: this.#safetyTicks,
       livenessTicks: this.#livenessTicks,
@@ -257,6 +339,8 @@ export class Simulation {
       network: this.#network.counts,
       clients: this.#history.counts,
       faults: this.#faults.counts,
+      membership: this.#membership.counts,
+      commitChecks: this.#commitQuorum.checks,
       snapshotsTaken: this.#members.reduce((n, m) => n + m.store.counts.compactions, 0),
       snapshotsInstalled: this.#members.reduce((n, m) => n + m.counts.snapshotsInstalled, 0),
       appliedMax: this.#safety.appliedMax,
@@ -264,14 +348,17 @@ export class Simulation {
   }
 
   /**
-   * One tick: faults (safety phase only), every member ticks, due messages arrive, clients act,
-   * every member runs its drive loop until idle (in member order, one after the other), then
-   * every checker runs.
+   * One tick: faults and membership changes (safety phase only), every member ticks, due
+   * messages arrive, clients act, every member runs its drive loop until idle (in member order,
+   * one after the other), then every checker runs.
    */
   async #step(faulty: boolean): Promise<void> {
     await this.#guard(async () => {
       const now = ++this.#now;
-      if (faulty) await this.#faults.act(now);
+      if (faulty) {
+        await this.#faults.act(now);
+        await this.#membership.act(now);
+      }
       for (const member of this.#members) member.tick();
       for (const msg of this.#network.deliverDue(now)) {
         const member = this.#byId.get(msg.to);
@@ -282,7 +369,7 @@ export class Simulation {
       this.#clients.act(now, faulty);
       for (const member of this.#members) await member.runTurns(now);
       if (this.#deferred !== null) throw this.#deferred.err;
-      this.#safety.checkStep(this.#members);
+      this.#safety.checkStep(this.#active());
       this.#elections.observe(now, this.#members);
     });
   }
@@ -302,7 +389,10 @@ export class Simulation {
               : `${err.name}: ${err.message}`
             : String(err);
       this.#trace?.(`FAILED ${what}`);
-      throw new SimulationFailure(this.seed, this.#now, what, { cause: err });
+      throw new SimulationFailure(this.seed, this.#now, what, {
+        cause: err,
+        unguardedMembership: !this.#avoidLivenessGaps,
+      });
     }
   }
 
@@ -310,6 +400,8 @@ export class Simulation {
     const sim = this;
     return {
       send: (msg) => sim.#network.send(msg, sim.#now),
+      knows: (id) => sim.#byId.has(id),
+      afterCore: (member) => sim.#commitQuorum.afterCore(member),
       onHardState: (member, hs) => sim.#safety.onHardState(member, hs),
       onCrash: (member, status) => {
         if (status.role === 'leader') sim.#elections.leaderLost(member.id, status.term, sim.#now);

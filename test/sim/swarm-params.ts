@@ -33,6 +33,8 @@ export interface SwarmParams {
   /** A client gives up on a request after this many ticks (its outcome stays unknown). */
   readonly requestTimeoutTicks: number;
   readonly transferPermille: number;
+  /** Chance per tick that the operator changes the membership (when no replace is under way); 0 in some seeds. */
+  readonly membershipPermille: number;
 }
 
 /** The stream of the seed's random source that chooses the parameters. */
@@ -44,7 +46,7 @@ export function swarmParams(seed: number): SwarmParams {
   const memberCount = random.pick([3, 5] as const);
   const faultTolerance = Math.floor((memberCount - 1) / 2);
   const delayTicksMax = random.pick([1, 2, 3, 5]);
-  return {
+  const params = {
     memberCount,
     tuning: {
       ...defaultRaftTuning,
@@ -77,6 +79,10 @@ export function swarmParams(seed: number): SwarmParams {
     requestTimeoutTicks: 60,
     transferPermille: random.pick([0, 0, 3, 10]),
   };
+  // Drawn last, so the choices above stay what each seed chose before membership changes existed.
+  const membershipPermille = random.pick([0, 0, 5, 15, 40]);
+  const promoteLagMax = random.pick([8, 64, defaultRaftTuning.promoteLagMax]);
+  return { ...params, tuning: { ...params.tuning, promoteLagMax }, membershipPermille };
 }
 
 /** One line naming what a seed chose, for traces and failure reports. */
@@ -88,6 +94,7 @@ export function describeParams(p: SwarmParams): string {
     `partition=${p.partitionPermille}‰ newLeaderStrike=${p.newLeaderStrikePermille}‰ downMax=${p.downMax} snapshotEntries=${p.snapshotEntries} ` +
     `clients=${p.clientCount} transfer=${p.transferPermille}‰ inflightMax=${p.tuning.inflightMax} ` +
     `batchBytesMax=${p.tuning.batchBytesMax} uncommittedEntriesMax=${p.tuning.uncommittedEntriesMax} ` +
-    `preVote=${p.tuning.preVote} checkQuorum=${p.tuning.checkQuorum}`
+    `preVote=${p.tuning.preVote} checkQuorum=${p.tuning.checkQuorum} membership=${p.membershipPermille}‰ ` +
+    `promoteLagMax=${p.tuning.promoteLagMax}`
   );
 }

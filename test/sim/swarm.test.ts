@@ -10,8 +10,8 @@ import type { SimStats } from './simulation.js';
 import { describeParams, swarmParams } from './swarm-params.js';
 
 /**
- * Seeds in the default suite (about 9 s on one core); `npm run sim -- --seeds N --from S` runs any
- * range, as many as you like.
+ * Seeds in the default suite (about 11 s on one core, membership changes included); `npm run sim
+ * -- --seeds N --from S` runs any range, as many as you like.
  */
 const seedCount = 500;
 const oneSeed = process.env.SIM_SEED;
@@ -57,6 +57,33 @@ describe('swarm: safe under faults, live after heal', () => {
       expect(count).toBeGreaterThan(seedCount / 5);
     }
   });
+
+  it.skipIf(oneSeed !== undefined)(
+    'some seeds changed the membership in every way, others not at all',
+    async () => {
+      const all: SimStats[] = [];
+      for (const seed of seeds) all.push(await statsOf(seed));
+      const sum = (f: (s: SimStats) => number) => all.reduce((n, s) => n + f(s), 0);
+      const changed = all.filter((s) => s.membership.proposed.addLearner + s.membership.proposed.remove > 0);
+      expect(changed.length).toBeGreaterThan(seedCount / 4);
+      expect(all.filter((s) => s.params.membershipPermille === 0).length).toBeGreaterThan(seedCount / 5);
+      for (const size of [3, 5])
+        expect(changed.filter((s) => s.memberCount === size).length).toBeGreaterThan(0);
+      for (const count of [
+        sum((s) => s.membership.proposed.addLearner),
+        sum((s) => s.membership.proposed.promote),
+        sum((s) => s.membership.proposed.remove),
+        sum((s) => s.membership.replacesDone),
+        sum((s) => s.membership.refused.pending ?? 0),
+        sum((s) => s.commitChecks),
+      ]) {
+        expect(count).toBeGreaterThan(seedCount / 5);
+      }
+      for (const reason of ['alreadyMember', 'notMember', 'notLearner', 'learnerBehind'] as const) {
+        expect(sum((s) => s.membership.refused[reason] ?? 0)).toBeGreaterThan(seedCount / 50);
+      }
+    },
+  );
 });
 
 describe('determinism', () => {
@@ -67,10 +94,13 @@ describe('determinism', () => {
     return lines;
   };
 
-  it('one seed replays its run event for event, messages, turns and waiters included', async () => {
-    const first = await trace(7, 300);
+  it('one seed replays its run event for event, messages, turns, waiters and membership changes included', async () => {
+    const first = await trace(33, 300);
     expect(first.length).toBeGreaterThan(1_000);
-    expect(await trace(7, 300)).toEqual(first);
+    expect(
+      first.filter((line) => / (addLearner|promote|remove) n\w+: proposed at /.test(line)).length,
+    ).toBeGreaterThan(5);
+    expect(await trace(33, 300)).toEqual(first);
     expect(await trace(8, 300)).not.toEqual(first);
   });
 
@@ -84,7 +114,7 @@ describe('determinism', () => {
     expect(describeParams(swarmParams(42))).toBe(
       'members=3 drop=150‰ dup=0‰ reorder=0‰ delay=1-2 crash=20‰ pause=3‰ partition=15‰ newLeaderStrike=300‰ ' +
         'downMax=3 snapshotEntries=47 clients=2 transfer=3‰ inflightMax=4 batchBytesMax=1 ' +
-        'uncommittedEntriesMax=10000 preVote=true checkQuorum=true',
+        'uncommittedEntriesMax=10000 preVote=true checkQuorum=true membership=5‰ promoteLagMax=8',
     );
     const distinct = new Set(Array.from({ length: 50 }, (_, seed) => describeParams(swarmParams(seed))));
     expect(distinct.size).toBe(50);
