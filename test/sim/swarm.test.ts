@@ -10,7 +10,7 @@ import type { SimStats } from './simulation.js';
 import { describeParams, swarmParams } from './swarm-params.js';
 
 /**
- * Seeds in the default suite (about 11 s on one core, membership changes included); `npm run sim
+ * Seeds in the default suite (about 12 s on one core, membership changes included); `npm run sim
  * -- --seeds N --from S` runs any range, as many as you like.
  */
 const seedCount = 500;
