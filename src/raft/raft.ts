@@ -6,7 +6,7 @@
  */
 
 import { campaign, stepCandidate } from './candidate.js';
-import { isValidConf, peersOf } from './conf.js';
+import { isMember, isValidConf, peersOf } from './conf.js';
 import { stepFollower } from './follower.js';
 import { assertNever, invariant } from './invariant.js';
 import { stepLeader, tickLeader } from './leader.js';
@@ -106,6 +106,17 @@ export class Raft {
 
   isVoter(id: NodeId): boolean {
     return this.log.conf().voters.includes(id);
+  }
+
+  /**
+   * Whether this member may campaign: a voter, or a voter whose own removal is still
+   * uncommitted (thesis §4.2.2: it may hold the only log that can win; as leader it does not
+   * count itself and steps down once the removal commits).
+   */
+  promotable(): boolean {
+    if (this.isVoter(this.id)) return true;
+    const confIndex = this.log.confIndex();
+    return confIndex > this.log.committed && this.log.confAt(confIndex - 1).voters.includes(this.id);
   }
 
   /** Queues a message, stamped with our id and (unless it carries its own) our term. */
@@ -214,7 +225,7 @@ export class Raft {
     }
     this.electionElapsed++;
     // Learners and members removed from the configuration never campaign.
-    if (this.electionElapsed >= this.randomizedElectionTicks && this.isVoter(this.id)) {
+    if (this.electionElapsed >= this.randomizedElectionTicks && this.promotable()) {
       this.electionElapsed = 0;
       campaign(this, this.config.preVote ? 'preElection' : 'election');
     }
@@ -225,16 +236,18 @@ export class Raft {
   /**
    * Takes one message from a peer. Input that is not for us, or stale, is dropped. Messages from
    * outside our configuration are taken (a replica catching up replays configurations that may
-   * predate its leader), except vote requests: a member that is not a voter as far as we know
-   * cannot make us change term or vote, so a removed member cannot disrupt the group.
+   * predate its leader). Votes do not depend on our configuration (thesis §4.1): our log may
+   * lack the entry that made the candidate a voter. But while we know a leader, a vote request
+   * from outside our configuration (a removed member) is ignored: it cannot make us change term
+   * or vote, so it cannot disrupt the group, with or without check-quorum's lease (§4.2.3).
    */
   step(m: Message): void {
     if (m.to !== this.id || m.from === this.id) {
       this.logger.warn({ from: m.from, to: m.to, type: m.type }, 'dropped message not for this group member');
       return;
     }
-    if (m.type === 'requestVote' && !this.isVoter(m.from)) {
-      this.logger.debug({ from: m.from, term: m.term }, 'ignored vote request from a non-voter');
+    if (m.type === 'requestVote' && this.leader !== null && !isMember(this.log.conf(), m.from)) {
+      this.logger.debug({ from: m.from, term: m.term }, 'ignored vote request from a non-member');
       return;
     }
     const malformed = malformation(m);

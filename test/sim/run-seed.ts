@@ -18,17 +18,14 @@ export interface RunSeedOptions {
   readonly ticks?: number;
   readonly trace?: (line: string) => void;
   readonly traceMessages?: boolean;
-  /** False lets the operator walk into the core's known liveness gaps (see sim-membership.ts). */
-  readonly avoidLivenessGaps?: boolean;
 }
 
 /** Runs seed `seed` from start to verdict; throws a SimulationFailure, or returns the run's stats. */
 export async function runSeed(seed: number, options: RunSeedOptions = {}): Promise<SimStats> {
-  const { trace, traceMessages, avoidLivenessGaps } = options;
+  const { trace, traceMessages } = options;
   const sim = await Simulation.swarm(seed, {
     ...(trace === undefined ? {} : { trace }),
     ...(traceMessages === undefined ? {} : { traceMessages }),
-    ...(avoidLivenessGaps === undefined ? {} : { avoidLivenessGaps }),
   });
   await sim.run({ ticks: options.ticks ?? safetyTicksDefault });
   await sim.heal();

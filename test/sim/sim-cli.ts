@@ -1,6 +1,5 @@
 /**
- * `npm run sim -- --seeds N --from S [--ticks T] [--trace] [--unguarded-membership]`: runs swarm
- * seeds S..S+N-1 of the
+ * `npm run sim -- --seeds N --from S [--ticks T] [--trace]`: runs swarm seeds S..S+N-1 of the
  * deterministic simulator and prints a summary: seeds, simulated ticks, wall time, election
  * durations and membership changes (refusals by reason). A failing seed prints the command that
  * replays it; the exit code is then 1.
@@ -10,9 +9,7 @@ import { medianAndMax } from './election-timer.js';
 import { livenessTicksMax, runSeed, safetyTicksDefault } from './run-seed.js';
 import { SimulationFailure } from './simulation.js';
 
-const usage =
-  'usage: npm run sim -- --seeds N --from S [--ticks T] [--trace] [--unguarded-membership]\n' +
-  "  --unguarded-membership  the operator may walk into the core's known liveness gaps (sim-membership.ts)";
+const usage = 'usage: npm run sim -- --seeds N --from S [--ticks T] [--trace]';
 
 function parseCount(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -32,7 +29,6 @@ function parseFlags() {
         from: { type: 'string' },
         ticks: { type: 'string' },
         trace: { type: 'boolean', default: false },
-        'unguarded-membership': { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -52,12 +48,10 @@ const seedCount = parseCount('seeds', values.seeds, 100);
 const from = parseCount('from', values.from, 0);
 const ticks = parseCount('ticks', values.ticks, safetyTicksDefault);
 const trace = values.trace;
-const avoidLivenessGaps = !values['unguarded-membership'];
 const tty = process.stdout.isTTY === true && !trace;
 
 const writeLine = (line: string) => process.stdout.write(`${line}\n`);
-const replay = (seed: number) =>
-  `npm run sim -- --seeds 1 --from ${seed} --trace${avoidLivenessGaps ? '' : ' --unguarded-membership'}`;
+const replay = (seed: number) => `npm run sim -- --seeds 1 --from ${seed} --trace`;
 const failures: { seed: number; message: string }[] = [];
 const elections: number[] = [];
 const convergences: number[] = [];
@@ -85,12 +79,7 @@ function progress(force: boolean): void {
 
 for (let seed = from; seed < from + seedCount; seed++) {
   try {
-    const stats = await runSeed(
-      seed,
-      trace
-        ? { ticks, avoidLivenessGaps, trace: writeLine, traceMessages: true }
-        : { ticks, avoidLivenessGaps },
-    );
+    const stats = await runSeed(seed, trace ? { ticks, trace: writeLine, traceMessages: true } : { ticks });
     ticksTotal += stats.ticks;
     elections.push(...stats.electionDurationsTicks);
     convergences.push(stats.livenessTicks);

@@ -6,22 +6,11 @@
  * (`n6`, `n7`…; a replacement of `n2` is `n2b`, then `n2c`) with an empty store whose first
  * configuration is the leader's plus itself as a learner.
  *
- * Two liveness gaps of the core (found by this schedule; see liveness-gaps.test.ts) can leave a
- * group without any member able to win an election, for good:
- * - A voter ignores vote requests from a member that is not a voter in its own latest
- *   configuration (raft.ts `Raft.step`), so a voter whose log lacks a promotion never votes for
- *   the promoted member; thesis §4.1 has servers grant votes without consulting their
- *   configuration.
- * - A member that is not a voter in its latest configuration never campaigns (raft.ts
- *   `Raft.tick`), even while that configuration, its own removal, is uncommitted, though it may
- *   hold the only log that can win (a removed leader that stepped down before its removal
- *   committed, or the one member an append of its removal reached); thesis §4.2.2 has it keep
- *   starting elections until then.
- * By default the schedule keeps clear of both with one operator rule, which
- * `avoidLivenessGaps: false` lifts: a voter is taken away (removed, the leader included, or its
- * disk wiped) only from three voters or more, and only while every voter that stays holds all
- * the leader committed. The others then form a majority of the configuration before, and none
- * of them lags behind a promotion.
+ * Voters are taken away (removed, the leader included, or wiped) however few remain and however
+ * far behind the others are: the core judges. This schedule once found two liveness gaps of the
+ * core (a voter ignored the vote requests of a member whose promotion its log lacked; a member
+ * whose own removal was uncommitted never campaigned, though it might hold the only log able
+ * to win); both are closed as thesis §4.1 and §4.2.2 say, and seeds 754 and 81 replay them.
  */
 import { isMember } from '../../src/raft/conf.js';
 import type {
@@ -93,8 +82,6 @@ export interface MembershipDeps {
   readonly committedTerm: (index: Index) => Term | null;
   /** Called just before a leader's configuration changes (its commits so far are checked under the old one). */
   readonly beforeConfChange: (leader: SimMember) => void;
-  /** Keep clear of the core's two liveness gaps (see the module comment). */
-  readonly avoidLivenessGaps: boolean;
   readonly trace: ((line: string) => void) | null;
 }
 
@@ -243,19 +230,9 @@ export class MembershipSchedule {
     return random.pick(misfits);
   }
 
-  /**
-   * The voters the schedule may take away: any (the core judges), or, avoiding the liveness
-   * gaps, none from fewer than three voters, and only such that every voter staying holds all
-   * the leader committed (see the module comment).
-   */
-  #removable(leader: SimMember, status: RaftStatus): NodeId[] {
-    const { voters } = status.conf;
-    if (!this.#d.avoidLivenessGaps) return [...voters];
-    if (voters.length < 3) return [];
-    const match = new Map(leader.node.followers().map((f) => [f.id, f.match]));
-    const behind = voters.filter((v) => v !== leader.id && (match.get(v) ?? 0) < status.commit);
-    if (behind.length > 1) return [];
-    return behind.length === 1 ? behind : [...voters];
+  /** The voters the schedule may take away: any (the core judges). */
+  #removable(_leader: SimMember, status: RaftStatus): NodeId[] {
+    return [...status.conf.voters];
   }
 
   /** Proposes `change` at `leader`, counting the outcome. */

@@ -30,11 +30,6 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
   /** Also trace every message's fate and the core's own log records (needs `trace`). */
   readonly traceMessages?: boolean;
-  /**
-   * Whether the operator keeps clear of the core's two known liveness gaps (sim-membership.ts);
-   * true unless said otherwise.
-   */
-  readonly avoidLivenessGaps?: boolean;
 }
 
 /** What a run did, for summaries. */
@@ -69,11 +64,10 @@ export class SimulationFailure extends Error {
     readonly seed: number,
     readonly tick: number,
     readonly what: string,
-    options?: { readonly cause?: unknown; readonly unguardedMembership?: boolean },
+    options?: { readonly cause?: unknown },
   ) {
-    const flag = options?.unguardedMembership === true ? ' --unguarded-membership' : '';
     super(
-      `seed=${seed}: ${what} (tick ${tick}; replay: npm run sim -- --seeds 1 --from ${seed} --trace${flag})`,
+      `seed=${seed}: ${what} (tick ${tick}; replay: npm run sim -- --seeds 1 --from ${seed} --trace)`,
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
   }
@@ -109,7 +103,6 @@ export class Simulation {
   #deferred: { err: unknown } | null = null;
   readonly #memberHooks: MemberHooks;
   readonly #traceMessages: boolean;
-  readonly #avoidLivenessGaps: boolean;
 
   /** The run seed `seed` chooses (cluster size, fault rates, load and snapshot threshold), started. */
   static async swarm(seed: number, options: SimulationOptions = {}): Promise<Simulation> {
@@ -132,7 +125,6 @@ export class Simulation {
       traceMessages ? (event, msg) => trace(`net ${event} ${describeMessage(msg)}`) : null,
     );
     this.#traceMessages = traceMessages;
-    this.#avoidLivenessGaps = options.avoidLivenessGaps ?? true;
     this.#memberHooks = this.#hooks();
     const ids = Array.from({ length: params.memberCount }, (_, i) => `n${i + 1}`);
     for (const id of ids) this.#addMember(id, { voters: ids, learners: [] }, 0);
@@ -157,7 +149,6 @@ export class Simulation {
       },
       committedTerm: (index) => this.#safety.committedTerm(index),
       beforeConfChange: (leader) => this.#commitQuorum.afterCore(leader),
-      avoidLivenessGaps: this.#avoidLivenessGaps,
       trace,
     });
     this.#clients = new SimClients({
@@ -260,7 +251,6 @@ export class Simulation {
       this.seed,
       this.#now,
       `liveness: not converged ${ticksMax} ticks after heal: ${this.describe()}`,
-      { unguardedMembership: !this.#avoidLivenessGaps },
     );
   }
 
@@ -389,10 +379,7 @@ export class Simulation {
               : `${err.name}: ${err.message}`
             : String(err);
       this.#trace?.(`FAILED ${what}`);
-      throw new SimulationFailure(this.seed, this.#now, what, {
-        cause: err,
-        unguardedMembership: !this.#avoidLivenessGaps,
-      });
+      throw new SimulationFailure(this.seed, this.#now, what, { cause: err });
     }
   }
 

@@ -37,7 +37,7 @@ const simSeeds = Array.from({ length: 200 }, (_, i) => i)
 const ids = ['n1', 'n2', 'n3'];
 const safetyTicks = 100;
 const dropped =
-  /core (WARN dropped (malformed message|message not for this group member)|ignored vote request from a non-voter)/;
+  /core (WARN dropped (malformed message|message not for this group member)|ignored vote request from a non-member)/;
 
 /** Runs seed `seed`, handing each injection to its member just before its tick; returns the trace. */
 async function runWithInjections(

@@ -151,22 +151,6 @@ function spoil(m: Message, how: Spoil, bad: number, k: number, ids: readonly Nod
       const variants: Impossible[] = [
         { deliverTo: other, msg: m, why: `to ${m.to} but handed to ${other}` },
         { deliverTo: m.to, msg: { ...m, from: m.to }, why: 'from itself' },
-        // A leader may be a stranger to a replica that has not yet learned of its addition, so
-        // only a stranger's vote request is impossible to act on: it never moves a voter's term.
-        {
-          deliverTo: m.to,
-          msg: {
-            type: 'requestVote',
-            from: k % 2 === 0 ? 'n9' : '',
-            to: m.to,
-            term: m.term + 1,
-            pre: k % 4 < 2,
-            lastIndex: positionMax,
-            lastTerm: m.term + 1,
-            transfer: k % 3 === 0,
-          },
-          why: 'a vote request from a stranger',
-        },
       ];
       return variants[k % variants.length]!;
     }
