@@ -8,12 +8,13 @@
  */
 
 import { NotLeaderError, type RaftKVNode, unavailable } from '../node/index.js';
-import { hopsHeader } from '../protocol/index.js';
+import { hopsHeader, provenanceHeaders } from '../protocol/index.js';
 import type { Forwarded, Forwarder } from './forward.js';
 import { hopsMax } from './forward.js';
 
-/** What routing needs of the node. */
-export type RoutingNode = Pick<RaftKVNode, 'route' | 'awaitLeader' | 'leaderWaitMs'>;
+/** What routing needs of the node (and, if it has it, where to note who served a shard). */
+export type RoutingNode = Pick<RaftKVNode, 'route' | 'awaitLeader' | 'leaderWaitMs'> &
+  Partial<Pick<RaftKVNode, 'noteServedBy'>>;
 
 /** A request about one shard, as it is forwarded if this node does not lead the shard. */
 export interface ShardRequest {
@@ -71,6 +72,8 @@ export async function serveOrForward<T>(
       body: req.body,
       hops,
     });
+    const servedBy = answer.headers[provenanceHeaders.node];
+    if (servedBy !== undefined && answer.status < 500) node.noteServedBy?.(shard, servedBy);
     return relay(answer);
   }
 }

@@ -45,15 +45,30 @@ export function refusalError(shard: number, change: ConfChange, r: Refusal): Err
 
 /**
  * Proposes `change` on `g` (this node must lead it) and resolves with the configuration in
- * effect once the change is applied. Throws the refusal's error before anything was proposed,
- * or the waiters' error (`unavailable` / `timeout`) when the outcome cannot be awaited.
+ * effect once the change is applied. A leader so new that it has not committed an entry of its
+ * term yet (no change is pending) is waited for, up to `settleMs`: it is a matter of one round.
+ * Throws the refusal's error before anything was proposed, or the waiters' error
+ * (`unavailable` / `timeout`) when the outcome cannot be awaited.
  */
 export async function changeMembers(
   g: Group,
   change: ConfChange,
-  o: { readonly schedule: () => void; readonly deadlineMs: number },
+  o: {
+    readonly schedule: () => void;
+    readonly deadlineMs: number;
+    readonly clock: Clock;
+    readonly pollMs: number;
+    readonly settleMs: number;
+  },
 ): Promise<ConfState> {
-  const res = g.raft.proposeConfChange(change);
+  const settleBy = o.clock.now() + o.settleMs;
+  let res = g.raft.proposeConfChange(change);
+  while (!res.ok && res.reason === 'pending' && o.clock.now() < settleBy) {
+    const s = g.raft.status();
+    if (s.confIndex > s.commit) break;
+    await new Promise<void>((resolve) => o.clock.after(o.pollMs, resolve));
+    res = g.raft.proposeConfChange(change);
+  }
   if (!res.ok) throw refusalError(g.id, change, res);
   o.schedule();
   await g.waiters.waitConfig(res.index, res.term, o.deadlineMs);

@@ -314,6 +314,9 @@ export class RaftKVNode {
     return changeMembers(g, change, {
       schedule: () => this.#loop.schedule(),
       deadlineMs: this.#clock.now() + this.config.requestTimeoutMs,
+      clock: this.#clock,
+      pollMs: this.config.tickMs,
+      settleMs: this.config.electionTicks * this.config.tickMs,
     });
   }
 
@@ -399,7 +402,9 @@ export class RaftKVNode {
     // No replica here: the shard's leader and members as our replica last knew them before it
     // was removed, else the cluster file's placement; never this node itself.
     const departed = this.#departed.get(shard);
+    const served = this.#servedBy.get(shard);
     const candidates = [
+      ...(served === undefined ? [] : [served]),
       ...(departed?.leader === null || departed === undefined ? [] : [departed.leader]),
       ...(departed?.conf.voters ?? []),
       ...(this.placement[shard] ?? []),
@@ -409,6 +414,18 @@ export class RaftKVNode {
       ? { kind: 'unknown' }
       : { kind: 'remote', node: member, api: this.#apiOf.get(member)! };
   }
+
+  /**
+   * A forwarded request about `shard` was answered by `node` (its reply's provenance): where
+   * requests for a shard this node holds no replica of go first from now on.
+   */
+  noteServedBy(shard: number, node: NodeId): void {
+    if (!this.#groups.has(shard) && node !== this.id && this.#apiOf.has(node))
+      this.#servedBy.set(shard, node);
+  }
+
+  /** Per shard without a replica here: the node that last served a request forwarded for it. */
+  readonly #servedBy = new Map<number, NodeId>();
 
   /**
    * What this node knows of a shard it holds no replica of: the configuration and leader its
