@@ -42,12 +42,24 @@ export class DriveLoop {
 
   /** Asks for a turn soon (the clock's `soon`); calls before it comes share it. */
   schedule(): void {
-    if (this.#scheduled || this.#failed) return;
+    if (this.#scheduled || this.#failed || this.#stopped) return;
     this.#scheduled = true;
     this.#d.clock.soon(() => {
       this.#scheduled = false;
+      if (this.#stopped) return;
       if (this.#running === null) this.#running = this.#run().finally(() => (this.#running = null));
     });
+  }
+
+  #stopped = false;
+
+  /**
+   * No turn starts from now on, not even one already asked for; resolves once the running turn
+   * (if any) is done, so the store may be closed.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.idle();
   }
 
   /** Resolves once no turn is running. */
@@ -57,7 +69,7 @@ export class DriveLoop {
 
   async #run(): Promise<void> {
     try {
-      while (!this.#failed && (await this.#turn()));
+      while (!this.#failed && !this.#stopped && (await this.#turn()));
     } catch (err) {
       this.#failed = true;
       this.#d.onFatal(err as Error);

@@ -82,7 +82,7 @@ export class Shutdown {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#d.stopTicking();
-    await this.#d.loop.idle();
+    await this.#d.loop.stop();
     for (const g of this.#d.groups) g.waiters.failAll();
     await this.#d.transport.close();
     await this.#d.store.close();
