@@ -389,6 +389,8 @@ describe('client API on a three-node cluster', () => {
         after.groups.map((g) => ({
           shard: g.shard,
           members: cl.membersOf(g.shard),
+          voters: cl.membersOf(g.shard),
+          learners: [],
           leader: leaders[g.shard],
           term: g.term,
         })),
