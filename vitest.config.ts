@@ -14,6 +14,7 @@ export default defineConfig({
             'test/sim/**/*.test.ts',
             'test/lin/checker.test.ts',
             'test/lin/report.test.ts',
+            'test/lin/membership-plan.test.ts',
           ],
         },
       },
@@ -23,7 +24,11 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['test/integration/**/*.test.ts', 'test/lin/**/*.test.ts'],
-          exclude: ['test/lin/checker.test.ts', 'test/lin/report.test.ts'],
+          exclude: [
+            'test/lin/checker.test.ts',
+            'test/lin/report.test.ts',
+            'test/lin/membership-plan.test.ts',
+          ],
           fileParallelism: false,
         },
       },

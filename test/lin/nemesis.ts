@@ -16,7 +16,8 @@
  */
 
 import type { TestCluster } from '../../harness/index.js';
-import { MembershipNemesis, membershipVariants } from './membership.js';
+import { MembershipNemesis } from './membership.js';
+import { membershipVariants } from './membership-plan.js';
 import type { NetLab } from './netns.js';
 import type { Rng } from './rng.js';
 

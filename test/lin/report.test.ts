@@ -2,7 +2,7 @@ import { createContext, runInContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { fromJsonLine, toJsonLine } from './history.js';
 import { op, read, write } from './history-builders.js';
-import { countMembership } from './membership.js';
+import { countMembership } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
 import { countOperations, findLostWrites, recoveryOf } from './report.js';
 import { chooseKeys } from './round.js';

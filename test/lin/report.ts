@@ -8,7 +8,7 @@
 import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
 import { describeOp, type Operation } from './history.js';
-import { describeConf, type MembershipRecord } from './membership.js';
+import { describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
 
 export interface KindCounts {

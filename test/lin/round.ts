@@ -26,7 +26,7 @@ import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
 import { type Operation, toJsonLine } from './history.js';
-import type { MembershipRecord } from './membership.js';
+import type { MembershipRecord } from './membership-plan.js';
 import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
 import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
 import { countOperations, findLostWrites, formatReport, type Report, recoveryOf } from './report.js';

@@ -8,7 +8,7 @@
  */
 
 import { describeOp, type Operation } from './history.js';
-import { type ChangeOutcome, describeConf, type MembershipRecord } from './membership.js';
+import { type ChangeOutcome, describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
 
 export interface TimelineInput {

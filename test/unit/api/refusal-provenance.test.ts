@@ -14,6 +14,17 @@ import type { RaftKVNode } from '../../../src/node/index.js';
 import { InMemoryCluster } from '../node/in-memory-cluster.js';
 import { keyOfShard, provenanceNow, provenanceOf } from './key-provenance.js';
 
+/** Resolves once the node has applied every entry of the shard's log; throws after `timeoutMs`. */
+async function settledApplied(node: RaftKVNode, shard: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const g = node.status().groups.find((s) => s.shard === shard);
+    if (g !== undefined && g.applied === g.lastIndex && g.commit === g.lastIndex) return;
+    if (Date.now() > deadline) throw new Error(`node ${node.id} did not apply all of shard ${shard} in time`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const apiOf = (node: RaftKVNode): FastifyInstance => buildApi({ node, log: pino({ level: 'silent' }) });
 
 describe('provenance of 503 and 504 answers', () => {
@@ -46,6 +57,9 @@ describe('provenance of 503 and 504 answers', () => {
     const leader = await cluster.settledLeaderOf(1);
     app = apiOf(leader);
     const key = keyOfShard(leader, 1, 'prov/timeout/');
+    // The leader's entry of its own term must be applied before the cut, or it could commit on an
+    // acknowledgement already in flight and move the applied index under the test.
+    await settledApplied(leader, 1, 5_000);
     const before = provenanceNow(leader, 1);
     for (const id of cluster.nodes.keys()) if (id !== leader.id) cluster.isolated.add(id);
     const r = await app.inject({ method: 'PUT', url: `/v1/kv/${key}`, payload: 'v' });

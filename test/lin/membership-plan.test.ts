@@ -6,7 +6,7 @@ import {
   type MemberChange,
   type MemberMove,
   nextChange,
-} from './membership.js';
+} from './membership-plan.js';
 import { formatMembership } from './report.js';
 
 const conf = (voters: string[], learners: string[] = []) => ({ voters, learners });
