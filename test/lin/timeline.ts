@@ -37,12 +37,11 @@ const changeCode: Record<ChangeOutcome, number> = {
 const kindCode = { read: 0, write: 1, cas: 2, delete: 3 } as const;
 
 export function renderTimeline(t: TimelineInput): string {
-  const end = Math.max(
-    1,
-    ...t.history.map((o) => (Number.isFinite(o.ret) ? o.ret : (o.gaveUp ?? o.call))),
-    ...t.faults.map((f) => f.healed ?? f.start),
-    ...(t.membership?.changes ?? []).map((c) => c.end),
-  );
+  // A loop, not Math.max(...xs): a long run's history has more operations than the stack has room for arguments.
+  let end = 1;
+  for (const o of t.history) end = Math.max(end, Number.isFinite(o.ret) ? o.ret : (o.gaveUp ?? o.call));
+  for (const f of t.faults) end = Math.max(end, f.healed ?? f.start);
+  for (const c of t.membership?.changes ?? []) end = Math.max(end, c.end);
   const clients = [...new Set(t.history.map((o) => o.client))].sort((a, b) => a - b);
   const rowOf = new Map(clients.map((c, i) => [c, i]));
   const ops = t.history.map((o) => {
