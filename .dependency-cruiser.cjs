@@ -32,11 +32,12 @@ module.exports = {
     layer('shard', []),
     layer('config', ['raft']),
     layer('protocol', []),
-    layer('node', ['raft', 'storage', 'transport', 'kv', 'shard', 'config']),
+    layer('membership', ['raft']),
+    layer('node', ['raft', 'storage', 'transport', 'kv', 'shard', 'config', 'membership']),
     layer('api', ['node', 'shard', 'protocol']),
     layer('client', ['shard', 'protocol']),
     layer('bench', ['client']),
-    layer('server', ['raft', 'storage', 'transport', 'kv', 'shard', 'config', 'node', 'api']),
+    layer('server', ['raft', 'storage', 'transport', 'kv', 'shard', 'config', 'node', 'api', 'membership']),
     layer('cli', [
       'raft',
       'storage',
@@ -49,6 +50,7 @@ module.exports = {
       'client',
       'bench',
       'server',
+      'membership',
       'protocol',
     ]),
     {

@@ -8,7 +8,8 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KVError } from '../node/index.js';
-import { errorStatuses } from '../protocol/index.js';
+import { clusterAuthHeader, errorStatuses } from '../protocol/index.js';
+import type { ClusterAuth } from './cluster-auth.js';
 import type { ApiTokens } from './tokens.js';
 
 export type OpenableRoute = 'metrics' | 'ui';
@@ -18,6 +19,11 @@ export interface AuthOptions {
   readonly openRoutes: readonly OpenableRoute[];
 }
 
+/** The cluster's own requests (cluster-auth.ts) pass as read-write. */
+function fromCluster(req: FastifyRequest, cluster: ClusterAuth | undefined): boolean {
+  return cluster?.valid(req.method, req.url, req.headers[clusterAuthHeader]) === true;
+}
+
 const alwaysOpen: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/ui']);
 const openable: ReadonlyMap<string, OpenableRoute> = new Map([
   ['/metrics', 'metrics'],
@@ -25,13 +31,14 @@ const openable: ReadonlyMap<string, OpenableRoute> = new Map([
 ]);
 const readMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function authHook(app: FastifyInstance, o: AuthOptions): void {
+export function authHook(app: FastifyInstance, o: AuthOptions, cluster?: ClusterAuth): void {
   const open = new Set<string>([...alwaysOpen]);
   for (const [route, name] of openable) if (o.openRoutes.includes(name)) open.add(route);
 
   app.addHook('onRequest', async (req) => {
     const route = req.routeOptions.url;
     if (route !== undefined && open.has(route)) return;
+    if (fromCluster(req, cluster)) return;
     const token = bearer(req);
     if (token === null)
       throw new KVError(

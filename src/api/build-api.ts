@@ -7,19 +7,22 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { RaftKVNode } from '../node/index.js';
 import { badRequest, KVError } from '../node/index.js';
-import { errorStatuses } from '../protocol/index.js';
+import { epochHeader, errorStatuses } from '../protocol/index.js';
 import { type AuthOptions, authHook } from './auth.js';
+import { ClusterAuth } from './cluster-auth.js';
 import { errorHandler, sendError } from './errors.js';
 import type { OutboundTls } from './forward.js';
 import { type ApiHttpLimits, apiHttpLimits, fastifyTimeouts, nodeServerOptions } from './http-limits.js';
 import { LimitedForwarder } from './limited-forwarder.js';
 import { ApiMetrics } from './metrics.js';
 import { registerOverloadGuard } from './overload.js';
+import type { Rebalancer } from './rebalancer.js';
 import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
 import { kvRoutes } from './routes/kv.js';
 import { listRoutes } from './routes/list.js';
 import { memberRoutes } from './routes/members.js';
+import { nodeRoutes } from './routes/nodes.js';
 import { uiRoutes } from './routes/ui.js';
 
 export interface ApiDeps {
@@ -33,9 +36,22 @@ export interface ApiDeps {
   readonly outboundTls?: OutboundTls | undefined;
   /** Header size and slow-client limits; the defaults of http-limits.ts where not given. */
   readonly httpLimits?: Partial<ApiHttpLimits> | undefined;
+  /** The cluster secret: signs and checks the requests nodes make of each other's API. */
+  readonly clusterAuth?: ClusterAuth | undefined;
+  /** The rebalancer running on this node (serve starts one); the node routes report what it sees. */
+  readonly rebalancer?: Rebalancer | undefined;
 }
 
-export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiDeps): FastifyInstance {
+export function buildApi({
+  node,
+  log,
+  auth,
+  tls,
+  outboundTls,
+  httpLimits,
+  clusterAuth = new ClusterAuth(null),
+  rebalancer,
+}: ApiDeps): FastifyInstance {
   const limits = { ...apiHttpLimits(node.config.requestTimeoutMs), ...httpLimits };
   const app = Fastify({
     ...(tls === undefined ? {} : { https: { ...nodeServerOptions(limits), cert: tls.cert, key: tls.key } }),
@@ -67,6 +83,11 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
     metrics.latency.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
   app.addHook('onClose', async () => forwarder.close());
+  // Every answer says which membership epoch it comes from (a relayed one, the newer of the two).
+  app.addHook('onSend', async (_req, reply) => {
+    const relayed = Number(reply.getHeader(epochHeader) ?? 0);
+    reply.header(epochHeader, String(Math.max(node.epoch, Number.isSafeInteger(relayed) ? relayed : 0)));
+  });
   const refusals = new RefusalLog(log.child({ port: 'api' }));
   app.setErrorHandler((err: Error, req, reply) => {
     const sent = errorHandler(err, req, reply);
@@ -79,10 +100,11 @@ export function buildApi({ node, log, auth, tls, outboundTls, httpLimits }: ApiD
       new KVError('not_found', errorStatuses.not_found, `no route ${req.method} ${req.url.split('?')[0]}`),
     ),
   );
-  if (auth !== undefined) authHook(app, auth);
+  if (auth !== undefined) authHook(app, auth, clusterAuth);
   kvRoutes(app, { node, forwarder });
   listRoutes(app, { node, forwarder });
-  memberRoutes(app, { node, forwarder });
+  memberRoutes(app, { node, forwarder, auth: clusterAuth });
+  nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });
   adminRoutes(app, { node, metrics });
   uiRoutes(app, { node, outboundTls });
   return app;

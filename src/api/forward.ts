@@ -7,7 +7,13 @@
 
 import { Pool } from 'undici';
 import { outcomeUnknown, unavailable } from '../node/index.js';
-import { hopsHeader, provenanceHeaders, sessionHeaders } from '../protocol/index.js';
+import {
+  clusterAuthHeader,
+  epochHeader,
+  hopsHeader,
+  provenanceHeaders,
+  sessionHeaders,
+} from '../protocol/index.js';
 
 /** A node that does not host a shard forwards to a member, which forwards to the leader. */
 export const hopsMax = 2;
@@ -15,6 +21,7 @@ export const hopsMax = 2;
 /** Headers a client may send that the serving node needs. */
 const requestHeaders = [
   'authorization',
+  clusterAuthHeader,
   'content-type',
   'if-match',
   'if-none-match',
@@ -22,7 +29,13 @@ const requestHeaders = [
   sessionHeaders.seq,
 ];
 /** Headers of the answer that the client must see. */
-const replyHeaders = ['content-type', 'etag', 'retry-after', ...Object.values(provenanceHeaders)];
+const replyHeaders = [
+  'content-type',
+  'etag',
+  'retry-after',
+  epochHeader,
+  ...Object.values(provenanceHeaders),
+];
 
 /** TLS options for requests to other nodes' client ports: the CA their certificates chain to. */
 export interface OutboundTls {

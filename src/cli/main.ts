@@ -13,6 +13,7 @@ import type { BenchOptions } from './bench-command.js';
 import { ClientCli } from './client-commands.js';
 import { type ConnectionFlags, connectionOf, withConnection } from './connection.js';
 import { exitCodes } from './exit-codes.js';
+import { nodeAdd, nodeList, nodeRemove } from './node-commands.js';
 import { statusCommand } from './status.js';
 
 const program = new Command()
@@ -25,17 +26,83 @@ const program = new Command()
 program
   .command('serve')
   .description('run one node in the foreground (logs are JSON lines on stdout)')
-  .addOption(new Option('--config <file>', 'cluster file').env('RAFTKV_CONFIG').makeOptionMandatory())
+  .addOption(
+    new Option('--config <file>', 'cluster file (with --join: only its security settings)').env(
+      'RAFTKV_CONFIG',
+    ),
+  )
   .addOption(
     new Option('--id <id>', 'this node id, as in the cluster file').env('RAFTKV_ID').makeOptionMandatory(),
+  )
+  .addOption(
+    new Option('--join <urls>', 'comma-separated API URLs of members: join that running cluster').env(
+      'RAFTKV_JOIN',
+    ),
+  )
+  .addOption(
+    new Option('--api <url>', 'with --join: the URL clients and nodes reach this API at').env('RAFTKV_API'),
+  )
+  .addOption(
+    new Option('--peer <url>', 'with --join: the URL other nodes reach this peer port at').env('RAFTKV_PEER'),
   )
   .addOption(new Option('--data <dir>', 'data directory (default ./data/<id>)').env('RAFTKV_DATA'))
   .addOption(
     new Option('--bind <addr>', "address to listen on instead of the URLs' hosts").env('RAFTKV_BIND'),
   )
-  .action(async (o: { config: string; id: string; data?: string; bind?: string }) => {
-    await serve({ configPath: o.config, id: o.id, dataDir: o.data, bind: o.bind });
-  });
+  .action(
+    async (o: {
+      config?: string;
+      id: string;
+      data?: string;
+      bind?: string;
+      join?: string;
+      api?: string;
+      peer?: string;
+    }) => {
+      if (o.join === undefined && o.config === undefined)
+        throw new RangeError('serve needs --config (a cluster file) or --join (URLs of a running cluster)');
+      const join = o.join
+        ?.split(',')
+        .map((u) => u.trim())
+        .filter(Boolean);
+      await serve({
+        configPath: o.config,
+        id: o.id,
+        dataDir: o.data,
+        bind: o.bind,
+        join,
+        api: o.api,
+        peer: o.peer,
+      });
+    },
+  );
+
+const nodes = program.command('node').description("add, remove (drain) and list the cluster's nodes");
+withConnection(nodes.command('list').description('every node: state, up, replica and leader counts'))
+  .option('--json', 'print the node list as JSON')
+  .action(async (o: ConnectionFlags & { json?: boolean }) => nodeList(connectionOf(o), o));
+withConnection(
+  nodes.command('add <id>').description('add a node to the table (then start it with serve --join)'),
+)
+  .requiredOption('--api <url>', "the new node's API URL")
+  .requiredOption('--peer <url>', "the new node's peer URL")
+  .option('--json', 'print the answer as JSON')
+  .action(async (id: string, o: ConnectionFlags & { api: string; peer: string; json?: boolean }) =>
+    nodeAdd(connectionOf(o), id, o),
+  );
+withConnection(
+  nodes
+    .command('remove <id>')
+    .description(
+      'drain a node (its replicas move elsewhere) and remove it; --force for a node down for good',
+    ),
+)
+  .option('--force', 'remove a node that is down for good at once; its replicas are re-created elsewhere')
+  .option('--no-wait', 'return once the drain has started')
+  .option('--json', 'print the answer as JSON')
+  .action(async (id: string, o: ConnectionFlags & { force?: boolean; wait?: boolean; json?: boolean }) =>
+    nodeRemove(connectionOf(o), id, o),
+  );
 
 const client = (o: ConnectionFlags) => new ClientCli(connectionOf(o));
 

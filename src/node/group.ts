@@ -55,6 +55,10 @@ export const snapshotLogBytes = 64 * 1024 * 1024;
 /** The core's randomness is seeded with an integer drawn from [0, rngSeedRange) at load. */
 const rngSeedRange = 2 ** 31;
 
+/** A group of any state machine: what the drive loop, waits and shutdown handle alike. */
+// biome-ignore lint/suspicious/noExplicitAny: a group's machine is opaque to code that only drives it.
+export type AnyGroup = Group<any>;
+
 /**
  * A group of state machine `M` (raftkv's is KVStateMachine); waiting proposals are answered with
  * what `M.apply` returned.

@@ -25,6 +25,8 @@ export async function checkIdentity(
   store: RaftStore,
   config: ClusterConfig,
   id: NodeId,
+  /** For a new store: the incarnation a join already announced (`serve --join`). */
+  incarnation?: string,
 ): Promise<{ readonly identity: StoreIdentity; readonly format: number }> {
   const stored = await store.identity();
   if (stored === null) {
@@ -32,7 +34,7 @@ export async function checkIdentity(
       clusterId: config.clusterId,
       nodeId: id,
       format: storeFormat,
-      incarnation: randomBytes(8).toString('hex'),
+      incarnation: incarnation ?? randomBytes(8).toString('hex'),
       start: 'unclaimed',
     };
     await store.setIdentity(identity);

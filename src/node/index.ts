@@ -13,7 +13,22 @@ export {
   type Session,
   utf8ByteLength,
 } from '../kv/index.js';
-export type { ConfState } from '../raft/types.js';
+export {
+  groupOf,
+  type MembershipCommand,
+  type MembershipResult,
+  type MembershipState,
+  membershipGroup,
+  type NodeHealth,
+  type NodeRecord,
+  type NodeState,
+  placementOf,
+  planLeaders,
+  planSteps,
+  removedBy,
+  type Step,
+} from '../membership/index.js';
+export type { ConfState, NodeId } from '../raft/types.js';
 export * from './errors.js';
 export { InFlightLimit } from './in-flight.js';
 export { NodeMetrics, type OverloadReason } from './metrics.js';

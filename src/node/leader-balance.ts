@@ -1,6 +1,7 @@
 /**
- * Leaders spread evenly: each shard's first member (placement spreads them over the nodes) is
- * its preferred leader. A leader that is not the preferred one hands over once the preferred
+ * Leaders spread evenly: each shard's preferred leader is the one the rebalancer chose in the
+ * node table (spread within one of the mean per node), else its first member (the cluster
+ * file's placement spreads those over the nodes). A leader that is not the preferred one hands over once the preferred
  * member is replicating and close behind, e.g. after the first election or a failover and the
  * failed node's return.
  */
@@ -14,15 +15,24 @@ export const balanceEveryTicks = 25;
 /** A preferred leader this far behind is left to catch up before leadership moves to it. */
 export const balanceLagEntriesMax = 1_000;
 
-/** The shard's preferred leader: its first member. */
-export function preferredLeader(g: Group): NodeId | null {
-  return g.members[0] ?? null;
+/**
+ * The shard's preferred leader: the table's choice (`chosen`; null: none, or not a voter here),
+ * or with no table yet (undefined) its first member.
+ */
+export function preferredLeader(g: Group, chosen?: NodeId | null): NodeId | null {
+  if (chosen === undefined) return g.members[0] ?? null;
+  return chosen !== null && g.raft.conf().voters.includes(chosen) ? chosen : null;
 }
 
 /** Hands leadership of every group `self` leads to the group's preferred member, where it is due. */
-export function balanceLeaders(self: NodeId, groups: Iterable<Group>, log: Logger): void {
+export function balanceLeaders(
+  self: NodeId,
+  groups: Iterable<Group>,
+  log: Logger,
+  chosen: (shard: number) => NodeId | null | undefined = () => undefined,
+): void {
   for (const g of groups) {
-    const preferred = preferredLeader(g);
+    const preferred = preferredLeader(g, chosen(g.id));
     if (preferred === null || preferred === self) continue;
     const s = g.raft.status();
     if (s.role !== 'leader' || s.transferee !== null) continue;

@@ -5,10 +5,10 @@
  */
 
 import type { Cancel, Clock } from './clock.js';
-import type { Group } from './group.js';
+import type { AnyGroup } from './group.js';
 
 /** Resolves at the group's next change of role, leader or term, or after `waitMs`. */
-export function roleChange(g: Group, waitMs: number, clock: Clock): Promise<void> {
+export function roleChange(g: AnyGroup, waitMs: number, clock: Clock): Promise<void> {
   return new Promise((resolve) => {
     let cancel: Cancel = () => {};
     const unsubscribe = g.onRoleChange(() => done());
@@ -22,7 +22,7 @@ export function roleChange(g: Group, waitMs: number, clock: Clock): Promise<void
 }
 
 /** Resolves once `g` knows a leader (at once if it does), or after `waitMs`. */
-export async function leaderKnown(g: Group, waitMs: number, clock: Clock): Promise<void> {
+export async function leaderKnown(g: AnyGroup, waitMs: number, clock: Clock): Promise<void> {
   const deadline = clock.now() + waitMs;
   while (g.raft.status().leader === null && clock.now() < deadline) {
     await roleChange(g, deadline - clock.now(), clock);
@@ -30,7 +30,7 @@ export async function leaderKnown(g: Group, waitMs: number, clock: Clock): Promi
 }
 
 /** Resolves when no group with other members is led by this node, or after `waitMs`. */
-export function leadershipGone(live: Iterable<Group>, waitMs: number, clock: Clock): Promise<void> {
+export function leadershipGone(live: Iterable<AnyGroup>, waitMs: number, clock: Clock): Promise<void> {
   const groups = [...live];
   const leading = () =>
     groups.some((g) => g.raft.conf().voters.length > 1 && g.raft.status().role === 'leader');

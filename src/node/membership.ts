@@ -8,7 +8,7 @@
 import type { ConfChange, ConfChangeResult, ConfState, NodeId } from '../raft/types.js';
 import type { Clock } from './clock.js';
 import { badRequest, conflict, NotLeaderError, unavailable } from './errors.js';
-import type { Group } from './group.js';
+import type { AnyGroup } from './group.js';
 
 type Refusal = Extract<ConfChangeResult, { ok: false }>;
 
@@ -51,7 +51,7 @@ export function refusalError(shard: number, change: ConfChange, r: Refusal): Err
  * (`unavailable` / `timeout`) when the outcome cannot be awaited.
  */
 export async function changeMembers(
-  g: Group,
+  g: AnyGroup,
   change: ConfChange,
   o: {
     readonly schedule: () => void;
@@ -59,6 +59,8 @@ export async function changeMembers(
     readonly clock: Clock;
     readonly pollMs: number;
     readonly settleMs: number;
+    /** Called once the change is in the log: from then on it may commit, whatever this call returns. */
+    readonly onProposed?: () => void;
   },
 ): Promise<ConfState> {
   const settleBy = o.clock.now() + o.settleMs;
@@ -70,6 +72,7 @@ export async function changeMembers(
     res = g.raft.proposeConfChange(change);
   }
   if (!res.ok) throw refusalError(g.id, change, res);
+  o.onProposed?.();
   o.schedule();
   await g.waiters.waitConfig(res.index, res.term, o.deadlineMs);
   return g.raft.conf();
@@ -80,7 +83,7 @@ export async function changeMembers(
  * `unavailable` when this node stops leading or the deadline passes first.
  */
 export async function caughtUp(
-  g: Group,
+  g: AnyGroup,
   node: NodeId,
   o: { readonly lagMax: number; readonly deadlineMs: number; readonly clock: Clock; readonly pollMs: number },
 ): Promise<void> {

@@ -17,6 +17,16 @@ import {
   type KVResult,
   KVStateMachine,
 } from '../kv/index.js';
+import {
+  encodeMembershipCommand,
+  type MembershipCommand,
+  MembershipMachine,
+  type MembershipResult,
+  type MembershipState,
+  membershipGroup,
+  membershipVotersWanted,
+  type NodeRecord,
+} from '../membership/index.js';
 import { isMember } from '../raft/conf.js';
 import { type ConfChange, type ConfState, defaultRaftTuning, type NodeId } from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
@@ -26,7 +36,7 @@ import type { GroupMessage } from '../transport/wire.js';
 import { type Cancel, type Clock, systemClock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
 import { badRequest, NotLeaderError, unavailable } from './errors.js';
-import { Group } from './group.js';
+import { type AnyGroup, Group } from './group.js';
 import { checkIdentity } from './identity.js';
 import { InFlightLimit } from './in-flight.js';
 import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
@@ -74,7 +84,18 @@ export interface NodeDeps {
    * always passes it. Without it a new directory bootstraps at once: for tests of one process.
    */
   readonly claim?: (identity: StoreIdentity) => Promise<'bootstrap' | 'member'>;
+  /**
+   * This node joined a running cluster (`serve --join`): a new data directory starts with no
+   * replica; the cluster adds the membership group's, then shards', as it rebalances.
+   */
+  readonly joined?: boolean;
 }
+
+/** The membership group's machine: the node table, placement and epoch. */
+const membershipMachine = {
+  empty: () => new MembershipMachine(),
+  restore: (data: Uint8Array) => MembershipMachine.restore(data),
+};
 
 /** Loads a replica of `shard` from the store, `initial` being the group's first configuration. */
 function loadGroup(deps: NodeDeps, shard: GroupId, initial: ConfState): Promise<Group> {
@@ -88,6 +109,29 @@ function loadGroup(deps: NodeDeps, shard: GroupId, initial: ConfState): Promise<
     deps.log.child({ group: shard }),
     groupDeps,
   );
+}
+
+/** Loads this node's replica of the membership group. */
+function loadMembership(deps: NodeDeps, initial: ConfState): Promise<Group<MembershipMachine>> {
+  const groupDeps = { machine: membershipMachine, clock: deps.clock ?? systemClock };
+  return Group.load(
+    membershipGroup,
+    deps.id,
+    initial,
+    deps.store,
+    deps.config,
+    deps.log.child({ group: 'membership' }),
+    groupDeps,
+  );
+}
+
+/**
+ * The membership group's first configuration in a cluster started from a file: the first nodes
+ * of the file vote (an odd number, at most five), the others follow as learners.
+ */
+export function initialMembershipConf(ids: readonly NodeId[]): ConfState {
+  const voters = ids.slice(0, membershipVotersWanted(ids.length));
+  return { voters, learners: ids.filter((id) => !voters.includes(id)) };
 }
 
 export class RaftKVNode {
@@ -111,7 +155,8 @@ export class RaftKVNode {
   readonly #startedAtMs: number;
   readonly #loop: DriveLoop;
   readonly #log: Logger;
-  readonly #apiOf: ReadonlyMap<NodeId, string>;
+  /** The cluster file's nodes (or, on a node that joined, the table it was given): until the table is written. */
+  readonly #fileNodes: readonly NodeRecord[];
   readonly #readiness: Readiness;
   /** Hand-over, stop, and the storage failure after which nothing is stepped or acknowledged. */
   readonly #shutdown: Shutdown;
@@ -119,9 +164,14 @@ export class RaftKVNode {
   #readSeq = 0;
   #ticks = 0;
 
+  /** This node's replica of the membership group (node table, placement, epoch); null before it joins. */
+  #membership: Group<MembershipMachine> | null;
+  readonly #transport: Transport;
+
   private constructor(
     deps: NodeDeps,
     groups: Map<number, Group>,
+    membership: Group<MembershipMachine> | null,
     transport: Transport,
     placement: NodeId[][],
   ) {
@@ -130,11 +180,13 @@ export class RaftKVNode {
     this.ring = new HashRing(deps.config.shards);
     this.placement = placement;
     this.#groups = groups;
-    const live = { [Symbol.iterator]: () => groups.values() };
+    this.#membership = membership;
+    this.#transport = transport;
+    const live = { [Symbol.iterator]: () => this.#allGroups() };
     this.#clock = deps.clock ?? systemClock;
     this.#startedAtMs = this.#clock.now();
     this.#log = deps.log;
-    this.#apiOf = new Map(deps.config.nodes.map((n) => [n.id, n.api]));
+    this.#fileNodes = deps.config.nodes.map((n) => ({ ...n, state: 'active' as const }));
     this.#readiness = new Readiness(groups.values(), deps.config.tickMs);
     this.metrics = new NodeMetrics(
       () => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }),
@@ -166,6 +218,13 @@ export class RaftKVNode {
     this.#store = deps.store;
     this.#onFatal = deps.onFatal;
     for (const g of groups.values()) this.#watch(g);
+    if (membership !== null) this.#watch(membership);
+  }
+
+  /** Every replica this node hosts: the shards', then the membership group's. */
+  *#allGroups(): IterableIterator<AnyGroup> {
+    yield* this.#groups.values();
+    if (this.#membership !== null) yield this.#membership;
   }
 
   readonly #deps: NodeDeps;
@@ -187,6 +246,10 @@ export class RaftKVNode {
     let identity = checked.identity;
     const nodeIds = config.nodes.map((n) => n.id);
     const placement = placeShards(nodeIds, config.shards, config.replicas);
+    if (identity.start === 'unclaimed' && deps.joined === true) {
+      identity = { ...identity, start: 'member' };
+      await store.setIdentity(identity);
+    }
     if (identity.start === 'unclaimed') {
       identity = { ...identity, start: deps.claim === undefined ? 'bootstrap' : await deps.claim(identity) };
       await store.setIdentity(identity);
@@ -197,20 +260,31 @@ export class RaftKVNode {
         if (members.includes(id))
           await store.createReplica(shard, { initial: { voters: members, learners: [] }, joinedAfter: 0 });
       }
-      await store.setIdentity({ ...identity, start: 'member', format: storeFormat });
     }
+    if (identity.start === 'bootstrap' || checked.format < 3) {
+      // A new cluster, or one from before the membership group: every node of the file hosts it.
+      await store.createReplica(membershipGroup, { initial: initialMembershipConf(nodeIds), joinedAfter: 0 });
+    }
+    if (identity.start !== 'member' || checked.format < storeFormat)
+      await store.setIdentity({ ...identity, start: 'member', format: storeFormat });
     const groups = new Map<number, Group>();
+    let membership: Group<MembershipMachine> | null = null;
     const records = await store.replicas();
     for (const [shard, record] of [...records].sort((a, b) => a[0] - b[0])) {
-      groups.set(shard, await loadGroup(deps, shard, record.initial));
+      if (shard === membershipGroup) membership = await loadMembership(deps, record.initial);
+      else groups.set(shard, await loadGroup(deps, shard, record.initial));
     }
     // Any node of the cluster may come to host a replica of any shard.
     const peers = new Map(config.nodes.filter((n) => n.id !== id).map((n) => [n.id, n.peer]));
-    const node = new RaftKVNode(deps, groups, deps.transport(peers), placement);
+    const node = new RaftKVNode(deps, groups, membership, deps.transport(peers), placement);
     for (const [shard, record] of records) node.#joinedAfter.set(shard, record.joinedAfter);
     node.#stopTicker = node.#clock.every(config.tickMs, () => node.#tick());
     node.#loop.schedule();
-    log.info({ groups: [...groups.keys()], clusterId: config.clusterId }, 'node started');
+    node.#followTable();
+    log.info(
+      { groups: [...groups.keys()], membership: membership !== null, clusterId: config.clusterId },
+      'node started',
+    );
     return node;
   }
 
@@ -224,8 +298,8 @@ export class RaftKVNode {
    * Wires a replica into metrics and membership: it is retired once it applies a configuration
    * without this node, from after it joined.
    */
-  #watch(g: Group): void {
-    g.observer.attach(this.metrics.groupSink(g.id));
+  #watch(g: AnyGroup): void {
+    if (g.id !== membershipGroup) g.observer.attach(this.metrics.groupSink(g.id));
     g.onConfApplied((conf, index) => {
       if (index > (this.#joinedAfter.get(g.id) ?? 0) && !isMember(conf, this.id)) void this.#retire(g);
     });
@@ -234,11 +308,18 @@ export class RaftKVNode {
   /**
    * This node was removed from `g`'s group and has applied that: the replica stops (waiting
    * clients are failed) and its records are deleted. A later re-add starts a new, empty replica.
+   * Removed from the membership group, the node is out of the cluster.
    */
-  async #retire(g: Group): Promise<void> {
-    if (this.#groups.get(g.id) !== g) return;
-    this.#groups.delete(g.id);
-    this.#departed.set(g.id, { conf: g.raft.conf(), leader: g.raft.status().leader });
+  async #retire(g: AnyGroup): Promise<void> {
+    if (g.id === membershipGroup) {
+      if (this.#membership !== g) return;
+      this.#membership = null;
+      this.#log.warn('this node was removed from the cluster; it hosts nothing more and can be stopped');
+    } else {
+      if (this.#groups.get(g.id) !== g) return;
+      this.#groups.delete(g.id);
+      this.#departed.set(g.id, { conf: g.raft.conf(), leader: g.raft.status().leader });
+    }
     g.retire();
     g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);
     this.#log.info({ group: g.id }, 'replica removed from the group; deleting it');
@@ -251,14 +332,106 @@ export class RaftKVNode {
 
   #tick(): void {
     const now = this.#clock.now();
-    for (const g of this.groups.values()) {
+    for (const g of this.#allGroups()) {
       g.raft.tick();
       g.waiters.expire(now);
     }
     this.#readiness.tick(this.groups.values());
-    if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped)
-      balanceLeaders(this.id, this.groups.values(), this.#log);
+    this.#followTable();
+    if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped) {
+      // Once the table is written, only its choices count (none: leave the leader be).
+      const table = this.membership();
+      balanceLeaders(this.id, this.groups.values(), this.#log, (shard) =>
+        table.epoch === 0 ? undefined : (table.shards[shard]?.leader ?? null),
+      );
+      this.#bootstrapMembership();
+    }
     this.#loop.schedule();
+  }
+
+  /** The epoch of the node table the transport was last given peers from. */
+  #followedEpoch = -1;
+
+  /** Gives the transport every node's peer URL whenever the node table changed. */
+  #followTable(): void {
+    const epoch = this.epoch;
+    if (epoch === this.#followedEpoch) return;
+    this.#followedEpoch = epoch;
+    this.#transport.setPeers?.(
+      new Map(
+        this.nodes()
+          .filter((n) => n.id !== this.id)
+          .map((n) => [n.id, n.peer]),
+      ),
+    );
+  }
+
+  /**
+   * The membership group's first leader writes the cluster file's nodes and placement as the
+   * table's first state (epoch 1); every node of the file would write the same.
+   */
+  #bootstrapMembership(): void {
+    const m = this.#membership;
+    if (m === null || m.sm.state.epoch !== 0 || m.raft.status().role !== 'leader') return;
+    if (this.#bootstrapping) return;
+    this.#bootstrapping = true;
+    const nodes = this.#fileNodes;
+    const shards = this.placement.map((voters) => ({
+      voters: [...voters],
+      learners: [],
+      leader: voters[0] ?? null,
+    }));
+    void this.proposeMembership({ op: 'bootstrap', nodes, shards })
+      .catch((err) => this.#log.warn({ err }, 'could not write the first membership yet; trying again'))
+      .finally(() => {
+        this.#bootstrapping = false;
+      });
+  }
+
+  #bootstrapping = false;
+
+  /** The node table, placement and epoch as this node's replica has applied them. */
+  membership(): MembershipState {
+    return this.#membership?.sm.state ?? { epoch: 0, nodes: [], shards: [] };
+  }
+
+  /** The membership epoch this node has applied: rises with every change of nodes or placement. */
+  get epoch(): number {
+    return this.#membership?.sm.state.epoch ?? 0;
+  }
+
+  /** The cluster's nodes: the table once written, else the cluster file's (or the join answer's). */
+  nodes(): readonly NodeRecord[] {
+    const table = this.#membership?.sm.state;
+    return table === undefined || table.epoch === 0 ? this.#fileNodes : table.nodes;
+  }
+
+  /**
+   * Proposes a change of the node table or placement on the membership group, which this node
+   * must lead, and resolves with its result once applied. Throws NotLeaderError otherwise.
+   */
+  async proposeMembership(cmd: MembershipCommand): Promise<MembershipResult> {
+    this.#checkServing();
+    const g = this.#membership;
+    if (g === null) throw unavailable(`node ${this.id} is not a member of the cluster`);
+    const res = g.raft.propose(encodeMembershipCommand(cmd));
+    if (!res.ok) {
+      if (res.reason === 'notLeader' || res.reason === 'transferring')
+        throw new NotLeaderError(membershipGroup);
+      throw unavailable(`the membership leader is ${res.reason}; nothing was changed`);
+    }
+    this.#loop.schedule();
+    return g.waiters.waitProposal(res.index, res.term, this.#clock.now() + this.config.requestTimeoutMs);
+  }
+
+  /** Whether this node leads the membership group (and so runs the rebalancer). */
+  leadsMembership(): boolean {
+    return this.#membership?.raft.status().role === 'leader';
+  }
+
+  /** The membership group's configuration as this node knows it, or null when it hosts none. */
+  membershipConf(): ConfState | null {
+    return this.#membership?.raft.conf() ?? null;
   }
 
   /**
@@ -270,19 +443,27 @@ export class RaftKVNode {
    */
   async hostReplica(shard: number, initial: ConfState, joinedAfter: number): Promise<void> {
     this.#checkServing();
-    if (!Number.isInteger(shard) || shard < 0 || shard >= this.config.shards)
+    const membership = shard === membershipGroup;
+    if (!membership && (!Number.isInteger(shard) || shard < 0 || shard >= this.config.shards))
       throw badRequest(`shard ${shard} does not exist (this cluster has ${this.config.shards})`);
     if (!initial.learners.includes(this.id) || initial.voters.includes(this.id))
       throw badRequest(`a new replica of shard ${shard} on node ${this.id} must join as a learner`);
-    if (this.#groups.has(shard)) return;
+    const hosted = () => (membership ? this.#membership !== null : this.#groups.has(shard));
+    if (hosted()) return;
     await this.#store.createReplica(shard, { initial, joinedAfter });
-    if (this.#groups.has(shard)) return;
+    if (hosted()) return;
     this.#joinedAfter.set(shard, joinedAfter);
-    const g = await loadGroup(this.#deps, shard, initial);
-    this.#groups.set(shard, g);
-    this.#departed.delete(shard);
-    this.#readiness.add(g);
-    this.#watch(g);
+    if (membership) {
+      const m = await loadMembership(this.#deps, initial);
+      this.#membership = m;
+      this.#watch(m);
+    } else {
+      const g = await loadGroup(this.#deps, shard, initial);
+      this.#groups.set(shard, g);
+      this.#departed.delete(shard);
+      this.#readiness.add(g);
+      this.#watch(g);
+    }
     this.#log.info(
       { group: shard, voters: initial.voters, learners: initial.learners },
       'replica created to join the group',
@@ -297,7 +478,7 @@ export class RaftKVNode {
    */
   async dropUnjoinedReplica(shard: number): Promise<boolean> {
     this.#checkServing();
-    const g = this.#groups.get(shard);
+    const g = shard === membershipGroup ? (this.#membership ?? undefined) : this.#groups.get(shard);
     if (g === undefined) return false;
     const s = g.raft.status();
     if (s.lastIndex !== 0 || s.snapshotIndex !== 0 || s.leader !== null) return false;
@@ -309,9 +490,10 @@ export class RaftKVNode {
    * Proposes one membership change of `shard`, which this node must lead, and resolves with the
    * configuration once it is applied. Throws NotLeaderError when it does not lead (nothing done).
    */
-  async changeMembers(shard: number, change: ConfChange): Promise<ConfState> {
-    const g = this.#group(shard);
+  async changeMembers(shard: number, change: ConfChange, onProposed?: () => void): Promise<ConfState> {
+    const g = this.#anyGroup(shard);
     return changeMembers(g, change, {
+      ...(onProposed === undefined ? {} : { onProposed }),
       schedule: () => this.#loop.schedule(),
       deadlineMs: this.#clock.now() + this.config.requestTimeoutMs,
       clock: this.#clock,
@@ -322,7 +504,7 @@ export class RaftKVNode {
 
   /** Resolves once learner `node` of `shard` (led here) is close enough to be promoted. */
   async learnerCaughtUp(shard: number, node: NodeId, waitMs: number): Promise<void> {
-    const g = this.#group(shard);
+    const g = this.#anyGroup(shard);
     await caughtUp(g, node, {
       lagMax: defaultRaftTuning.promoteLagMax,
       deadlineMs: this.#clock.now() + waitMs,
@@ -337,7 +519,7 @@ export class RaftKVNode {
    * removal is proposed by the next leader and clients see no gap. Nothing to do when not leader.
    */
   async handShardOver(shard: number, waitMs: number): Promise<void> {
-    const g = this.#group(shard);
+    const g = this.#anyGroup(shard);
     const to = g.bestTransferee();
     if (g.raft.status().role !== 'leader' || to === null || !g.raft.transferLeadership(to).ok) return;
     g.observer.transferNoted();
@@ -347,23 +529,24 @@ export class RaftKVNode {
 
   /** The last index of the local replica of `shard` (which must exist). */
   lastIndex(shard: number): number {
-    return this.#group(shard).raft.status().lastIndex;
+    return this.#anyGroup(shard).raft.status().lastIndex;
   }
 
   /** Whether `node` is a voter or learner of any replica this node hosts (as each knows it). */
   hostsMember(node: NodeId): boolean {
-    for (const g of this.#groups.values()) if (isMember(g.raft.conf(), node)) return true;
+    for (const g of this.#allGroups()) if (isMember(g.raft.conf(), node)) return true;
     return false;
   }
 
   /** The configuration of a local replica of `shard`, or null when this node holds none. */
   members(shard: number): ConfState | null {
+    if (shard === membershipGroup) return this.membershipConf();
     return this.#groups.get(shard)?.raft.conf() ?? null;
   }
 
-  /** The client API URL of `node`, or null for a node the cluster file does not know. */
+  /** The client API URL of `node`, or null for a node the cluster does not know. */
   apiOf(node: NodeId): string | null {
-    return this.#apiOf.get(node) ?? null;
+    return this.nodes().find((n) => n.id === node)?.api ?? null;
   }
 
   #checkServing(): void {
@@ -378,8 +561,9 @@ export class RaftKVNode {
     for (const { group, msg } of msgs) {
       if (msg.from !== from) continue;
       if (this.#shutdown.handingOver && msg.type === 'timeoutNow') continue;
-      if (msg.type === 'timeoutNow') this.groups.get(group)?.observer.transferNoted();
-      this.groups.get(group)?.raft.step(msg);
+      const g = group === membershipGroup ? this.#membership : this.#groups.get(group);
+      if (msg.type === 'timeoutNow') g?.observer.transferNoted();
+      g?.raft.step(msg);
     }
     this.#loop.schedule();
   }
@@ -390,29 +574,33 @@ export class RaftKVNode {
 
   /** Where requests for `shard` go: here if we lead it, else its known leader, else a member to ask. */
   route(shard: number): ShardRoute {
-    const g = this.groups.get(shard);
+    const g = shard === membershipGroup ? (this.#membership ?? undefined) : this.groups.get(shard);
     if (g !== undefined) {
       const { role, leader } = g.raft.status();
       if (role === 'leader') return { kind: 'local' };
       // A stopping node no longer hears from the new leader; it knows whom it handed over to.
       const next = leader ?? this.#shutdown.handedTo(shard);
-      if (next === null) return { kind: 'unknown' };
-      return { kind: 'remote', node: next, api: this.#apiOf.get(next)! };
+      const api = next === null ? null : this.apiOf(next);
+      if (next === null || api === null) return { kind: 'unknown' };
+      return { kind: 'remote', node: next, api };
     }
-    // No replica here: the shard's leader and members as our replica last knew them before it
-    // was removed, else the cluster file's placement; never this node itself.
+    // No replica here: the node that last served it, the leader and members our replica last
+    // knew before it was removed, the table's placement, else the cluster file's; never this node.
     const departed = this.#departed.get(shard);
     const served = this.#servedBy.get(shard);
+    const placed = this.membership().shards[shard];
     const candidates = [
       ...(served === undefined ? [] : [served]),
       ...(departed?.leader === null || departed === undefined ? [] : [departed.leader]),
+      ...(placed?.leader === null || placed === undefined ? [] : [placed.leader]),
+      ...(placed?.voters ?? []),
       ...(departed?.conf.voters ?? []),
       ...(this.placement[shard] ?? []),
-    ].filter((id) => id !== this.id && this.#apiOf.has(id));
+    ].filter((id) => id !== this.id && this.apiOf(id) !== null);
     const member = candidates[0];
     return member === undefined
       ? { kind: 'unknown' }
-      : { kind: 'remote', node: member, api: this.#apiOf.get(member)! };
+      : { kind: 'remote', node: member, api: this.apiOf(member)! };
   }
 
   /**
@@ -420,7 +608,7 @@ export class RaftKVNode {
    * requests for a shard this node holds no replica of go first from now on.
    */
   noteServedBy(shard: number, node: NodeId): void {
-    if (!this.#groups.has(shard) && node !== this.id && this.#apiOf.has(node))
+    if (!this.#groups.has(shard) && node !== this.id && this.apiOf(node) !== null)
       this.#servedBy.set(shard, node);
   }
 
@@ -528,6 +716,14 @@ export class RaftKVNode {
     return g;
   }
 
+  /** A shard's replica here, or the membership group's. */
+  #anyGroup(shard: number): AnyGroup {
+    if (shard !== membershipGroup) return this.#group(shard);
+    this.#checkServing();
+    if (this.#membership === null) throw unavailable(`node ${this.id} is not a member of the cluster`);
+    return this.#membership;
+  }
+
   /**
    * Per local group: role, term, leader, commit/applied/last/snapshot index; on a leader each
    * follower's match index and lag; what the observer saw (rates, leader changes with their
@@ -554,7 +750,7 @@ export class RaftKVNode {
    * message waits for it rather than fail.
    */
   async awaitLeader(shard: number, waitMs: number): Promise<void> {
-    const g = this.groups.get(shard);
+    const g = shard === membershipGroup ? (this.#membership ?? undefined) : this.groups.get(shard);
     if (g !== undefined) await leaderKnown(g, waitMs, this.#clock);
   }
 

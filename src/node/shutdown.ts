@@ -10,12 +10,12 @@ import type { RaftStore } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { Clock } from './clock.js';
 import type { DriveLoop } from './drive-loop.js';
-import type { Group } from './group.js';
+import type { AnyGroup } from './group.js';
 import { leadershipGone } from './leader-waits.js';
 
 export interface ShutdownDeps {
   /** The node's replicas; read anew at each use (replicas come and go). */
-  readonly groups: Iterable<Group>;
+  readonly groups: Iterable<AnyGroup>;
   readonly loop: DriveLoop;
   readonly transport: Transport;
   readonly store: RaftStore;

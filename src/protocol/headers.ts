@@ -29,6 +29,19 @@ export const sessionHeaders = {
  */
 export const hopsHeader = 'x-raft-hops';
 
+/**
+ * On every reply: the membership epoch the answering node has applied. It rises whenever nodes
+ * join or leave or a shard's replicas move; a client that sees a newer one refreshes its map.
+ */
+export const epochHeader = 'x-raft-epoch';
+
+/**
+ * A request one node makes of another's API on the cluster's behalf (moving replicas, joining):
+ * `<ms>.<hex>`, an HMAC of the method, path and time keyed with the cluster secret. It counts as
+ * a read-write token.
+ */
+export const clusterAuthHeader = 'x-raft-cluster-auth';
+
 /** A session's client id: 1–128 of `[A-Za-z0-9_.:-]`. */
 export const sessionClientPattern = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** A session's sequence number: a positive integer (at most 15 digits, so it is exact). */

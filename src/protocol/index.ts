@@ -5,6 +5,8 @@
  */
 export { type ErrorBody, type ErrorCode, errorStatuses, isErrorCode } from './errors.js';
 export {
+  clusterAuthHeader,
+  epochHeader,
   hopsHeader,
   type ParsedProvenance,
   type Provenance,

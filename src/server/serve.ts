@@ -7,7 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildApi } from '../api/build-api.js';
-import { type ClusterConfig, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
+import { ClusterAuth } from '../api/cluster-auth.js';
+import { Rebalancer } from '../api/rebalancer.js';
+import { type ClusterConfig, ConfigError, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
 import { checkIdentity, claimOwnIdentity, PeerIdentities } from '../node/identity.js';
 import { RaftKVNode, StartupError } from '../node/node.js';
 import { LevelStore } from '../storage/level-store.js';
@@ -17,14 +19,20 @@ import { describeStoreFailure, systemErrorOf } from '../storage/store-failure.js
 import { sendClaim } from '../transport/claim.js';
 import { HttpTransport } from '../transport/http-transport.js';
 import { buildPeerServer } from '../transport/peer-server.js';
+import { type Joined, joinCluster } from './join.js';
 import { createLogger } from './log.js';
-import { loadSecurity } from './security.js';
+import { loadSecurity, secretEnv } from './security.js';
 
 export interface ServeOptions {
-  readonly configPath: string;
+  /** The cluster file; with `join`, optional (only its `security` is used). */
+  readonly configPath?: string | undefined;
   readonly id: string;
   readonly dataDir?: string | undefined;
   readonly bind?: string | undefined;
+  /** `--join`: API URLs of members to ask; then `api` and `peer` are this node's URLs. */
+  readonly join?: readonly string[] | undefined;
+  readonly api?: string | undefined;
+  readonly peer?: string | undefined;
 }
 
 /** How long a stopping leader waits for leadership to move before it leaves anyway. */
@@ -45,12 +53,14 @@ export const peerMessagesMax = 100_000;
 export const peerSnapshotBytesMax = 4 * 1024 * 1024 * 1024;
 
 export async function serve(o: ServeOptions): Promise<void> {
-  const config: ClusterConfig = loadClusterConfig(o.configPath);
-  const spec = nodeSpec(config, o.id);
-  const security = loadSecurity(config, o.configPath, o.id);
   const log = createLogger(o.id);
   const dataDir = resolve(o.dataDir ?? join('data', o.id));
   mkdirSync(dataDir, { recursive: true });
+  const joined = o.join === undefined ? null : await joinFirst(o, dataDir);
+  if (joined !== null) log.info({ nodes: joined.config.nodes.map((n) => n.id) }, 'joined the cluster');
+  const config: ClusterConfig = joined?.config ?? loadClusterConfig(o.configPath!);
+  const spec = joined === null ? nodeSpec(config, o.id) : { id: o.id, api: o.api!, peer: o.peer! };
+  const security = loadSecurity(config, o.configPath ?? join(dataDir, 'cluster.json'), o.id);
   const store = await openStore(join(dataDir, 'raft'));
 
   // The node has stopped acknowledging and answered its waiting clients (504/503); one line says
@@ -66,7 +76,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   // The peer port listens first: other nodes' claims are answered while this one claims its own.
   // Until this node's groups are loaded it cannot tell who their members are, so it asks the
   // claimant to come back, except while it is itself new and claiming (it hosts nothing then).
-  await checkIdentity(store, config, o.id);
+  await checkIdentity(store, config, o.id, joined?.incarnation);
   const identities = await PeerIdentities.load(store);
   let node: RaftKVNode | null = null;
   let isMember: ((peer: string) => boolean) | null = null;
@@ -75,7 +85,12 @@ export async function serve(o: ServeOptions): Promise<void> {
     self: o.id,
     secret: security.secret,
     tls: security.peerTls,
-    peers: new Set(config.nodes.map((n) => n.id).filter((id) => id !== o.id)),
+    // The cluster file's nodes (or the join answer's) until the node table says who is a member.
+    peers: {
+      has: (id: string) =>
+        id !== o.id &&
+        (node !== null ? node.nodes().some((n) => n.id === id) : config.nodes.some((n) => n.id === id)),
+    },
     sink: (from, msgs) => node?.receive(from, msgs),
     claims: async (from, incarnation) =>
       isMember === null ? null : identities.answer(from, incarnation, isMember),
@@ -121,7 +136,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     store,
     log,
     onFatal: fatal,
-    claim,
+    ...(joined === null ? { claim } : { joined: true }),
     transport: (peers) =>
       new HttpTransport({
         clusterId: config.clusterId,
@@ -135,15 +150,20 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const started = node;
   isMember = (peer) => started.hostsMember(peer);
+  const clusterAuth = new ClusterAuth(security.secret);
+  const rebalancer = new Rebalancer({ node, auth: clusterAuth, log, outboundTls: { ca: security.ca } });
   const apiApp = buildApi({
     node,
     log,
     auth: security.tokens === null ? undefined : { tokens: security.tokens, openRoutes: security.openRoutes },
     tls: security.apiTls,
     outboundTls: { ca: security.ca },
+    clusterAuth,
+    rebalancer,
   });
   const apiUrl = new URL(spec.api);
   await listen(apiApp, apiUrl, o.bind);
+  rebalancer.start();
   log.info(
     {
       api: spec.api,
@@ -164,6 +184,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping: handing leadership over');
     // Keep serving (and forwarding) while leadership moves, so the shards stay available.
+    await rebalancer.stop();
     await started.handOver(transferOnStopMs);
     const apiClosed = apiApp.close();
     // Keep-alive connections that stay open would hold close() for their whole timeout.
@@ -176,6 +197,35 @@ export async function serve(o: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** Asks the cluster to add this node (or finds that it did before); needs the cluster secret. */
+async function joinFirst(o: ServeOptions, dataDir: string): Promise<Joined> {
+  if (o.api === undefined || o.peer === undefined)
+    throw new ConfigError('--join needs --api and --peer: the URLs other nodes reach this one at');
+  const file = o.configPath === undefined ? null : loadClusterConfig(o.configPath);
+  const fileSecurity =
+    file === null
+      ? null
+      : loadSecurity({ ...file, nodes: [{ id: o.id, api: o.api, peer: o.peer }] }, o.configPath!, o.id);
+  const secret = process.env[secretEnv]?.trim() || fileSecurity?.secret;
+  if (secret === undefined)
+    throw new ConfigError(
+      `--join needs the cluster secret: set ${secretEnv} (or --config with security.secretFile)`,
+    );
+  return joinCluster(
+    {
+      urls: o.join!,
+      id: o.id,
+      api: o.api,
+      peer: o.peer,
+      secret,
+      security: file?.security,
+      bind: o.bind,
+      tls: fileSecurity?.apiTls,
+    },
+    dataDir,
+  );
 }
 
 /**

@@ -80,6 +80,7 @@ export interface RaftStore {
 
 /**
  * The on-disk format this build writes and reads. 2: replica records say which groups a node
- * hosts (format 1 derived them from the cluster file at every start).
+ * hosts (format 1 derived them from the cluster file at every start). 3: every node hosts a
+ * replica of the membership group (a format-2 store gets one at its first start, from the file).
  */
-export const storeFormat = 2;
+export const storeFormat = 3;

@@ -27,26 +27,34 @@ export const peerBatchMessagesMax = 4_096;
 export const snapshotChunkBytes = 1024 * 1024;
 
 export class HttpTransport implements Transport {
-  readonly #links = new Map<string, PeerLink>();
+  readonly #links = new Map<string, { readonly url: string; readonly link: PeerLink }>();
+  readonly #o: HttpTransportOptions;
 
   constructor(o: HttpTransportOptions) {
-    for (const [peer, url] of o.peers) {
-      this.#links.set(
+    this.#o = o;
+    this.setPeers(o.peers);
+  }
+
+  setPeers(peers: ReadonlyMap<string, string>): void {
+    const o = this.#o;
+    for (const [peer, url] of peers) {
+      const old = this.#links.get(peer);
+      if (old?.url === url) continue;
+      void old?.link.close();
+      const link = new PeerLink({
+        clusterId: o.clusterId,
+        self: o.self,
         peer,
-        new PeerLink({
-          clusterId: o.clusterId,
-          self: o.self,
-          peer,
-          url,
-          requestTimeoutMs: o.requestTimeoutMs,
-          queueMessagesMax: peerQueueMessagesMax,
-          batchMessagesMax: peerBatchMessagesMax,
-          snapshotChunkBytes,
-          secret: o.secret,
-          tls: o.tls,
-          log: o.log,
-        }),
-      );
+        url,
+        requestTimeoutMs: o.requestTimeoutMs,
+        queueMessagesMax: peerQueueMessagesMax,
+        batchMessagesMax: peerBatchMessagesMax,
+        snapshotChunkBytes,
+        secret: o.secret,
+        tls: o.tls,
+        log: o.log,
+      });
+      this.#links.set(peer, { url, link });
     }
   }
 
@@ -57,10 +65,10 @@ export class HttpTransport implements Transport {
       if (list === undefined) byPeer.set(gm.msg.to, [gm]);
       else list.push(gm);
     }
-    for (const [peer, list] of byPeer) this.#links.get(peer)?.enqueue(list);
+    for (const [peer, list] of byPeer) this.#links.get(peer)?.link.enqueue(list);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#links.values()].map((l) => l.close()));
+    await Promise.all([...this.#links.values()].map((l) => l.link.close()));
   }
 }

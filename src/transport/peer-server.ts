@@ -29,8 +29,8 @@ export interface PeerServerOptions {
   readonly secret: string;
   /** Serve https; with `ca`, peers must present a certificate it signed. */
   readonly tls?: PeerTls | undefined;
-  /** Node ids allowed to send to us. */
-  readonly peers: ReadonlySet<string>;
+  /** Node ids allowed to send to us (asked anew for every request: the cluster's nodes change). */
+  readonly peers: { has(id: string): boolean };
   readonly sink: MessageSink;
   /**
    * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when

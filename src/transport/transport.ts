@@ -9,6 +9,12 @@ import type { GroupMessage } from './wire.js';
 export interface Transport {
   /** Queues messages for their destinations (msg.to); returns at once. */
   send(msgs: readonly GroupMessage[]): void;
+  /**
+   * The peers from now on (node id → peer URL), as the node table changes: new nodes get a link,
+   * a changed URL a new one; nodes no longer listed keep theirs until close (a removed member
+   * still gets its last messages). A transport that reaches nodes by id alone has none.
+   */
+  setPeers?(peers: ReadonlyMap<string, string>): void;
   /** Stops sending; pending messages may be dropped. */
   close(): Promise<void>;
 }

@@ -14,26 +14,31 @@ export function adminRoutes(
 
   app.get('/v1/cluster', async () => {
     const local = new Map(node.status().groups.map((g) => [g.shard, g]));
+    const table = node.membership();
     return {
       clusterId: node.config.clusterId,
-      nodes: node.config.nodes,
+      epoch: table.epoch,
+      nodes: node.nodes().map(({ id, api, peer, state }) => ({ id, api, peer, state })),
       // A shard this node holds a replica of: its configuration as that replica knows it (and, on
-      // its leader, each learner's lag); one whose replica here was removed: as it last knew it;
-      // any other: the cluster file's placement.
+      // its leader, each learner's lag); any other: as the node table places it, else as this
+      // node's removed replica last knew it, else the cluster file's placement.
       shards: node.placement.map((placed, shard) => {
         const g = local.get(shard);
         const departed = node.departedShard(shard);
-        const voters = g?.conf.voters ?? departed?.conf.voters ?? placed;
-        const learners = (g?.conf.learners ?? departed?.conf.learners ?? []).map((id) => ({
-          id,
-          lag: g?.followers.find((f) => f.id === id)?.lag ?? null,
-        }));
+        const tabled = table.shards[shard];
+        const voters = g?.conf.voters ?? tabled?.voters ?? departed?.conf.voters ?? placed;
+        const learners = (g?.conf.learners ?? tabled?.learners ?? departed?.conf.learners ?? []).map(
+          (id) => ({
+            id,
+            lag: g?.followers.find((f) => f.id === id)?.lag ?? null,
+          }),
+        );
         return {
           shard,
           members: [...voters, ...learners.map((l) => l.id)],
           voters,
           learners,
-          leader: g?.leader ?? departed?.leader ?? null,
+          leader: g?.leader ?? tabled?.leader ?? departed?.leader ?? null,
           term: g?.term ?? null,
         };
       }),

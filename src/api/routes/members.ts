@@ -11,18 +11,22 @@ import {
   badRequest,
   type ConfState,
   conflict,
-  KVError,
+  membershipGroup,
   NotLeaderError,
   type RaftKVNode,
   unavailable,
 } from '../../node/index.js';
+import type { ClusterAuth } from '../cluster-auth.js';
 
 import type { Forwarded, Forwarder } from '../forward.js';
+import { jsonBody } from '../json-body.js';
 import { type ShardRequest, serveOrForward } from '../serve-or-forward.js';
 
 export interface MemberRouteDeps {
   readonly node: RaftKVNode;
   readonly forwarder: Forwarder;
+  /** Signs the requests this node makes of the node that receives a new replica. */
+  readonly auth: ClusterAuth;
 }
 
 type ShardParams = { shard: string };
@@ -30,7 +34,7 @@ type MemberParams = { shard: string; node: string };
 
 const nodeIdPattern = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRouteDeps): void {
+export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: MemberRouteDeps): void {
   const deps = { node, forwarder };
   const relay =
     (reply: FastifyReply) =>
@@ -44,6 +48,8 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
     body: Buffer.isBuffer(req.body) ? req.body : null,
   });
   const shardOf = (raw: string): number => {
+    // The membership group (node table) changes members the same way, for the rebalancer.
+    if (raw === 'membership') return membershipGroup;
     const shard = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
     if (!Number.isInteger(shard) || shard >= node.config.shards)
       throw badRequest(
@@ -66,10 +72,15 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
     if (conf.voters.includes(target) || conf.learners.includes(target)) return conf;
     const initial = { voters: conf.voters, learners: [...conf.learners, target] };
     const body = JSON.stringify({ ...initial, joinedAfter: node.lastIndex(shard) });
+    const path = `/v1/admin/replicas/${segment(shard)}`;
     const created = await forwarder.forward(node.apiOf(target)!, {
       method: 'PUT',
-      url: `/v1/admin/replicas/${shard}`,
-      headers: { authorization: req.headers.authorization, 'content-type': 'application/json' },
+      url: path,
+      headers: {
+        authorization: req.headers.authorization,
+        ...auth.headers('PUT', path),
+        'content-type': 'application/json',
+      },
       body: Buffer.from(body),
       hops: 0,
     });
@@ -78,17 +89,22 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
         `node ${target} could not create a replica of shard ${shard} (${created.status}: ${created.body.toString().slice(0, 200)}); nothing was changed`,
       );
     }
+    let proposed = false;
     try {
-      return await node.changeMembers(shard, { type: 'addLearner', node: target });
+      return await node.changeMembers(shard, { type: 'addLearner', node: target }, () => {
+        proposed = true;
+      });
     } catch (err) {
-      // Not added after all (refused, or leadership moved before the proposal): the empty
-      // replica just created would wait for a leader for ever; best effort, it goes.
-      if (!(err instanceof KVError && err.code === 'timeout')) {
+      // Refused before it was proposed: the empty replica just created would wait for a leader
+      // for ever; best effort, it goes. Once proposed, the addition may still commit (under
+      // this leader or the next), so the replica stays: a learner without it never catches up.
+      if (!proposed) {
+        const dropPath = `/v1/admin/replicas/${segment(shard)}`;
         await forwarder
           .forward(node.apiOf(target)!, {
             method: 'DELETE',
-            url: `/v1/admin/replicas/${shard}`,
-            headers: { authorization: req.headers.authorization },
+            url: dropPath,
+            headers: { authorization: req.headers.authorization, ...auth.headers('DELETE', dropPath) },
             body: null,
             hops: 0,
           })
@@ -171,16 +187,7 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder }: MemberRo
   });
 }
 
-/** The request's body as a JSON object; 400 otherwise. */
-function jsonBody(req: FastifyRequest): Record<string, unknown> {
-  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw === '' ? '{}' : raw);
-  } catch {
-    throw badRequest('the body must be a JSON object');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw badRequest('the body must be a JSON object');
-  return parsed as Record<string, unknown>;
+/** A group's path segment: its shard number, or `membership`. */
+function segment(group: number): string {
+  return group === membershipGroup ? 'membership' : String(group);
 }

@@ -1,0 +1,324 @@
+/**
+ * The rebalancer (README "Growing and shrinking the cluster"): runs on every node, acts only on
+ * the leader of the membership group, so exactly one runs per cluster and it survives failover.
+ * Once a round (`rebalanceEveryMs`) it asks every node of the table for its status (who is up,
+ * each shard's configuration as its leader has it), writes what changed into the table (placement,
+ * preferred leaders: the epoch rises, clients and nodes follow), and starts the steps membership/
+ * plan.ts says are next, at most `rebalanceMovesMax` at once, one per group. Each step goes
+ * through the API's own membership routes (forwarded to the group's leader), signed with the
+ * cluster secret; so a move is exactly what an operator's add-then-remove would be.
+ */
+
+import type { Logger } from 'pino';
+import {
+  type ConfState,
+  groupOf,
+  type MembershipCommand,
+  membershipGroup,
+  type NodeHealth,
+  type NodeId,
+  type NodeStatus,
+  placementOf,
+  planLeaders,
+  planSteps,
+  type RaftKVNode,
+  removedBy,
+  type Step,
+} from '../node/index.js';
+import type { ClusterAuth } from './cluster-auth.js';
+import { Forwarder, type OutboundTls } from './forward.js';
+
+/** How often the rebalancer looks at the cluster. */
+export const rebalanceEveryMs = 1_000;
+/** How long a node has to answer for its status before it counts as down this round. */
+export const statusTimeoutMs = 1_000;
+/** The most recent rebalancer events kept for /v1/cluster and the dashboard. */
+export const eventsKept = 200;
+
+/** Something the rebalancer did, for the dashboard's timeline and `node list`. */
+export interface RebalanceEvent {
+  readonly atMs: number;
+  /** `join`, `activate`, `move` (add then remove), `add`, `remove`, `forget`, `down`, `up`. */
+  readonly kind: string;
+  /** The shard, `membership`, or null for a node event. */
+  readonly group: number | 'membership' | null;
+  readonly node: NodeId;
+  /** For a move: the node the replica left. */
+  readonly from: NodeId | null;
+  readonly outcome: 'started' | 'done' | 'failed';
+  readonly detail: string;
+}
+
+export interface RebalancerDeps {
+  readonly node: RaftKVNode;
+  readonly auth: ClusterAuth;
+  readonly log: Logger;
+  readonly outboundTls?: OutboundTls | undefined;
+  readonly everyMs?: number;
+}
+
+/** The path segment of a group in the admin routes. */
+export function groupPath(group: number): string {
+  return group === membershipGroup ? 'membership' : String(group);
+}
+
+export class Rebalancer {
+  readonly #d: RebalancerDeps;
+  readonly #http: Forwarder;
+  readonly #busy = new Set<number>();
+  readonly #downSince = new Map<NodeId, number>();
+  readonly #events: RebalanceEvent[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #running = false;
+  #stopped = false;
+  /** Up or down as of the last round (only meaningful on the membership leader). */
+  #up = new Map<NodeId, boolean>();
+
+  constructor(d: RebalancerDeps) {
+    this.#d = d;
+    const { requestTimeoutMs } = d.node.config;
+    // A move waits for an addition, a catch-up and a promotion: several request timeouts.
+    this.#http = new Forwarder(4 * requestTimeoutMs, () => {}, d.outboundTls);
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.round(), this.#d.everyMs ?? rebalanceEveryMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    await this.#http.close();
+  }
+
+  /** Recent events, newest last. */
+  events(): readonly RebalanceEvent[] {
+    return this.#events;
+  }
+
+  /** Whether `id` answered the last round's status request; null when this node does not know. */
+  isUp(id: NodeId): boolean | null {
+    return this.#up.get(id) ?? null;
+  }
+
+  /** Groups with a step under way. */
+  busy(): ReadonlySet<number> {
+    return this.#busy;
+  }
+
+  #note(e: Omit<RebalanceEvent, 'atMs'>): void {
+    this.#events.push({ atMs: Date.now(), ...e });
+    if (this.#events.length > eventsKept) this.#events.splice(0, this.#events.length - eventsKept);
+    const msg = `rebalance: ${e.kind} ${e.group === null ? '' : `group ${e.group} `}${e.node}${e.from === null ? '' : ` (from ${e.from})`} ${e.outcome}`;
+    if (e.outcome === 'failed') this.#d.log.warn({ detail: e.detail }, msg);
+    else this.#d.log.info({ detail: e.detail }, msg);
+  }
+
+  /** One look at the cluster; does nothing unless this node leads the membership group. */
+  async round(): Promise<void> {
+    const { node } = this.#d;
+    if (this.#running || this.#stopped || !node.leadsMembership()) return;
+    this.#running = true;
+    try {
+      await this.#round(node);
+    } catch (err) {
+      this.#d.log.warn({ err }, 'rebalance round failed');
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #round(node: RaftKVNode): Promise<void> {
+    const table = node.membership();
+    const membership = node.membershipConf();
+    if (table.epoch === 0 || membership === null) return;
+    const statuses = await Promise.all(
+      table.nodes.map(
+        async (n) => [n.id, n.id === node.id ? node.status() : await this.#status(n.api)] as const,
+      ),
+    );
+    const now = Date.now();
+    const up = new Map<NodeId, boolean>();
+    for (const [id, status] of statuses) {
+      up.set(id, status !== null);
+      if (status !== null) {
+        if (this.#downSince.delete(id))
+          this.#note({ kind: 'up', group: null, node: id, from: null, outcome: 'done', detail: '' });
+      } else if (!this.#downSince.has(id)) {
+        this.#downSince.set(id, now);
+        this.#note({
+          kind: 'down',
+          group: null,
+          node: id,
+          from: null,
+          outcome: 'done',
+          detail: 'no answer to /v1/status',
+        });
+      }
+    }
+    this.#up = up;
+    const health: NodeHealth[] = table.nodes.map((n) => ({
+      ...n,
+      up: up.get(n.id) === true,
+      lost:
+        up.get(n.id) !== true && now - (this.#downSince.get(n.id) ?? now) >= node.config.nodeDownReplaceMs,
+    }));
+    const shards = leaderConfs(
+      node.config.shards,
+      statuses.map(([, s]) => s),
+    );
+    if (!node.leadsMembership()) return;
+
+    const previous = table.shards.map((p) => p.leader);
+    const steps = planSteps({
+      nodes: health,
+      shards,
+      membership,
+      leaders: previous,
+      replicas: node.config.replicas,
+      busy: this.#busy,
+      stepsMax: node.config.rebalanceMovesMax,
+    });
+    for (const step of steps) {
+      const out = removedBy(step);
+      if (out !== null) this.#leaving.set(groupOf(step), out);
+    }
+
+    // The table follows what the groups say: placement, and preferred leaders that are not on
+    // their way out of their shard (the shard's leader hands over to them).
+    const leaders = planLeaders({ nodes: health, shards, leaders: previous, leaving: this.#leaving });
+    for (const [shard, conf] of shards.entries()) {
+      if (conf === null) continue;
+      const placement = placementOf(conf, leaders[shard] ?? null);
+      const old = table.shards[shard];
+      if (old !== undefined && JSON.stringify(old) === JSON.stringify(placement)) continue;
+      await this.#propose({ op: 'place', shard, placement });
+    }
+
+    for (const step of steps) {
+      const group = groupOf(step);
+      this.#busy.add(group);
+      void this.#run(step).finally(() => {
+        this.#busy.delete(group);
+        this.#leaving.delete(group);
+      });
+    }
+  }
+
+  /** Per group with a step under way that removes a member: that member. */
+  readonly #leaving = new Map<number, NodeId>();
+
+  async #status(api: string): Promise<NodeStatus | null> {
+    try {
+      const path = '/v1/status';
+      const res = await this.#http.forward(api, {
+        method: 'GET',
+        url: path,
+        headers: this.#d.auth.headers('GET', path),
+        body: null,
+        hops: 0,
+      });
+      return res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as NodeStatus) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async #propose(cmd: MembershipCommand): Promise<void> {
+    const res = await this.#d.node.proposeMembership(cmd);
+    if (!res.ok) this.#d.log.warn({ cmd, reason: res.reason }, 'membership change refused');
+  }
+
+  /** Carries out one step; failures are logged and the next round plans again. */
+  async #run(step: Step): Promise<void> {
+    const group = step.kind === 'activate' || step.kind === 'forget' ? 'membership' : step.group;
+    const groupName = group === membershipGroup ? 'membership' : group;
+    const event = (outcome: RebalanceEvent['outcome'], detail: string) =>
+      this.#note({
+        kind: step.kind === 'add' && step.remove !== null ? 'move' : step.kind,
+        group: groupName,
+        node: step.node,
+        from: step.kind === 'add' ? step.remove : null,
+        outcome,
+        detail,
+      });
+    event('started', '');
+    try {
+      switch (step.kind) {
+        case 'add':
+          await this.#call(step.group, 'POST', `/v1/admin/shards/${groupPath(step.group)}/members`, {
+            node: step.node,
+            role: 'voter',
+          });
+          if (step.remove !== null)
+            await this.#call(
+              step.group,
+              'DELETE',
+              `/v1/admin/shards/${groupPath(step.group)}/members/${step.remove}`,
+            );
+          break;
+        case 'addLearner':
+          await this.#call(step.group, 'POST', `/v1/admin/shards/${groupPath(step.group)}/members`, {
+            node: step.node,
+            role: 'learner',
+          });
+          break;
+        case 'remove':
+          await this.#call(
+            step.group,
+            'DELETE',
+            `/v1/admin/shards/${groupPath(step.group)}/members/${step.node}`,
+          );
+          break;
+        case 'activate':
+          await this.#propose({ op: 'setState', id: step.node, state: 'active' });
+          break;
+        case 'forget':
+          if (this.#d.node.membershipConf()?.learners.includes(step.node))
+            await this.#call(membershipGroup, 'DELETE', `/v1/admin/shards/membership/members/${step.node}`);
+          await this.#propose({ op: 'removeNode', id: step.node });
+          break;
+      }
+      event('done', '');
+    } catch (err) {
+      event('failed', (err as Error).message);
+    }
+  }
+
+  /**
+   * A membership route of `group`, sent to its leader as this node knows it (else to this
+   * node's own API); a node that does not lead it forwards it once more.
+   */
+  async #call(group: number, method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<void> {
+    const route = this.#d.node.route(group);
+    const api = route.kind === 'remote' ? route.api : this.#d.node.apiOf(this.#d.node.id);
+    if (api === null) throw new Error('this node is not in the node table');
+    const res = await this.#http.forward(api, {
+      method,
+      url: path,
+      headers: {
+        ...this.#d.auth.headers(method, path),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? null : Buffer.from(JSON.stringify(body)),
+      hops: 0,
+    });
+    if (res.status !== 200)
+      throw new Error(`${method} ${path}: ${res.status} ${res.body.toString('utf8').slice(0, 300)}`);
+  }
+}
+
+/** Each shard's configuration as its leader (the one with the highest term) reports it; null if none answered as leader. */
+export function leaderConfs(shards: number, statuses: readonly (NodeStatus | null)[]): (ConfState | null)[] {
+  const out: (ConfState | null)[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    let best: { term: number; conf: ConfState } | null = null;
+    for (const s of statuses) {
+      const g = s?.groups.find((x) => x.shard === shard && x.role === 'leader');
+      if (g !== undefined && (best === null || g.term > best.term)) best = { term: g.term, conf: g.conf };
+    }
+    out.push(best?.conf ?? null);
+  }
+  return out;
+}
