@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Agent, request } from 'undici';
 import {
+  epochHeader,
   errorStatuses,
   isErrorCode,
   listLimitDefault,
@@ -370,6 +371,9 @@ export class RaftKV {
         const node = header(answer, provenanceHeaders.node);
         if (a.shard !== null && a.leaderOnly && node !== null && leaderServed.has(answer.status))
           map.learnLeader(a.shard, node);
+        // Nodes joined or left, or replicas moved: learn the new map in the background.
+        if (Number(header(answer, epochHeader) ?? 0) > map.epoch)
+          void this.#refreshMap().catch(() => undefined);
         return answer;
       } catch (err) {
         if (a.signal?.aborted === true) throw err;

@@ -1,7 +1,7 @@
 /**
  * What a client knows about a cluster: its nodes' API URLs, each shard's members and last known
  * leader, and the ring, learned from `GET /v1/cluster` and corrected by the X-Raft-Node header of
- * every answer the shard's leader served.
+ * every answer the shard's leader served; learned anew when an answer's X-Raft-Epoch is newer.
  */
 
 import { HashRing, type RingSpec } from '../shard/index.js';
@@ -9,6 +9,8 @@ import { HashRing, type RingSpec } from '../shard/index.js';
 /** The body of GET /v1/cluster (README's API). */
 export interface ClusterDescription {
   readonly clusterId: string;
+  /** The membership epoch the description comes from (absent from nodes before membership changes). */
+  readonly epoch?: number;
   readonly nodes: readonly { readonly id: string; readonly api: string; readonly peer: string }[];
   readonly shards: readonly {
     readonly shard: number;
@@ -21,6 +23,8 @@ export interface ClusterDescription {
 
 export class ClusterMap {
   readonly clusterId: string;
+  /** The membership epoch of the description: a reply with a newer one means the map is outdated. */
+  readonly epoch: number;
   readonly ring: HashRing;
   readonly #api = new Map<string, string>();
   readonly #members: (readonly string[])[];
@@ -30,6 +34,7 @@ export class ClusterMap {
 
   constructor(d: ClusterDescription) {
     this.clusterId = d.clusterId;
+    this.epoch = d.epoch ?? 0;
     this.ring = HashRing.fromSpec(d.ring);
     for (const n of d.nodes) this.#api.set(n.id, n.api);
     this.#members = d.shards.map((s) => s.members);
