@@ -128,6 +128,8 @@ export class RaftKV {
   readonly #lanes = new Lanes(`c${randomBytes(6).toString('hex')}`);
   #map: ClusterMap | null = null;
   #mapLoading: Promise<ClusterMap> | null = null;
+  /** When a newer epoch on a reply last made the map be learned anew. */
+  #epochRefreshAt = 0;
 
   constructor(o: RaftKVOptions) {
     if (o.endpoints.length === 0) throw new RangeError('RaftKV needs at least one endpoint');
@@ -372,8 +374,14 @@ export class RaftKV {
         if (a.shard !== null && a.leaderOnly && node !== null && leaderServed.has(answer.status))
           map.learnLeader(a.shard, node);
         // Nodes joined or left, or replicas moved: learn the new map in the background.
-        if (Number(header(answer, epochHeader) ?? 0) > map.epoch)
+        // (At most once a second: the node asked may not have applied the newer epoch yet.)
+        if (
+          Number(header(answer, epochHeader) ?? 0) > map.epoch &&
+          Date.now() - this.#epochRefreshAt > 1_000
+        ) {
+          this.#epochRefreshAt = Date.now();
           void this.#refreshMap().catch(() => undefined);
+        }
         return answer;
       } catch (err) {
         if (a.signal?.aborted === true) throw err;
