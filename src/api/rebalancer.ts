@@ -115,13 +115,17 @@ export class Rebalancer {
     else this.#d.log.info({ detail: e.detail }, msg);
   }
 
-  /** One look at the cluster; does nothing unless this node leads the membership group. */
+  /**
+   * One look at the cluster: every node drops replicas the groups removed while it was away;
+   * the membership leader also plans and starts steps.
+   */
   async round(): Promise<void> {
     const { node } = this.#d;
-    if (this.#running || this.#stopped || !node.leadsMembership()) return;
+    if (this.#running || this.#stopped) return;
     this.#running = true;
     try {
-      await this.#round(node);
+      await this.#dropStrays(node);
+      if (node.leadsMembership()) await this.#round(node);
     } catch (err) {
       this.#d.log.warn({ err }, 'rebalance round failed');
     } finally {
@@ -208,6 +212,49 @@ export class Rebalancer {
 
   /** Per group with a step under way that removes a member: that member. */
   readonly #leaving = new Map<number, NodeId>();
+
+  /**
+   * Replicas the table no longer places here: asks a member of the group (it forwards to the
+   * leader) for the committed configuration, and drops the replica when that has removed this node.
+   */
+  async #dropStrays(node: RaftKVNode): Promise<void> {
+    const table = node.membership();
+    for (const shard of node.strayReplicas()) {
+      const placed = table.shards[shard];
+      const ask = [placed?.leader, ...(placed?.voters ?? [])].find((id) => id != null && id !== node.id);
+      const api = ask === undefined || ask === null ? null : node.apiOf(ask);
+      if (api === null) continue;
+      const path = `/v1/admin/shards/${shard}/members`;
+      try {
+        const res = await this.#http.forward(api, {
+          method: 'GET',
+          url: path,
+          headers: this.#d.auth.headers('GET', path),
+          body: null,
+          hops: 0,
+        });
+        if (res.status !== 200) continue;
+        const c = JSON.parse(res.body.toString('utf8')) as {
+          voters: string[];
+          learners: string[];
+          confIndex: number;
+          committed: boolean;
+        };
+        if (!c.committed) continue;
+        if (await node.dropRemovedReplica(shard, { voters: c.voters, learners: c.learners }, c.confIndex))
+          this.#note({
+            kind: 'remove',
+            group: shard,
+            node: node.id,
+            from: null,
+            outcome: 'done',
+            detail: 'stray replica dropped',
+          });
+      } catch (err) {
+        this.#d.log.debug({ err, shard }, 'could not check a stray replica');
+      }
+    }
+  }
 
   async #status(api: string): Promise<NodeStatus | null> {
     try {

@@ -28,7 +28,13 @@ import {
   type NodeRecord,
 } from '../membership/index.js';
 import { isMember } from '../raft/conf.js';
-import { type ConfChange, type ConfState, defaultRaftTuning, type NodeId } from '../raft/types.js';
+import {
+  type ConfChange,
+  type ConfState,
+  defaultRaftTuning,
+  type NodeId,
+  type RaftStatus,
+} from '../raft/types.js';
 import { HashRing, placeShards } from '../shard/index.js';
 import { type GroupId, type RaftStore, type StoreIdentity, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
@@ -525,6 +531,45 @@ export class RaftKVNode {
     g.observer.transferNoted();
     this.#loop.schedule();
     await roleChange(g, waitMs, this.#clock);
+  }
+
+  /**
+   * Local replicas the node table no longer places here (this node was removed from them while
+   * it was down or cut off, and never heard): candidates for dropRemovedReplica.
+   */
+  strayReplicas(): number[] {
+    const table = this.membership();
+    if (table.epoch === 0) return [];
+    return [...this.#groups.values()]
+      .filter((g) => {
+        const placed = table.shards[g.id];
+        return placed !== undefined && !isMember(placed, this.id) && g.raft.status().role !== 'leader';
+      })
+      .map((g) => g.id);
+  }
+
+  /**
+   * Deletes the local replica of `shard` when the group's committed configuration `conf` (at
+   * `confIndex`, from its leader) no longer has this node and is newer than this replica's
+   * joining: the removal committed without this node hearing of it. True if it was deleted.
+   */
+  async dropRemovedReplica(shard: number, conf: ConfState, confIndex: number): Promise<boolean> {
+    this.#checkServing();
+    const g = this.#groups.get(shard);
+    if (g === undefined || isMember(conf, this.id) || confIndex <= (this.#joinedAfter.get(shard) ?? 0))
+      return false;
+    this.#log.info(
+      { group: shard, voters: conf.voters, confIndex },
+      'the group removed this replica while it was away',
+    );
+    await this.#retire(g);
+    return true;
+  }
+
+  /** The Raft status of the local replica of `shard` (or of the membership group), null if none. */
+  groupStatus(shard: number): RaftStatus | null {
+    const g = shard === membershipGroup ? this.#membership : this.#groups.get(shard);
+    return g?.raft.status() ?? null;
   }
 
   /** The last index of the local replica of `shard` (which must exist). */

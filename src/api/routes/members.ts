@@ -135,6 +135,27 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
     );
   });
 
+  // The configuration as the group's leader has it, and whether it is committed.
+  app.get<{ Params: ShardParams }>('/v1/admin/shards/:shard/members', async (req, reply) => {
+    const shard = shardOf(req.params.shard);
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async () => {
+        const s = node.groupStatus(shard);
+        if (s === null || s.role !== 'leader') throw new NotLeaderError(shard);
+        return reply.send({
+          shard: segment(shard),
+          voters: s.conf.voters,
+          learners: s.conf.learners,
+          confIndex: s.confIndex,
+          committed: s.confIndex <= s.commit,
+        });
+      },
+      relay(reply),
+    );
+  });
+
   app.post<{ Params: MemberParams }>('/v1/admin/shards/:shard/promote/:node', async (req, reply) => {
     const shard = shardOf(req.params.shard);
     const target = knownNode(req.params.node);

@@ -30,7 +30,10 @@ const up = (
   lost: false,
   ...extra,
 });
-const conf = (voters: readonly string[], learners: readonly string[] = []): ConfState => ({ voters, learners });
+const conf = (voters: readonly string[], learners: readonly string[] = []): ConfState => ({
+  voters,
+  learners,
+});
 
 function input(p: Partial<PlanInput> & Pick<PlanInput, 'nodes' | 'shards'>): PlanInput {
   const ids = p.nodes.map((n) => n.id);
