@@ -199,7 +199,12 @@ function planMembershipGroup(
     push({ kind: 'add', group: membershipGroup, node: candidate, remove: null });
     return;
   }
-  const leavingVoter = m.voters.find(gone);
+  // A leaving node keeps its vote (and its copy of the table) until its shards' replicas are gone.
+  const holdsShards = (id: NodeId) =>
+    p.shards.some((c) => c === null || c.voters.includes(id) || c.learners.includes(id));
+  const leavingVoter = m.voters.find(
+    (id) => gone(id) && !(byId.get(id)?.state === 'leaving' && holdsShards(id)),
+  );
   const quorumAfter = Math.floor((m.voters.length - 1) / 2) + 1;
   const upAfter = m.voters.filter((id) => id !== leavingVoter && byId.get(id)?.up === true).length;
   if (leavingVoter !== undefined && m.voters.length > 1 && upAfter >= quorumAfter) {
@@ -213,8 +218,7 @@ function planMembershipGroup(
   // A drained node (leaving, no replica left, no vote in the membership group) is forgotten.
   for (const n of p.nodes) {
     if (n.state !== 'leaving' || m.voters.includes(n.id)) continue;
-    const holds = p.shards.some((c) => c === null || c.voters.includes(n.id) || c.learners.includes(n.id));
-    if (!holds) push({ kind: 'forget', node: n.id });
+    if (!holdsShards(n.id)) push({ kind: 'forget', node: n.id });
   }
 }
 

@@ -139,9 +139,9 @@ export async function claimOwnIdentity(d: ClaimDeps): Promise<'bootstrap' | 'mem
     if (taken.length > 0) {
       throw new StartupError(
         `node ${d.self} is still a member of the cluster (so says ${taken.join(', ')}), but this data directory is new: ` +
-          `its log and votes are lost and it must not come back as that member. Remove its replica from each shard ` +
-          `(DELETE /v1/admin/shards/{shard}/members/${d.self}), then start it again: it joins as a new member and ` +
-          `replicas are added to it (POST /v1/admin/shards/{shard}/members)`,
+          `its log and votes are lost and it must not come back as that member. Remove it with ` +
+          `raftkv node remove ${d.self} --force (or remove its replica from each shard: DELETE /v1/admin/shards/{shard}/members/${d.self}), ` +
+          `then start it with serve --join: it joins as a new member and the cluster gives it replicas`,
       );
     }
     const missing = d.peers.filter((p) => !answers.has(p));

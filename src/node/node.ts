@@ -319,6 +319,7 @@ export class RaftKVNode {
   async #retire(g: AnyGroup): Promise<void> {
     if (g.id === membershipGroup) {
       if (this.#membership !== g) return;
+      this.#lastTable = g.sm.state;
       this.#membership = null;
       this.#log.warn('this node was removed from the cluster; it hosts nothing more and can be stopped');
     } else {
@@ -398,18 +399,21 @@ export class RaftKVNode {
 
   /** The node table, placement and epoch as this node's replica has applied them. */
   membership(): MembershipState {
-    return this.#membership?.sm.state ?? { epoch: 0, nodes: [], shards: [] };
+    return this.#membership?.sm.state ?? this.#lastTable;
   }
+
+  /** The table as it was when this node left the membership group: it still routes by it. */
+  #lastTable: MembershipState = { epoch: 0, nodes: [], shards: [] };
 
   /** The membership epoch this node has applied: rises with every change of nodes or placement. */
   get epoch(): number {
-    return this.#membership?.sm.state.epoch ?? 0;
+    return this.membership().epoch;
   }
 
   /** The cluster's nodes: the table once written, else the cluster file's (or the join answer's). */
   nodes(): readonly NodeRecord[] {
-    const table = this.#membership?.sm.state;
-    return table === undefined || table.epoch === 0 ? this.#fileNodes : table.nodes;
+    const table = this.membership();
+    return table.epoch === 0 ? this.#fileNodes : table.nodes;
   }
 
   /**

@@ -131,6 +131,15 @@ describe('the rebalancer plan', () => {
     expect(after.map((n) => n.id)).toEqual(['n2', 'n3', 'n4']);
   });
 
+  it('a leaving node keeps its vote in the membership group until it holds no shard replica', () => {
+    const ids = ['n1', 'n2', 'n3', 'n4'];
+    const nodes = ids.map((id) => up(id, id === 'n1' ? 'leaving' : 'active'));
+    const holding = input({ nodes, shards: full(1), membership: conf(['n1', 'n2', 'n3'], ['n4']) });
+    expect(planSteps(holding)).not.toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
+    const drained = { ...holding, shards: [conf(['n2', 'n3', 'n4'])] };
+    expect(planSteps(drained)).toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
+  });
+
   it('re-creates the replicas of a lost node elsewhere, and not those of a node only briefly down', () => {
     const nodes = [up('n1'), up('n2'), up('n3', 'active', { up: false }), up('n4')];
     const moving = (steps: Step[]) => steps.filter((s) => s.kind === 'add' && s.group !== membershipGroup);

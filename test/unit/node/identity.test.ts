@@ -120,7 +120,7 @@ describe('claiming a new directory', () => {
     const c = claim({ n2: ['taken'], n3: ['taken'] });
     await expect(c.run).rejects.toThrow(StartupError);
     await expect(claim({ n2: ['taken'], n3: ['new'] }).run).rejects.toThrow(
-      /^node n1 is still a member of the cluster \(so says n2\), but this data directory is new: .*\(DELETE \/v1\/admin\/shards\/\{shard\}\/members\/n1\)/,
+      /^node n1 is still a member of the cluster \(so says n2\), but this data directory is new: .*raftkv node remove n1 --force .*DELETE \/v1\/admin\/shards\/\{shard\}\/members\/n1\)/,
     );
   });
 });
