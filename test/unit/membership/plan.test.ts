@@ -136,8 +136,11 @@ describe('the rebalancer plan', () => {
     const nodes = ids.map((id) => up(id, id === 'n1' ? 'leaving' : 'active'));
     const holding = input({ nodes, shards: full(1), membership: conf(['n1', 'n2', 'n3'], ['n4']) });
     expect(planSteps(holding)).not.toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
+    // Drained: a learner is promoted in its place first, then its vote goes.
     const drained = { ...holding, shards: [conf(['n2', 'n3', 'n4'])] };
-    expect(planSteps(drained)).toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
+    expect(planSteps(drained)).toContainEqual({ kind: 'add', group: membershipGroup, node: 'n4', remove: null });
+    const replaced = { ...drained, membership: conf(['n1', 'n2', 'n3', 'n4']) };
+    expect(planSteps(replaced)).toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
   });
 
   it('re-creates the replicas of a lost node elsewhere, and not those of a node only briefly down', () => {
