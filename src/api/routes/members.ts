@@ -62,6 +62,11 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
     if (node.apiOf(id) === null) throw badRequest(`node ${id} is not in this cluster`);
     return id;
   };
+  /** A member to remove may be one the node table no longer has (removed by force while down). */
+  const anyNodeId = (id: unknown): string => {
+    if (typeof id !== 'string' || !nodeIdPattern.test(id)) throw badRequest('"node" must be a node id');
+    return id;
+  };
   const answer = (reply: FastifyReply, shard: number, conf: ConfState) =>
     reply.send({ shard, voters: conf.voters, learners: conf.learners });
 
@@ -169,7 +174,7 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
 
   app.delete<{ Params: MemberParams }>('/v1/admin/shards/:shard/members/:node', async (req, reply) => {
     const shard = shardOf(req.params.shard);
-    const target = knownNode(req.params.node);
+    const target = anyNodeId(req.params.node);
     return serveOrForward(
       deps,
       shardRequest(req, shard),
