@@ -7,12 +7,16 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as clusterAuth from '../../../src/api/cluster-auth.js';
 import * as forward from '../../../src/api/forward.js';
+import * as rebalancer from '../../../src/api/rebalancer.js';
 import * as uiRoute from '../../../src/api/routes/ui.js';
+import * as plan from '../../../src/membership/plan.js';
 import * as group from '../../../src/node/group.js';
 import * as balance from '../../../src/node/leader-balance.js';
 import * as status from '../../../src/node/status.js';
 import { defaultRaftTuning } from '../../../src/raft/types.js';
+import * as join from '../../../src/server/join.js';
 import * as serve from '../../../src/server/serve.js';
 import * as transport from '../../../src/transport/http-transport.js';
 
@@ -27,6 +31,10 @@ const constants: Record<string, unknown> = {
   ...status,
   ...forward,
   ...uiRoute,
+  ...rebalancer,
+  ...clusterAuth,
+  ...plan,
+  ...join,
   ...Object.fromEntries(Object.entries(defaultRaftTuning).map(([k, v]) => [`defaultRaftTuning.${k}`, v])),
 };
 
