@@ -138,7 +138,12 @@ describe('the rebalancer plan', () => {
     expect(planSteps(holding)).not.toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
     // Drained: a learner is promoted in its place first, then its vote goes.
     const drained = { ...holding, shards: [conf(['n2', 'n3', 'n4'])] };
-    expect(planSteps(drained)).toContainEqual({ kind: 'add', group: membershipGroup, node: 'n4', remove: null });
+    expect(planSteps(drained)).toContainEqual({
+      kind: 'add',
+      group: membershipGroup,
+      node: 'n4',
+      remove: null,
+    });
     const replaced = { ...drained, membership: conf(['n1', 'n2', 'n3', 'n4']) };
     expect(planSteps(replaced)).toContainEqual({ kind: 'remove', group: membershipGroup, node: 'n1' });
   });
