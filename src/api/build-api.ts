@@ -106,6 +106,6 @@ export function buildApi({
   memberRoutes(app, { node, forwarder, auth: clusterAuth });
   nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });
   adminRoutes(app, { node, metrics });
-  uiRoutes(app, { node, outboundTls });
+  uiRoutes(app, { node, outboundTls, rebalancer: rebalancer ?? null });
   return app;
 }

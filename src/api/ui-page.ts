@@ -103,9 +103,14 @@ const script = `
   }
 
   function renderNodes(v) {
+    var table = {};
+    ((v.membership && v.membership.nodes) || []).forEach(function (t) { table[t.id] = t; });
     return v.nodes.map(function (n) {
+      var t = table[n.id];
       var leads = n.leads.length === 0 ? '<span class="muted">leads no shard</span>'
         : 'leads shard ' + n.leads.map(function (s) { return '<b>' + s + '</b>'; }).join(', ');
+      if (t) leads += '<div class="detail" data-testid="node-counts">' + esc(t.state) + ' · ' + t.replicas +
+        ' replicas · preferred leader of ' + t.leaders + '</div>';
       return '<div' + attrs({ class: 'node' + (n.up ? '' : ' down'), 'data-testid': 'node', 'data-node': n.id,
           'data-up': String(n.up) }) + '>' +
         '<div class="name">' + esc(n.id) + ' <span class="pill ' + (n.up ? 'up">up' : 'down">down') + '</span></div>' +
@@ -174,6 +179,17 @@ const script = `
     return '<table>' + head + rows + '</table>';
   }
 
+  function renderMoves(v) {
+    var events = ((v.membership && v.membership.events) || []).slice().reverse().slice(0, 30);
+    if (events.length === 0) return '<span class="muted">no joins, moves or removals seen by the rebalancer</span>';
+    return events.map(function (e) {
+      var what = e.kind + (e.group === null ? '' : ' ' + (e.group === 'membership' ? 'membership group' : 'shard ' + e.group)) +
+        ' · ' + esc(e.node) + (e.from ? ' (from ' + esc(e.from) + ')' : '');
+      return '<div class="change" data-testid="move">' + clock(e.atMs) + ' · ' + what + ' · ' + esc(e.outcome) +
+        (e.detail ? ' <span class="muted">' + esc(e.detail) + '</span>' : '') + '</div>';
+    }).join('');
+  }
+
   function render(v) {
     v.shards.forEach(function (s) {
       var h = history[s.shard] || (history[s.shard] = []);
@@ -185,6 +201,7 @@ const script = `
     $('nodes').innerHTML = renderNodes(v);
     $('shards').innerHTML = renderShards(v);
     $('changes').innerHTML = renderChanges(v);
+    $('moves').innerHTML = renderMoves(v);
     $('served').textContent = 'served by ' + v.servedBy + ' · updated ' + clock(v.atMs);
   }
 
@@ -241,6 +258,7 @@ export const dashboardHtml = `<!doctype html>
   <section><h2>Nodes</h2><div class="nodes" id="nodes"></div></section>
   <section><h2>Shards</h2><div id="shards"></div></section>
   <section><h2>Leader changes</h2><div id="changes"></div></section>
+  <section><h2>Joins, moves and removals</h2><div id="moves"></div></section>
 </main>
 <script>${script}</script>
 </body>

@@ -1,22 +1,30 @@
 /**
  * The live cluster view: GET /ui (the dashboard page, self-contained) and GET /v1/ui/state (the
- * ClusterView it polls once a second). The serving node asks every other node of the cluster
- * file for /v1/status with a short timeout; a node that does not answer is shown down.
+ * ClusterView it polls once a second). The serving node asks every node of the node table for
+ * /v1/status with a short timeout (a node that does not answer is shown down), and the
+ * membership leader for the table's view: each node's state, replica and leader counts, and the
+ * rebalancer's recent joins, moves and removals.
  */
 
 import type { FastifyInstance } from 'fastify';
 import { Agent, request } from 'undici';
-import type { NodeStatus, RaftKVNode } from '../../node/index.js';
+import { membershipGroup, type NodeStatus, type RaftKVNode } from '../../node/index.js';
 import { buildClusterView, type NodeAnswer } from '../cluster-view.js';
 import type { OutboundTls } from '../forward.js';
+import type { Rebalancer } from '../rebalancer.js';
 import { dashboardHtml } from '../ui-page.js';
+import { nodeList } from './nodes.js';
 
 /** How long the view waits for one peer's status before showing it down. */
 export const peerStatusTimeoutMs = 800;
 
 export function uiRoutes(
   app: FastifyInstance,
-  { node, outboundTls }: { node: RaftKVNode; outboundTls?: OutboundTls | undefined },
+  {
+    node,
+    outboundTls,
+    rebalancer = null,
+  }: { node: RaftKVNode; outboundTls?: OutboundTls | undefined; rebalancer?: Rebalancer | null },
 ): void {
   const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000, connect: { ...outboundTls } });
   app.addHook('onClose', async () => agent.destroy());
@@ -44,18 +52,43 @@ export function uiRoutes(
     }
   };
 
+  /** The node list of the membership leader (GET /v1/admin/nodes), or null when it cannot be had. */
+  const membership = async (authorization?: string): Promise<unknown> => {
+    if (node.leadsMembership()) return nodeList(node, rebalancer);
+    const route = node.route(membershipGroup);
+    if (route.kind !== 'remote') return null;
+    try {
+      const res = await request(new URL('/v1/admin/nodes', route.api), {
+        dispatcher: agent,
+        headers: authorization === undefined ? {} : { authorization },
+        headersTimeout: peerStatusTimeoutMs,
+        bodyTimeout: peerStatusTimeoutMs,
+        signal: AbortSignal.timeout(peerStatusTimeoutMs),
+      });
+      if (res.statusCode !== 200) {
+        await res.body.dump();
+        return null;
+      }
+      return await res.body.json();
+    } catch {
+      return null;
+    }
+  };
+
   app.get('/v1/ui/state', async (req, reply) => {
-    const answers = await Promise.all(
-      node.config.nodes.map((n) => ask({ id: n.id, api: n.api }, req.headers.authorization)),
-    );
+    const [answers, table] = await Promise.all([
+      Promise.all(node.nodes().map((n) => ask({ id: n.id, api: n.api }, req.headers.authorization))),
+      membership(req.headers.authorization),
+    ]);
     reply.header('cache-control', 'no-store');
-    return buildClusterView({
+    const view = buildClusterView({
       clusterId: node.config.clusterId,
       servedBy: node.id,
       atMs: Date.now(),
       placement: node.placement,
       answers,
     });
+    return { ...view, membership: table };
   });
 
   app.get('/ui', async (_req, reply) =>
