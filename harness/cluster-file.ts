@@ -8,7 +8,11 @@ import type { clusterDefaults } from '../src/config/cluster-file.js';
 import { freePorts } from './ports.js';
 
 /** The optional tuning fields of the cluster file (README "The cluster file"), exactly src/config's. */
-export type Tuning = { readonly [K in keyof typeof clusterDefaults]?: number };
+export type Tuning = {
+  readonly [K in keyof typeof clusterDefaults]?: (typeof clusterDefaults)[K] extends boolean
+    ? boolean
+    : number;
+};
 
 /** One node: its cluster file entry, and where its process runs. */
 export interface NodeSpec {

@@ -183,6 +183,7 @@ export class Rebalancer {
       replicas: node.config.replicas,
       busy: this.#busy,
       stepsMax: node.config.rebalanceMovesMax,
+      moveReplicas: node.config.rebalance,
     });
     for (const step of steps) {
       const out = removedBy(step);

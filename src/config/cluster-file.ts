@@ -36,6 +36,7 @@ export const clusterDefaults = {
   requestTimeoutMs: 5_000,
   requestsInFlightMax: 4_096,
   eventLoopDelayMaxMs: 500,
+  rebalance: true,
   rebalanceMovesMax: 2,
   nodeDownReplaceMs: 300_000,
 } as const;
@@ -83,6 +84,8 @@ const clusterSchema = z
     requestTimeoutMs: z.number().int().min(100).max(600_000).default(clusterDefaults.requestTimeoutMs),
     requestsInFlightMax: z.number().int().min(1).max(1_000_000).default(clusterDefaults.requestsInFlightMax),
     eventLoopDelayMaxMs: z.number().int().min(0).max(60_000).default(clusterDefaults.eventLoopDelayMaxMs),
+    /** Whether the rebalancer moves shards' replicas (false: only by hand, through the member routes). */
+    rebalance: z.boolean().default(clusterDefaults.rebalance),
     /** The most replica moves (and other membership steps) the rebalancer has under way at once. */
     rebalanceMovesMax: z.number().int().min(1).max(64).default(clusterDefaults.rebalanceMovesMax),
     /** A node down this long has its replicas re-created on other nodes, where there is room. */

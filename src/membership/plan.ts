@@ -36,6 +36,8 @@ export interface PlanInput {
   readonly busy: ReadonlySet<number>;
   /** The most steps under way at once. */
   readonly stepsMax: number;
+  /** False: shards' replicas are left where they are (the cluster file's `rebalance`); nodes still join and leave the table. */
+  readonly moveReplicas?: boolean;
 }
 
 /**
@@ -90,6 +92,7 @@ export function planSteps(p: PlanInput): Step[] {
   };
 
   planMembershipGroup(p, byId, usable, gone, push);
+  if (p.moveReplicas === false) return steps;
 
   // Replicas per usable node, counting learners (they hold the data too).
   const load = new Map<NodeId, number>();

@@ -87,9 +87,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     tls: security.peerTls,
     // The cluster file's nodes (or the join answer's) until the node table says who is a member.
     peers: {
+      // (a file node removed from the table may still claim a new data directory before it is
+      // added again; peer messages from non-members are ignored by every group anyway).
       has: (id: string) =>
         id !== o.id &&
-        (node !== null ? node.nodes().some((n) => n.id === id) : config.nodes.some((n) => n.id === id)),
+        (config.nodes.some((n) => n.id === id) || node?.nodes().some((n) => n.id === id) === true),
     },
     sink: (from, msgs) => node?.receive(from, msgs),
     claims: async (from, incarnation) =>

@@ -383,7 +383,7 @@ describe('client API on a three-node cluster', () => {
         ring: unknown;
       }>();
       clusterIds.add(body.clusterId);
-      expect(body.nodes).toEqual(cl.nodes);
+      expect(body.nodes).toEqual(cl.nodes.map((n) => ({ ...n, state: 'active' })));
       expect(body.ring).toEqual({ algorithm: 'md5-53', shards: 3, pointsPerShard: 1024 });
       expect(body.shards).toEqual(
         after.groups.map((g) => ({

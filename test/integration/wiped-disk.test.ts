@@ -2,8 +2,8 @@
  * A node whose data directory was lost must not come back as the member it was (README's API
  * "Changing the cluster"): it forgot its votes and its log, so with a peer down it could help
  * elect a leader that lacks acknowledged writes. Started again with an empty directory it is
- * refused with one line saying what to do; once its replicas are removed from every shard it
- * starts as a new member with none, and replicas added to it catch up and serve.
+ * refused with one line saying what to do; once it is removed by force it starts as a new member
+ * with none, and added to the node table again it gets replicas, which catch up and serve.
  */
 
 import { rmSync } from 'node:fs';
@@ -44,32 +44,42 @@ describe('a node with a wiped data directory', () => {
     const during = new Map(Array.from({ length: 20 }, (_, i) => [`wiped/during/${i}`, `value ${i}`]));
     const duringVersions = await writeAll(cl, during);
 
-    for (const shard of [0, 1]) {
-      const r = await cl.request('DELETE', `/v1/admin/shards/${shard}/members/n3`, { node: 'n1' });
-      expect({ status: r.status, body: r.status === 200 ? '' : r.text() }).toEqual({ status: 200, body: '' });
-      const m = r.json<Members>();
-      expect({ shard: m.shard, voters: [...m.voters].sort(), learners: m.learners }).toEqual({
-        shard,
-        voters: ['n1', 'n2'],
-        learners: [],
-      });
-    }
+    // node remove n3 --force: once the rebalancer has seen it down, it leaves the node table, the
+    // membership group and (no other node to take them) its shards, which shrink to n1 and n2.
+    await cl.waitFor(
+      async () =>
+        (await cl.request('DELETE', '/v1/admin/nodes/n3?force=true', { node: 'n1' })).status === 200,
+      { what: 'the forced removal of n3 to be accepted', timeoutMs: 15_000 },
+    );
+    await cl.waitFor(
+      async () => {
+        const v = (await cl.request('GET', '/v1/cluster', { node: 'n1' })).json<{
+          shards: Members[];
+          nodes: { id: string }[];
+        }>();
+        return v.nodes.every((n) => n.id !== 'n3') && v.shards.every((m) => !m.voters.includes('n3'));
+      },
+      { what: 'n3 to be out of the table and of every shard', timeoutMs: 20_000 },
+    );
 
+    // Started again, every node confirms the new directory (it is no member any more): it starts
+    // with no replica. Added to the table again, the rebalancer gives it a replica of each shard.
     await cl.start('n3');
     expect((await cl.status('n3')).groups).toEqual([]);
-
-    for (const shard of [0, 1]) {
-      const r = await cl.request('POST', `/v1/admin/shards/${shard}/members`, {
-        node: 'n2',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ node: 'n3', role: 'voter' }),
-        timeoutMs: 15_000,
-      });
-      expect({ status: r.status, voters: r.json<Members>().voters.includes('n3') }).toEqual({
-        status: 200,
-        voters: true,
-      });
-    }
+    const { api, peer } = cl.spec('n3');
+    const added = await cl.request('POST', '/v1/admin/nodes', {
+      node: 'n2',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'n3', api, peer }),
+    });
+    expect(added.status).toBe(200);
+    await cl.waitFor(
+      async () => {
+        const v = (await cl.request('GET', '/v1/cluster', { node: 'n1' })).json<{ shards: Members[] }>();
+        return v.shards.every((m) => m.voters.includes('n3') && m.learners.length === 0);
+      },
+      { what: 'the rebalancer to give n3 a voting replica of every shard', timeoutMs: 30_000 },
+    );
     await cl.waitReady();
 
     const expected = new Map<string, { value: string; version: string }>();
