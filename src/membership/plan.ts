@@ -227,8 +227,8 @@ function planMembershipGroup(
 
 /**
  * Preferred leaders: per shard one of its voters on a usable node, each usable node preferred
- * for within one of the mean number of shards; a preference that still fits is kept, so
- * leadership moves only where balance needs it.
+ * for within one of the mean number of shards; the first voter, else the preference so far, is
+ * kept where it fits, so leadership moves only where balance needs it.
  */
 export function planLeaders(
   p: Pick<PlanInput, 'nodes' | 'shards' | 'leaders'> & {
@@ -242,14 +242,18 @@ export function planLeaders(
   const capacity = usable.size === 0 ? 0 : Math.ceil(known / usable.size);
   const count = new Map([...usable].map((id) => [id, 0]));
   const out: (NodeId | null)[] = p.shards.map(() => null);
-  // Keep what fits, in shard order; then place the rest on the least preferred candidate.
-  p.shards.forEach((c, s) => {
-    const prev = p.leaders[s] ?? null;
-    if (c === null || prev === null || !fits(s, prev) || !c.voters.includes(prev)) return;
-    if (count.get(prev)! >= capacity) return;
-    out[s] = prev;
-    count.set(prev, count.get(prev)! + 1);
-  });
+  // The shard's first voter where it fits (so leadership returns to it after it was down, and
+  // the cluster file's spread of leaders holds while no replica moves), then the preference so
+  // far; then the rest on the least preferred candidate.
+  const keep = (s: number, id: NodeId | null) => {
+    const c = p.shards[s];
+    if (c == null || id === null || out[s] !== null || !fits(s, id) || !c.voters.includes(id)) return;
+    if (count.get(id)! >= capacity) return;
+    out[s] = id;
+    count.set(id, count.get(id)! + 1);
+  };
+  for (const [s, c] of p.shards.entries()) keep(s, c?.voters[0] ?? null);
+  for (const s of p.shards.keys()) keep(s, p.leaders[s] ?? null);
   p.shards.forEach((c, s) => {
     if (c === null || out[s] !== null) {
       if (c === null) out[s] = p.leaders[s] ?? null;
