@@ -330,12 +330,16 @@ export class RaftKVNode {
     g.retire();
     g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);
     this.#log.info({ group: g.id }, 'replica removed from the group; deleting it');
-    try {
-      await this.#store.deleteReplica(g.id);
-    } catch (err) {
-      this.#shutdown.storageFailed(err as Error, this.#onFatal);
-    }
+    const deleted = this.#store.deleteReplica(g.id).catch((err: Error) => {
+      this.#shutdown.storageFailed(err, this.#onFatal);
+    });
+    this.#deleting.set(g.id, deleted);
+    await deleted;
+    if (this.#deleting.get(g.id) === deleted) this.#deleting.delete(g.id);
   }
+
+  /** Per group, the deletion of a retired replica under way: a new replica of it waits for it. */
+  readonly #deleting = new Map<number, Promise<void>>();
 
   #tick(): void {
     const now = this.#clock.now();
@@ -459,7 +463,17 @@ export class RaftKVNode {
     if (!initial.learners.includes(this.id) || initial.voters.includes(this.id))
       throw badRequest(`a new replica of shard ${shard} on node ${this.id} must join as a learner`);
     const hosted = () => (membership ? this.#membership !== null : this.#groups.has(shard));
-    if (hosted()) return;
+    await this.#deleting.get(shard);
+    if (hosted()) {
+      // A replica from before (its removal never reached it): it joins again from here, so the
+      // configurations up to now are history for it too, and no sweep for strays may drop it.
+      if (joinedAfter > (this.#joinedAfter.get(shard) ?? 0)) {
+        this.#joinedAfter.set(shard, joinedAfter);
+        const record = (await this.#store.replicas()).get(shard);
+        if (record !== undefined) await this.#store.createReplica(shard, { ...record, joinedAfter });
+      }
+      return;
+    }
     await this.#store.createReplica(shard, { initial, joinedAfter });
     if (hosted()) return;
     this.#joinedAfter.set(shard, joinedAfter);
