@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # npm run test:compose: the container cluster of docker-compose.yml, end to end, the way a user
-# drives it. Needs a Docker engine with compose v2 and the ports 127.0.0.1:7001-7003 free.
+# drives it. Needs a Docker engine with compose v2 and the ports 127.0.0.1:7001-7005 free.
 #   1. up -d --build --wait; writes and reads through every published port
 #   2. kill the container leading a shard; writes to that shard resume (the window is measured)
 #   3. start it again: ready, back in its groups under its (possibly new) address
 #   4. restart all three at once; every acknowledged write is still there
 #   5. down, then up with the volumes kept; every acknowledged write is still there
 #   6. down -v, then up: a fresh, empty, working cluster
+#   7. --profile grow up -d node4 node5: they join, the rebalancer spreads the replicas over five
+#      nodes; then node5 and node4 are drained (the CLI in a container, DELETE /v1/admin/nodes)
+#      until the table has three nodes again; a key written on five nodes reads back on three
+#      (node4 is restarted once in between: it comes back from its volume, no second join)
 # Always ends with `down -v` of its own project (raftkv-test), also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 project=raftkv-test
 dc() { docker compose -p "$project" "$@"; }
+grow_ports=(7004 7005) # node4, node5 of the "grow" profile (docker-compose.yml)
 work=$(mktemp -d)
 acked="$work/acked"     # "key<TAB>value" of every acknowledged write, later lines win
 unknown="$work/unknown" # "key<TAB>value" of writes whose outcome is unknown (504, no answer)
@@ -51,7 +56,7 @@ cleanup() {
   docker rm -f "$project-squatter" >/dev/null 2>&1 || true
   echo
   say "== cleanup: docker compose -p $project down -v"
-  dc down -v --remove-orphans --timeout 10 >"$work/down.log" 2>&1 || cat "$work/down.log"
+  dc --profile grow down -v --remove-orphans --timeout 10 >"$work/down.log" 2>&1 || cat "$work/down.log"
   rm -rf "$work"
   if [ "$rc" = 0 ]; then say "PASSED"; else say "FAILED"; fi
   exit "$rc"
@@ -185,13 +190,13 @@ header() { grep -i "^$1:" "$work/put.headers" | tr -d '\r' | awk '{print $2}'; }
 
 step "preflight"
 docker compose version >/dev/null 2>&1 || fail "docker compose v2 is not available"
-for p in "${ports[@]}"; do
+for p in "${ports[@]}" "${grow_ports[@]}"; do
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then
     fail "127.0.0.1:$p already answers: stop what runs there (npm start? another compose project?)"
   fi
 done
-dc down -v --remove-orphans >/dev/null 2>&1 || true
-ok "docker $(docker version -f '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), ports ${ports[*]} free"
+dc --profile grow down -v --remove-orphans >/dev/null 2>&1 || true
+ok "docker $(docker version -f '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null || echo compose), ports ${ports[*]} ${grow_ports[*]} free"
 
 step "1. docker compose up -d --build --wait"
 t=$(now_ms)
@@ -360,4 +365,92 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:${p
 ok "fresh cluster healthy in $(($(now_ms) - t)) ms; first/0 is gone (404)"
 : >"$acked"
 write_keys fresh 6
+check_all
+
+step "7. docker compose --profile grow up -d node4 node5: the cluster grows to five nodes, then shrinks"
+# node_table PORT: GET /v1/admin/nodes through that port, as one summary line:
+#   "<active> <total> <all up: yes|no> <moving: none|list> <balanced: yes|no> <id:state:replicas ...>"
+# balanced: every active node holds a replica count within ±1 of the mean over the active nodes.
+node_table() {
+  curl -s --max-time 3 "http://127.0.0.1:$1/v1/admin/nodes" | node -e '
+    let t;
+    try { t = JSON.parse(require("fs").readFileSync(0, "utf8")); } catch { console.log("? ? ? ? ? unreadable"); process.exit(0); }
+    if (!Array.isArray(t.nodes)) { console.log("? ? ? ? ? " + JSON.stringify(t).slice(0, 200).replace(/\s/g, "")); process.exit(0); }
+    const active = t.nodes.filter((n) => n.state === "active");
+    const mean = active.reduce((s, n) => s + n.replicas, 0) / Math.max(1, active.length);
+    const balanced = active.every((n) => Math.abs(n.replicas - mean) <= 1);
+    console.log([active.length, t.nodes.length, t.nodes.every((n) => n.up === true) ? "yes" : "no",
+      t.moving.length === 0 ? "none" : t.moving.join(","), balanced ? "yes" : "no",
+      t.nodes.map((n) => `${n.id}:${n.state}:${n.replicas}`).join(" ")].join(" "));' 2>/dev/null || echo "? ? ? ? ? no-answer"
+}
+# wait_table SECONDS DESCRIPTION TEST [POLLS]: polls node_table on the first port until TEST (an
+# awk condition on the summary's fields) holds in POLLS (default 3) polls in a row, a second apart
+# (the rebalancer moves one replica at a time and "moving" is briefly empty between two moves);
+# prints each change of the table on the way.
+wait_table() {
+  local deadline=$(($(now_ms) + $1 * 1000)) line last="" held=0
+  while :; do
+    line=$(node_table "${ports[0]}")
+    [ "$line" = "$last" ] || say "   table: $line"
+    last=$line
+    if echo "$line" | awk "{ exit !($3) }"; then held=$((held + 1)); else held=0; fi
+    [ "$held" -lt "${4:-3}" ] || break
+    [ "$(now_ms)" -lt "$deadline" ] || fail "$2 not reached within $1 s (last: $line)"
+    sleep 1
+  done
+}
+t=$(now_ms)
+dc --profile grow up -d node4 node5 >"$work/grow.log" 2>&1 || {
+  cat "$work/grow.log"
+  fail "--profile grow up -d node4 node5 failed"
+}
+for p in "${grow_ports[@]}"; do wait_ready "$p" 90; done
+ok "node4 and node5 ready $(($(now_ms) - t)) ms after up"
+wait_table 180 "five active nodes, all up, nothing moving, replicas balanced" \
+  '$1 == 5 && $2 == 5 && $3 == "yes" && $4 == "none" && $5 == "yes"' 5
+ok "five active nodes, replicas balanced, nothing moving $(($(now_ms) - t)) ms after up"
+put_ok 7005 grow/key grown-to-five
+[ "$(get 7004 grow/key)" = grown-to-five ] || fail "grow/key read through node4 is not what node5 wrote"
+[ "$(get "${ports[0]}" grow/key)" = grown-to-five ] || fail "grow/key read through node1 is not what node5 wrote"
+ok "grow/key written through node5, read back through node4 and node1"
+# A joined node restarts from its volume alone: /data/joined.json holds the join's answer.
+t=$(now_ms)
+dc --profile grow restart node4 >"$work/restart4.log" 2>&1 || {
+  cat "$work/restart4.log"
+  fail "restart node4 failed"
+}
+dc exec -T node4 test -s /data/joined.json || fail "node4 has no /data/joined.json"
+wait_ready 7004 60
+wait_table 60 "five active nodes, all up, after node4's restart" '$1 == 5 && $2 == 5 && $3 == "yes"'
+[ "$(get 7004 grow/key)" = grown-to-five ] || fail "grow/key read through node4 after its restart is wrong"
+ok "node4 restarted from its volume (joined.json) and was ready again in $(($(now_ms) - t)) ms"
+
+t=$(now_ms)
+# The CLI in node1's container: it drains n5 and follows it until it is out of the table.
+dc exec -T node1 timeout 240 node dist/cli.js node remove n5 >"$work/remove-n5.log" 2>&1 || {
+  cat "$work/remove-n5.log"
+  fail "raftkv node remove n5 failed"
+}
+sed 's/^/      /' "$work/remove-n5.log"
+grep -q '^node n5 removed' "$work/remove-n5.log" || fail "raftkv node remove n5 did not say n5 was removed"
+ok "raftkv node remove n5 drained and removed it in $(($(now_ms) - t)) ms"
+wait_table 180 "four active nodes, nothing moving" '$1 == 4 && $2 == 4 && $4 == "none"'
+t=$(now_ms)
+# And n4 the way a script would: DELETE /v1/admin/nodes/n4 (202, leaving), then poll the table.
+code=$(curl -s -o "$work/delete.body" -w '%{http_code}' --max-time 30 -X DELETE "http://127.0.0.1:${ports[1]}/v1/admin/nodes/n4" || true)
+[ "$code" = 202 ] || fail "DELETE /v1/admin/nodes/n4 answered $code: $(cat "$work/delete.body")"
+ok "DELETE /v1/admin/nodes/n4: $code $(cat "$work/delete.body")"
+wait_table 180 "three active nodes, nothing moving" '$1 == 3 && $2 == 3 && $4 == "none"'
+ok "n4 drained and removed in $(($(now_ms) - t)) ms; the table has three nodes again"
+for p in "${ports[@]}"; do
+  [ "$(get "$p" grow/key)" = grown-to-five ] || fail "grow/key read through port $p after the shrink is wrong"
+done
+ok "grow/key reads back through ports ${ports[*]} after node5 and node4 left"
+t=$(now_ms)
+dc --profile grow stop node4 node5 >"$work/stop.log" 2>&1 || {
+  cat "$work/stop.log"
+  fail "stopping node4 and node5 failed"
+}
+dc --profile grow rm -f node4 node5 >/dev/null 2>&1 || true
+ok "node4 and node5 stopped and removed in $(($(now_ms) - t)) ms"
 check_all

@@ -25,6 +25,8 @@ interface Service {
   depends_on?: unknown;
   networks?: Record<string, { ipv4_address?: string } | null> | string[];
   stop_grace_period?: string;
+  profiles?: string[];
+  command?: string | string[];
 }
 interface ComposeFile {
   services: Record<string, Service>;
@@ -33,6 +35,9 @@ interface ComposeFile {
 
 const compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
 const services = Object.entries(compose.services);
+/** The nodes of the cluster file (no profile), and those that join later (profile "grow"). */
+const fileServices = services.filter(([, s]) => s.profiles === undefined);
+const growServices = services.filter(([, s]) => s.profiles?.includes('grow') === true);
 
 /** One instruction per line of the Dockerfile (continuations joined), comments dropped. */
 function dockerfileStages(text: string): { from: string; instructions: [string, string][] }[] {
@@ -130,7 +135,7 @@ describe('docker-compose.yml, Dockerfile and cluster file agree', () => {
   );
 
   it('has one service per node of the cluster file, named as the host of its URLs', () => {
-    expect(services.map(([name]) => name).sort()).toEqual(
+    expect(fileServices.map(([name]) => name).sort()).toEqual(
       config.nodes.map((n) => new URL(n.api).hostname).sort(),
     );
     for (const n of config.nodes) expect(new URL(n.peer).hostname).toBe(new URL(n.api).hostname);
@@ -151,7 +156,32 @@ describe('docker-compose.yml, Dockerfile and cluster file agree', () => {
   );
 
   it('publishes the API on 127.0.0.1:7001-7003', () => {
-    expect(services.flatMap(([, s]) => ports(s).map((p) => p.published)).sort()).toEqual([7001, 7002, 7003]);
+    expect(fileServices.flatMap(([, s]) => ports(s).map((p) => p.published)).sort()).toEqual([
+      7001, 7002, 7003,
+    ]);
+  });
+
+  it('profile "grow": node4 and node5 join the file nodes by their API URLs, on 127.0.0.1:7004-7005', () => {
+    expect(growServices.map(([name]) => name).sort()).toEqual(['node4', 'node5']);
+    expect(services).toHaveLength(fileServices.length + growServices.length);
+    const members = config.nodes.map((n) => n.api).join(',');
+    for (const [name, s] of growServices) {
+      const e = env(s);
+      const api = new URL(e.RAFTKV_API!);
+      expect(api.hostname, name).toBe(name);
+      expect(new URL(e.RAFTKV_PEER!).hostname, name).toBe(name);
+      expect(
+        config.nodes.some((n) => n.id === e.RAFTKV_ID),
+        name,
+      ).toBe(false);
+      expect(e.RAFTKV_BIND).toBe('0.0.0.0');
+      const command = Array.isArray(s.command) ? s.command : (s.command ?? '').split(/\s+/);
+      expect(command).toEqual(['serve', '--join', members]);
+      expect(ports(s)).toEqual([
+        { hostIp: '127.0.0.1', published: Number(api.port), target: Number(api.port) },
+      ]);
+      expect(String(s.healthcheck?.test)).toContain(`127.0.0.1:${api.port}/readyz`);
+    }
   });
 
   it('gives every node its own named volume, mounted where RAFTKV_DATA points', () => {
