@@ -22,7 +22,14 @@ export {
   sendRequest,
 } from './node-api.js';
 export { NodeLogs } from './node-logs.js';
-export { isAlive, localClusterSecret, type NodeProcess, startNode, stopNode } from './node-process.js';
+export {
+  isAlive,
+  type JoinSpec,
+  localClusterSecret,
+  type NodeProcess,
+  startNode,
+  stopNode,
+} from './node-process.js';
 export { cliPath, repoRoot } from './paths.js';
 export { freePorts } from './ports.js';
 export { runCli } from './run-cli.js';

@@ -11,14 +11,19 @@ import { join } from 'node:path';
 export class NodeLogs {
   /** Holds <id>.log for every node. */
   readonly dir: string;
-  readonly #ids: readonly string[];
+  readonly #ids: string[];
   /** The logs' text from freeze() on; nothing is written after it. */
   #frozen: Map<string, string> | null = null;
 
   constructor(dir: string, ids: readonly string[]) {
     mkdirSync(dir, { recursive: true });
     this.dir = dir;
-    this.#ids = ids;
+    this.#ids = [...ids];
+  }
+
+  /** A node that came later (one that joined the cluster): its log, and the harness's marks in it. */
+  add(id: string): void {
+    if (!this.#ids.includes(id)) this.#ids.push(id);
   }
 
   path(id: string): string {

@@ -23,14 +23,25 @@ export interface NodeProcess {
   readonly exited: Promise<number | null>;
 }
 
+/** `serve --join`: the API URLs of members to ask, and the new node's own URLs. */
+export interface JoinSpec {
+  readonly urls: readonly string[];
+  readonly api: string;
+  readonly peer: string;
+}
+
 /**
- * Starts `raftkv serve` for one node; stdout/stderr go to `onOutput`. With `netns`, the node runs
- * inside that network namespace (`ip netns exec` replaces itself with node, so the child's PID is
- * still the node's); `bind` is passed as `--bind`; `cli` runs another copy of the build.
+ * Starts `raftkv serve` for one node; stdout/stderr go to `onOutput`. With `join`, the node joins
+ * a running cluster (`serve --join`, no cluster file: the cluster secret comes from the
+ * environment) instead of starting from `configPath`. With `netns`, the node runs inside that
+ * network namespace (`ip netns exec` replaces itself with node, so the child's PID is still the
+ * node's); `bind` is passed as `--bind`; `cli` runs another copy of the build.
  */
 export function startNode(
   o: {
-    configPath: string;
+    /** The cluster file; not given with `join`. */
+    configPath?: string;
+    join?: JoinSpec;
     id: string;
     dataDir: string;
     env?: Record<string, string>;
@@ -42,7 +53,13 @@ export function startNode(
   onOutput: (id: string, chunk: Buffer, stream: 'stdout' | 'stderr') => void,
 ): NodeProcess {
   mkdirSync(o.dataDir, { recursive: true });
-  const serve = [o.cli ?? cliPath, 'serve', '--config', o.configPath, '--id', o.id, '--data', o.dataDir];
+  if ((o.configPath === undefined) === (o.join === undefined))
+    throw new Error(`node ${o.id}: give either a cluster file or a cluster to join`);
+  const from =
+    o.join === undefined
+      ? ['--config', o.configPath!]
+      : ['--join', o.join.urls.join(','), '--api', o.join.api, '--peer', o.join.peer];
+  const serve = [o.cli ?? cliPath, 'serve', ...from, '--id', o.id, '--data', o.dataDir];
   if (o.bind !== undefined) serve.push('--bind', o.bind);
   const [command, args]: [string, string[]] =
     o.netns === undefined
@@ -52,7 +69,9 @@ export function startNode(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
-      ...(namesSecretFile(o.configPath) ? {} : { RAFTKV_CLUSTER_SECRET: localClusterSecret }),
+      ...(o.configPath !== undefined && namesSecretFile(o.configPath)
+        ? {}
+        : { RAFTKV_CLUSTER_SECRET: localClusterSecret }),
       ...o.env,
     },
   });

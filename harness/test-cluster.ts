@@ -1,12 +1,13 @@
 /**
  * A `TestCluster` of real `node dist/cli.js serve` processes, driven by verbs (after hashicorp/raft's
- * testing.go): start, kill (SIGKILL), term (SIGTERM), restart, pause (SIGSTOP) / resume (SIGCONT),
- * leaderOf, leaders, waitLeader(s), waitBalanced, waitReady, put/get/del. Nodes listen on free
- * loopback ports, or where `specs` says (another address, a network namespace). Every process is
- * signalled by its PID, never by name, and SIGKILLed on exit if it still runs (cleanup.ts); each
- * node's output goes to its log (node-logs.ts). `stop()` kills every process, and removes the
- * cluster's directory if the cluster made it. The build is checked (and redone if stale) before
- * the first cluster that runs dist/ starts.
+ * testing.go): start, join (a node beyond the cluster file, `serve --join`), kill (SIGKILL), term
+ * (SIGTERM), restart, pause (SIGSTOP) / resume (SIGCONT), leaderOf, leaders, waitLeader(s),
+ * waitBalanced, waitReady, put/get/del. Nodes listen on free loopback ports, or where `specs`
+ * says (another address, a network namespace). Every process is signalled by its PID, never by
+ * name, and SIGKILLed on exit if it still runs (cleanup.ts); each node's output goes to its log
+ * (node-logs.ts). `stop()` kills every process, and removes the cluster's directory if the
+ * cluster made it. The build is checked (and redone if stale) before the first cluster that runs
+ * dist/ starts.
  */
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,8 @@ import { highestTermLeader, majorityLeader } from './leadership.js';
 import { type GroupStatus, kvPath, type NodeStatus, type Reply, type RequestOptions } from './node-api.js';
 import { NodeClients } from './node-clients.js';
 import { NodeLogs } from './node-logs.js';
-import { isAlive, type NodeProcess, startNode, stopNode } from './node-process.js';
+import { isAlive, type JoinSpec, type NodeProcess, startNode, stopNode } from './node-process.js';
+import { freePorts } from './ports.js';
 import { type WaitOptions, waitFor } from './wait.js';
 
 export interface ClusterOptions {
@@ -62,8 +64,12 @@ export class TestCluster {
   readonly name: string;
   readonly dir: string;
   readonly configPath: string;
-  readonly nodes: readonly NodeSpec[];
-  readonly ids: readonly string[];
+  /** The cluster file's nodes, then those that joined. */
+  readonly #nodes: NodeSpec[];
+  /** The cluster file's node ids: its placement of shards. */
+  readonly #fileIds: readonly string[];
+  /** Nodes started with `serve --join`: what they ask (again on a restart, which then asks nothing). */
+  readonly #joins = new Map<string, JoinSpec>();
   readonly shards: number;
   readonly replicas: number;
   readonly ring: HashRing;
@@ -85,8 +91,8 @@ export class TestCluster {
     this.dir = dir;
     this.#ownsDir = ownsDir;
     this.configPath = join(dir, 'cluster.json');
-    this.nodes = nodes;
-    this.ids = nodes.map((n) => n.id);
+    this.#nodes = [...nodes];
+    this.#fileIds = nodes.map((n) => n.id);
     this.shards = o.shards ?? 3;
     this.replicas = o.replicas ?? Math.min(3, nodes.length);
     this.ring = new HashRing(this.shards);
@@ -111,6 +117,15 @@ export class TestCluster {
       security: o.security,
     });
     return cluster;
+  }
+
+  /** Every node: the cluster file's, then those that joined. */
+  get nodes(): readonly NodeSpec[] {
+    return this.#nodes;
+  }
+
+  get ids(): readonly string[] {
+    return this.#nodes.map((n) => n.id);
   }
 
   spec(id: string): NodeSpec {
@@ -164,12 +179,36 @@ export class TestCluster {
     await Promise.all(which.map((id) => this.#waitListening(id)));
   }
 
+  /**
+   * Starts a node that is not in the cluster file, on free loopback ports, with `serve --join`
+   * asking the nodes `via` (README "Growing and shrinking the cluster"); resolves once it has
+   * joined and serves its own API. From then on it is one of the cluster's nodes (`ids`,
+   * `running()`, restart). Only for clusters without a `security` object (so plain http): the
+   * joining node gets the cluster secret from its environment, as every node here does.
+   */
+  async join(id: string, o: { via: readonly string[] }): Promise<void> {
+    if (this.#nodes.some((n) => n.id === id))
+      throw new Error(`node ${id} is already in cluster ${this.name}`);
+    if (this.#o.security !== undefined) throw new Error('join() needs a cluster without a security object');
+    const [api, peer] = await freePorts(2);
+    const spec = { id, api: `http://127.0.0.1:${api}`, peer: `http://127.0.0.1:${peer}` };
+    this.#nodes.push(spec);
+    this.logs.add(id);
+    this.#joins.set(id, {
+      urls: o.via.map((v) => this.spec(v).api),
+      api: spec.api,
+      peer: spec.peer,
+    });
+    await this.start(id);
+  }
+
   #spawn(id: string): void {
     if (this.isRunning(id)) throw new Error(`node ${id} is already running`);
     const n = this.spec(id);
+    const join = this.#joins.get(id);
     const p = startNode(
       {
-        configPath: this.configPath,
+        ...(join === undefined ? { configPath: this.configPath } : { join }),
         id,
         dataDir: this.dataDir(id),
         env: this.#o.nodeEnv?.(id),
@@ -199,7 +238,9 @@ export class TestCluster {
           throw new Error(`node ${id} exited during start-up:\n${this.logTail(id)}`);
         }
         try {
-          return (await this.request('GET', '/healthz', { node: id, timeoutMs: 1_000 })).status === 200;
+          // A joining node answers /healthz on its API port while it asks to join (as `joining`).
+          const r = await this.request('GET', '/healthz', { node: id, timeoutMs: 1_000 });
+          return r.status === 200 && r.json<{ joining?: boolean }>().joining !== true;
         } catch {
           return false;
         }
@@ -385,9 +426,12 @@ export class TestCluster {
     );
   }
 
-  /** The members of `shard` in placement order; the first is its preferred leader. */
+  /**
+   * The members of `shard` in the cluster file's placement order; the first is its preferred
+   * leader (until the rebalancer moves replicas or preferences).
+   */
   membersOf(shard: number): string[] {
-    return shardMembers(this.ids, shard, Math.min(this.replicas, this.ids.length));
+    return shardMembers(this.#fileIds, shard, Math.min(this.replicas, this.#fileIds.length));
   }
 
   /**
