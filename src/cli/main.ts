@@ -59,8 +59,6 @@ program
       api?: string;
       peer?: string;
     }) => {
-      if (o.join === undefined && o.config === undefined)
-        throw new RangeError('serve needs --config (a cluster file) or --join (URLs of a running cluster)');
       const join = o.join
         ?.split(',')
         .map((u) => u.trim())

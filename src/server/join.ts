@@ -34,6 +34,27 @@ export interface Joined {
   readonly config: ClusterConfig;
   /** The incarnation the join carried; the new data directory is created with it. */
   readonly incarnation: string;
+  /** This node's URLs as it joined with them. */
+  readonly api: string;
+  readonly peer: string;
+}
+
+/** What a node that joined before keeps in its data directory, or null when it never joined. */
+export function savedJoin(dataDir: string, security: ClusterConfig['security'] | undefined): Joined | null {
+  const path = join(dataDir, joinedFile);
+  if (!existsSync(path)) return null;
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as {
+    incarnation: string;
+    cluster: unknown;
+    api: string;
+    peer: string;
+  };
+  return {
+    config: configOf(saved.cluster, security),
+    incarnation: saved.incarnation,
+    api: saved.api,
+    peer: saved.peer,
+  };
 }
 
 /** The file in the data directory that holds the join's answer. */
@@ -46,10 +67,8 @@ export const joinRetryMs = 1_000;
 /** The joined cluster's settings: from the data directory if this node joined before, else by asking. */
 export async function joinCluster(r: JoinRequest, dataDir: string): Promise<Joined> {
   const path = join(dataDir, joinedFile);
-  if (existsSync(path)) {
-    const saved = JSON.parse(readFileSync(path, 'utf8')) as { incarnation: string; cluster: unknown };
-    return { config: configOf(saved.cluster, r.security), incarnation: saved.incarnation };
-  }
+  const saved = savedJoin(dataDir, r.security);
+  if (saved !== null) return saved;
   const incarnation = randomBytes(8).toString('hex');
   const answer = await withHealthResponder(r, () => ask(r, incarnation));
   const config = configOf(answer.cluster, r.security);
@@ -57,9 +76,12 @@ export async function joinCluster(r: JoinRequest, dataDir: string): Promise<Join
     throw new StartupError(
       'this cluster uses API tokens: start the node with --config naming a cluster file whose "security" has the tokensFile',
     );
-  writeFileSync(`${path}.tmp`, JSON.stringify({ incarnation, cluster: answer.cluster }, null, 2));
+  writeFileSync(
+    `${path}.tmp`,
+    JSON.stringify({ incarnation, cluster: answer.cluster, api: r.api, peer: r.peer }, null, 2),
+  );
   renameSync(`${path}.tmp`, path);
-  return { config, incarnation };
+  return { config, incarnation, api: r.api, peer: r.peer };
 }
 
 function configOf(cluster: unknown, security: ClusterConfig['security'] | undefined): ClusterConfig {

@@ -19,7 +19,7 @@ import { describeStoreFailure, systemErrorOf } from '../storage/store-failure.js
 import { sendClaim } from '../transport/claim.js';
 import { HttpTransport } from '../transport/http-transport.js';
 import { buildPeerServer } from '../transport/peer-server.js';
-import { type Joined, joinCluster } from './join.js';
+import { type Joined, joinCluster, savedJoin } from './join.js';
 import { createLogger } from './log.js';
 import { loadSecurity, secretEnv } from './security.js';
 
@@ -56,10 +56,16 @@ export async function serve(o: ServeOptions): Promise<void> {
   const log = createLogger(o.id);
   const dataDir = resolve(o.dataDir ?? join('data', o.id));
   mkdirSync(dataDir, { recursive: true });
-  const joined = o.join === undefined ? null : await joinFirst(o, dataDir);
-  if (joined !== null) log.info({ nodes: joined.config.nodes.map((n) => n.id) }, 'joined the cluster');
-  const config: ClusterConfig = joined?.config ?? loadClusterConfig(o.configPath!);
-  const spec = joined === null ? nodeSpec(config, o.id) : { id: o.id, api: o.api!, peer: o.peer! };
+  // A node that joined before restarts from its data directory alone (or with --join again).
+  const file = o.configPath === undefined ? null : loadClusterConfig(o.configPath);
+  const before = o.join === undefined && file !== null ? null : savedJoin(dataDir, file?.security);
+  const joined = before ?? (o.join === undefined ? null : await joinFirst(o, dataDir));
+  if (joined === null && file === null)
+    throw new ConfigError('serve needs --config (a cluster file) or --join (URLs of a running cluster)');
+  if (joined !== null && before === null)
+    log.info({ nodes: joined.config.nodes.map((n) => n.id) }, 'joined the cluster');
+  const config: ClusterConfig = joined?.config ?? file!;
+  const spec = joined === null ? nodeSpec(config, o.id) : { id: o.id, api: joined.api, peer: joined.peer };
   const security = loadSecurity(config, o.configPath ?? join(dataDir, 'cluster.json'), o.id);
   const store = await openStore(join(dataDir, 'raft'));
 

@@ -88,7 +88,15 @@ export function nodeRoutes(app: FastifyInstance, { node, forwarder, rebalancer }
       );
     return onLeader(req, reply, async () => {
       const old = node.membership().nodes.find((n) => n.id === id);
-      if (old === undefined || old.api !== api) await probe(forwarder, id, api);
+      // A taken id is refused before the new address is even tried.
+      if (
+        old !== undefined &&
+        (old.api !== api || old.peer !== peer || (old.incarnation ?? '') !== incarnation)
+      )
+        throw conflict(
+          `node id ${id} is taken by a member (api ${old.api}); if that node is gone for good, remove it with node remove ${id} --force first`,
+        );
+      if (old === undefined) await probe(forwarder, id, api);
       const res = await node.proposeMembership({ op: 'addNode', node: { id, api, peer, incarnation } });
       if (!res.ok) throw conflict(res.reason);
       const added = node.membership().nodes.find((n) => n.id === id)!;
@@ -170,9 +178,9 @@ async function probe(forwarder: Forwarder, id: string, api: string): Promise<voi
     });
     answered = JSON.parse(res.body.toString('utf8'));
   } catch (err) {
-    throw badRequest(
-      `node ${id}'s api URL ${api} does not answer (${(err as Error).message}); nothing was changed`,
-    );
+    // The forwarder's message speaks of a shard leader; only its reason (the system's code) applies here.
+    const reason = /\(([^()]+)\)[^()]*$/.exec((err as Error).message)?.[1] ?? 'no answer';
+    throw badRequest(`node ${id}'s api URL ${api} does not answer (${reason}); nothing was changed`);
   }
   const said = (answered as { id?: unknown } | null)?.id;
   if (said !== id)
