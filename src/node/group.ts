@@ -23,6 +23,7 @@ import {
 } from '../raft/types.js';
 import type { GroupId, GroupWrite, RaftStore } from '../storage/raft-store.js';
 import type { Clock } from './clock.js';
+import { NotLeaderError } from './errors.js';
 import { GroupObserver } from './observer.js';
 import type { ResultOf, StateMachine, StateMachineFactory } from './state-machine.js';
 import { Waiters } from './waiters.js';
@@ -189,7 +190,9 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
     for (const rs of rd.readStates) this.waiters.readConfirmed(rs.ctx, rs.index, this.#applied);
     if (rd.committed.length > 0) this.waiters.appliedTo(this.#applied);
     if (rd.softState !== null) {
-      if (rd.softState.role !== 'leader') this.waiters.failUnconfirmedReads();
+      // A read changed nothing: the API routes it again, to the new leader.
+      if (rd.softState.role !== 'leader')
+        this.waiters.failUnconfirmedReads(() => new NotLeaderError(this.id));
       for (const listener of this.#roleListeners) listener();
     }
     this.observer.observe(rd.softState, rd.committed);

@@ -102,12 +102,18 @@ export class Waiters<R> {
     }
   }
 
-  /** Leadership was lost: unconfirmed reads will never be confirmed. */
-  failUnconfirmedReads(): void {
+  /**
+   * Leadership was lost: unconfirmed reads will never be confirmed here, and fail with `why()`
+   * (by default `unavailable`). A read changed nothing, so the caller may pass an error that has
+   * it routed to the new leader instead.
+   */
+  failUnconfirmedReads(
+    why: () => Error = () => unavailable('leadership changed before the read was confirmed'),
+  ): void {
     for (const [ctx, w] of this.#reads) {
       if (w.index !== null) continue;
       this.#reads.delete(ctx);
-      w.reject(unavailable('leadership changed before the read was confirmed'));
+      w.reject(why());
     }
   }
 

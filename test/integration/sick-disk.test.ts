@@ -145,7 +145,10 @@ describe('a sick disk: ENOSPC on a real filesystem', () => {
         for (const [key, want] of acked) {
           for (const node of ['n2', 'n3']) {
             const r = await c.get(key, { node });
-            if (r.status !== 200 || sha(r.body) !== want.sha) wrong.push(`${key} via ${node}: ${r.status}`);
+            if (r.status !== 200 || sha(r.body) !== want.sha)
+              wrong.push(
+                `${key} via ${node}: ${r.status} ${r.status === 200 ? 'wrong value' : r.body.toString()}`,
+              );
           }
         }
         expect(wrong).toEqual([]);

@@ -76,6 +76,19 @@ describe('RaftKVNode on in-memory stores and transport', () => {
     await expect(leader.read(0, 'lost', 'stale')).resolves.toMatchObject({ entry: null });
   });
 
+  it('a linearizable read on a leader that loses leadership before confirming it fails with NotLeaderError, so the API routes it again', async () => {
+    cluster = new InMemoryCluster(['a', 'b', 'c'], 1, { requestTimeoutMs: 10_000 });
+    await cluster.startAll();
+    const leader = await cluster.leaderOf(0);
+    await leader.propose(0, put('k', 'v'));
+    cluster.isolated.add(leader.id);
+    // Cut off, the leader cannot confirm the read; check-quorum makes it step down long before
+    // the read's deadline, and the read is failed as not led here (nothing was done).
+    const err = await leader.read(0, 'k', 'linearizable').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotLeaderError);
+    expect((err as NotLeaderError).shard).toBe(0);
+  });
+
   it('a new leader takes over when the old one is cut off, and every acknowledged write survives', async () => {
     cluster = new InMemoryCluster(['a', 'b', 'c'], 1);
     await cluster.startAll();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KVError } from '../../../src/node/errors.js';
+import { KVError, NotLeaderError } from '../../../src/node/errors.js';
 import { Waiters } from '../../../src/node/waiters.js';
 
 const errorOf = async (p: Promise<unknown>) => {
@@ -64,6 +64,16 @@ describe('waiters', () => {
     expect(await errorOf(unconfirmed)).toEqual({ status: 503, code: 'unavailable' });
     w.appliedTo(10);
     await expect(confirmed).resolves.toBe(10);
+  });
+
+  it('fail unconfirmed reads with the error the group names, so a read can be routed again', async () => {
+    const w = new Waiters<string>();
+    const unconfirmed = w.waitRead('a', Number.POSITIVE_INFINITY);
+    w.failUnconfirmedReads(() => new NotLeaderError(4));
+    const err = await unconfirmed.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotLeaderError);
+    expect((err as NotLeaderError).shard).toBe(4);
+    expect(w.size).toBe(0);
   });
 
   it('give proposals overtaken by a snapshot an unknown outcome', async () => {
