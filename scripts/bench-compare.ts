@@ -2,7 +2,8 @@
  * `npm run bench:compare`: a fresh local raftkv cluster (3 nodes, 3 shards) and a fresh local
  * three-member etcd, the same workloads against each in turn, interleaved over several rounds:
  * PUT, linearizable GET and stale GET at 1, 16, 64 and 256 clients, 100-byte values over 10,000
- * keys. Prints a table with the ratio per row and writes BENCHMARKS.md and benchmarks/compare.svg.
+ * keys. Prints a table with the ratio per row and writes its section of BENCHMARKS.md and
+ * benchmarks/compare.svg.
  */
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { etcdTarget, raftkvClientTarget } from '../src/bench/targets.js';
 import type { Workload } from '../src/bench/workload.js';
 import { renderChart } from './bench-chart.js';
 import { preload, startRaftkv } from './bench-cluster.js';
+import { writeSection } from './bench-report.js';
 import { startEtcd } from './etcd-cluster.js';
 
 const { values: args } = parseArgs({
@@ -149,7 +151,7 @@ function report(rows: Row[], etcdVersion: string): void {
   ].join('\n');
   mkdirSync(join(repoRoot, 'benchmarks'), { recursive: true });
   writeFileSync(join(repoRoot, 'benchmarks', 'compare.svg'), renderChart(summary));
-  writeFileSync(resolve(repoRoot, args.out), md);
+  writeSection(resolve(repoRoot, args.out), 'bench:compare', md);
   process.stdout.write(`\n${lines.join('\n')}\n${errorNote}\nwrote ${args.out} and benchmarks/compare.svg\n`);
 }
 
