@@ -184,14 +184,19 @@ export class TestCluster {
    * asking the nodes `via` (README "Growing and shrinking the cluster"); resolves once it has
    * joined and serves its own API. From then on it is one of the cluster's nodes (`ids`,
    * `running()`, restart). Only for clusters without a `security` object (so plain http): the
-   * joining node gets the cluster secret from its environment, as every node here does.
+   * joining node gets the cluster secret from its environment, as every node here does. `spec`
+   * places it elsewhere (a network namespace's address).
    */
-  async join(id: string, o: { via: readonly string[] }): Promise<void> {
+  async join(id: string, o: { via: readonly string[]; spec?: NodeSpec }): Promise<void> {
     if (this.#nodes.some((n) => n.id === id))
       throw new Error(`node ${id} is already in cluster ${this.name}`);
     if (this.#o.security !== undefined) throw new Error('join() needs a cluster without a security object');
-    const [api, peer] = await freePorts(2);
-    const spec = { id, api: `http://127.0.0.1:${api}`, peer: `http://127.0.0.1:${peer}` };
+    if (o.spec !== undefined && o.spec.id !== id) throw new Error(`spec ${o.spec.id} given to join ${id}`);
+    let spec = o.spec;
+    if (spec === undefined) {
+      const [api, peer] = await freePorts(2);
+      spec = { id, api: `http://127.0.0.1:${api}`, peer: `http://127.0.0.1:${peer}` };
+    }
     this.#nodes.push(spec);
     this.logs.add(id);
     this.#joins.set(id, {
@@ -270,6 +275,24 @@ export class TestCluster {
     const code = await stopNode(p, 'SIGTERM', o.waitMs ?? 20_000);
     this.#clients.reset(id);
     return code;
+  }
+
+  /**
+   * A node the cluster removed (drained, or removed by force): SIGKILL if it still runs, delete its
+   * data directory, and forget it, so it is no longer among `ids` and its id may join again (as a
+   * new node, with an empty directory). Its log file stays and goes on under the same name.
+   */
+  async retire(id: string): Promise<void> {
+    if (this.isRunning(id)) await this.kill(id);
+    rmSync(this.dataDir(id), { recursive: true, force: true });
+    const i = this.#nodes.findIndex((n) => n.id === id);
+    if (i >= 0) this.#nodes.splice(i, 1);
+    this.#joins.delete(id);
+    this.#procs.delete(id);
+    this.#paused.delete(id);
+    this.#stopping.delete(id);
+    this.#starting.delete(id);
+    this.logs.note(id, 'retired', {}, `--- harness: ${id} retired (data directory deleted) ---`);
   }
 
   /** SIGTERM (if running) and start again on the same data dir; resolves once it answers /healthz. */

@@ -1,7 +1,8 @@
 /**
  * The CI-sized fault-injection round: each nemesis (kill, pause, partition) for ~20 s against a
  * real 3-node, 3-shard cluster with concurrent clients, kill together with membership (a shard's
- * replica removed and added back while nodes are killed); fails on any linearizability violation,
+ * replica removed and added back while nodes are killed) and with grow-shrink (whole nodes join
+ * and leave while nodes are killed); fails on any linearizability violation,
  * any key without a verdict, any acknowledged write missing from the final reads, or a cluster
  * that does not recover after the heal. A failing round keeps its results (report, history,
  * timeline, node logs) under jepsen-results/ci-*; the message says where and how to rerun it.
@@ -32,6 +33,7 @@ async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
     timeMs: roundMs,
     clients: 8,
     nodes: 3,
+    spares: nemeses.includes('grow-shrink') ? 2 : 0,
     shards: 3,
     keys: 6,
     seed,
@@ -64,11 +66,14 @@ async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
   if (nemeses.some((k) => k !== 'membership')) expect(r.report.faults.length, context).toBeGreaterThan(0);
   const changed = r.report.membership?.counts.ok ?? 0;
   if (nemeses.includes('membership')) expect(changed, context).toBeGreaterThan(0);
+  const nodeChanges = r.report.nodeChanges?.filter((c) => c.outcome === 'done').length ?? 0;
+  if (nemeses.includes('grow-shrink')) expect(nodeChanges, context).toBeGreaterThan(0);
   expect(okOps, context).toBeGreaterThan(100);
   rmSync(outDir, { recursive: true, force: true });
   process.stdout.write(
     `fault round ${nemesis} (seed ${seed}): ${r.history.length} operations, ${r.report.faults.length} faults, ` +
       `${r.report.membership == null ? '' : `${changed} membership changes, `}` +
+      `${r.report.nodeChanges == null ? '' : `${nodeChanges} node changes, `}` +
       `valid, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
 }
@@ -82,6 +87,10 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
   it('kill (SIGKILL and restart leaders, random nodes, majorities) and membership (a replica out and back in): linearizable, nothing lost', async () => {
     await ciRound(['kill', 'membership'], 101);
   }, 180_000);
+
+  it('kill and grow-shrink (nodes join, are drained, are killed and removed by force): linearizable, nothing lost', async () => {
+    await ciRound(['kill', 'grow-shrink'], 105);
+  }, 240_000);
 
   it('pause (SIGSTOP/SIGCONT leaders, random nodes, majorities): linearizable, nothing lost', async () => {
     await ciRound(['pause'], 102);

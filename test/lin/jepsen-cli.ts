@@ -4,11 +4,14 @@
  * timeline.html (open it in a browser), logs/<node>.log and run/cluster.json (the nodes' data
  * directories stay in run/data only when the round is invalid, or with --keep-data).
  *
- *   --nemesis kill,pause,partition,membership | all   faults to inject (default all); membership
- *                     moves shard replicas alongside the others (with --nodes 4, to a node without one)
+ *   --nemesis kill,pause,partition,membership,grow-shrink | all   faults to inject (default all:
+ *                     every kind but grow-shrink); membership moves shard replicas alongside the
+ *                     others (with --nodes 4, to a node without one); grow-shrink adds, drains and
+ *                     replaces whole nodes alongside them (not together with membership)
  *   --variants a,b    only these variants: leader, random, majority (kill, pause); isolate-node,
  *                     isolate-leader, majority-minority, bridge (partition); other-node, same-node
- *                     (membership)
+ *                     (membership); join, drain, replace (grow-shrink)
+ *   --spares 2        nodes beyond --nodes that grow-shrink may add (their namespaces are made at start)
  *   --time 120        seconds of faults         --clients 16   concurrent clients
  *   --nodes 3         nodes                     --shards 3     shard groups
  *   --keys 9          keys                      --seed N       picks operations and faults
@@ -29,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { installSignalCleanup, repoRoot } from '../../harness/index.js';
 import { checkHistory } from './checker.js';
 import { fromJsonLine } from './history.js';
-import { type NemesisKind, nemesisKinds, nemesisVariants } from './nemesis.js';
+import { allNemeses, type NemesisKind, nemesisKinds, nemesisVariants } from './nemesis.js';
 import { runRound } from './round.js';
 
 function parse() {
@@ -41,6 +44,7 @@ function parse() {
         time: { type: 'string', default: '120' },
         clients: { type: 'string', default: '16' },
         nodes: { type: 'string', default: '3' },
+        spares: { type: 'string', default: '2' },
         shards: { type: 'string', default: '3' },
         keys: { type: 'string', default: '9' },
         seed: { type: 'string' },
@@ -68,8 +72,8 @@ function parse() {
 function usage(message?: string): never {
   if (message !== undefined) process.stderr.write(`jepsen: ${message}\n`);
   process.stderr.write(
-    'usage: npm run jepsen -- [--nemesis kill,pause,partition,membership|all] [--variants V,V] [--time S]\n' +
-      '       [--clients N] [--nodes N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B]\n' +
+    'usage: npm run jepsen -- [--nemesis kill,pause,partition,membership,grow-shrink|all] [--variants V,V] [--time S]\n' +
+      '       [--clients N] [--nodes N] [--spares N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B]\n' +
       '       [--net auto|netns|loopback] [--request-timeout MS] [--client-timeout MS] [--tick-ms N]\n' +
       '       [--election-ticks N] [--snapshot-entries N] [--reads linearizable|stale] [--out DIR] [--keep-data] | --check FILE\n',
   );
@@ -108,7 +112,7 @@ if (values.check !== undefined) {
 
 const nemeses: NemesisKind[] =
   values.nemesis === 'all'
-    ? [...nemesisKinds]
+    ? [...allNemeses]
     : values.nemesis.split(',').map((s) => {
         const k = s.trim() as NemesisKind;
         if (!nemesisKinds.includes(k)) usage(`unknown nemesis "${s}" (${nemesisKinds.join(', ')}, all)`);
@@ -151,6 +155,7 @@ const result = await runRound({
   timeMs: int('time', values.time, 1) * 1000,
   clients: int('clients', values.clients, 1),
   nodes,
+  spares: nemeses.includes('grow-shrink') ? int('spares', values.spares, 1) : 0,
   shards: int('shards', values.shards, 1),
   keys: int('keys', values.keys, 1),
   seed,
@@ -177,6 +182,7 @@ const rerun = [
   `--time ${values.time}`,
   `--clients ${values.clients}`,
   `--nodes ${values.nodes}`,
+  ...(nemeses.includes('grow-shrink') ? [`--spares ${values.spares}`] : []),
   `--shards ${values.shards}`,
   `--keys ${values.keys}`,
   `--hold ${values.hold}`,

@@ -9,6 +9,10 @@
  *   membership  move a replica of a random shard to another node and back (other-node), or remove it
  *               and add it back (same-node), through the admin routes (membership.ts); it runs
  *               alongside the faults above, so the node being added may be the one killed or paused
+ *   grow-shrink whole nodes join, are drained, or are killed and removed by force (grow-shrink.ts),
+ *               alongside the faults above; the faults pick among the current members, never the
+ *               node being added or removed, and that nemesis never picks a node a fault holds.
+ *               Not together with membership, which puts shards back to their first voters.
  *
  * Kinds take turns in a random order each cycle, variants are picked at random, all from the
  * round's seed. Every fault is recorded with its start and heal times (ms since the run began)
@@ -16,21 +20,25 @@
  */
 
 import type { TestCluster } from '../../harness/index.js';
+import { GrowShrinkNemesis, growShrinkVariants, type Spare } from './grow-shrink.js';
 import { MembershipNemesis } from './membership.js';
 import { membershipVariants } from './membership-plan.js';
 import type { NetLab } from './netns.js';
 import type { Rng } from './rng.js';
 
-export const nemesisKinds = ['kill', 'pause', 'partition', 'membership'] as const;
+export const nemesisKinds = ['kill', 'pause', 'partition', 'membership', 'grow-shrink'] as const;
+/** What `--nemesis all` runs: every kind that can run with the others (grow-shrink cannot, with membership). */
+export const allNemeses: readonly NemesisKind[] = ['kill', 'pause', 'partition', 'membership'];
 export const nemesisVariants = {
   kill: ['leader', 'random', 'majority'],
   pause: ['leader', 'random', 'majority'],
   partition: ['isolate-node', 'isolate-leader', 'majority-minority', 'bridge'],
   membership: membershipVariants,
+  'grow-shrink': growShrinkVariants,
 } as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
-/** The kinds that inject one fault at a time (membership runs beside them). */
-type FaultKind = Exclude<NemesisKind, 'membership'>;
+/** The kinds that inject one fault at a time (membership and grow-shrink run beside them). */
+type FaultKind = Exclude<NemesisKind, 'membership' | 'grow-shrink'>;
 
 export interface Fault {
   readonly id: number;
@@ -60,6 +68,8 @@ export interface NemesisOptions {
   readonly membershipRng?: Rng;
   /** How long the membership nemesis may take to put every shard back when stopped (default 60 s). */
   readonly restoreMs?: number;
+  /** The spare nodes grow-shrink may add (its pool beyond the cluster file's nodes). */
+  readonly spares?: readonly Spare[];
   readonly now: () => number;
   readonly log: (line: string) => void;
 }
@@ -72,6 +82,10 @@ export class Nemesis {
   readonly #kinds: readonly FaultKind[];
   /** Null unless `membership` is one of the kinds. */
   readonly membership: MembershipNemesis | null;
+  /** Null unless `grow-shrink` is one of the kinds. */
+  readonly growShrink: GrowShrinkNemesis | null;
+  /** Nodes chosen for a fault about to begin (between the choice and #begin). */
+  #claimed: readonly string[] = [];
   #stopped = false;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
@@ -82,10 +96,12 @@ export class Nemesis {
   constructor(cluster: TestCluster, net: NetLab | null, o: NemesisOptions) {
     if (o.kinds.includes('partition') && net === null)
       throw new Error('the partition nemesis needs network namespaces');
+    if (o.kinds.includes('membership') && o.kinds.includes('grow-shrink'))
+      throw new Error('the membership and grow-shrink nemeses do not run together');
     this.#cl = cluster;
     this.#net = net;
     this.#o = o;
-    this.#kinds = o.kinds.filter((k): k is FaultKind => k !== 'membership');
+    this.#kinds = o.kinds.filter((k): k is FaultKind => k !== 'membership' && k !== 'grow-shrink');
     this.membership = o.kinds.includes('membership')
       ? new MembershipNemesis(cluster, {
           variants: o.variants ?? [],
@@ -99,6 +115,20 @@ export class Nemesis {
           onError: (message) => this.errors.push(`membership: ${message}`),
         })
       : null;
+    this.growShrink = o.kinds.includes('grow-shrink')
+      ? new GrowShrinkNemesis(cluster, {
+          spares: o.spares ?? [],
+          membersMin: cluster.ids.length,
+          variants: o.variants ?? [],
+          quietMs: o.quietMs,
+          changeMs: 90_000,
+          rng: o.membershipRng ?? o.rng,
+          now: o.now,
+          log: o.log,
+          onError: (message) => this.errors.push(`grow-shrink: ${message}`),
+          faulted: () => [...this.#claimed, ...(this.#active?.fault.targets ?? [])],
+        })
+      : null;
   }
 
   get active(): Fault | null {
@@ -108,16 +138,17 @@ export class Nemesis {
   start(): void {
     this.#loop = this.#kinds.length === 0 ? Promise.resolve() : this.#run();
     this.membership?.start();
+    this.growShrink?.start();
   }
 
   /**
-   * Stops injecting, heals the fault in force, then puts every shard back to its original voters
-   * (membership), and resolves once done.
+   * Stops injecting, heals the fault in force, lets a node change under way end (grow-shrink),
+   * then puts every shard back to its original voters (membership), and resolves once done.
    */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    await Promise.all([this.#loop, this.membership?.stop()]);
+    await Promise.all([this.#loop, this.membership?.stop(), this.growShrink?.stop()]);
     await this.membership?.restore(this.#o.restoreMs ?? 60_000);
   }
 
@@ -145,6 +176,7 @@ export class Nemesis {
       try {
         await this.#inject(kind);
       } catch (err) {
+        this.#claimed = [];
         this.errors.push(`${kind}: ${(err as Error).message}`);
         this.#o.log(`nemesis: ${kind} failed: ${(err as Error).message}`);
       }
@@ -191,6 +223,7 @@ export class Nemesis {
     };
     this.faults.push(fault);
     this.#active = { fault, heal };
+    this.#claimed = [];
     this.#cl.mark('fault', { fault: fault.id, description });
     this.#o.log(`nemesis: #${fault.id} ${description}`);
   }
@@ -200,13 +233,20 @@ export class Nemesis {
     const rng = this.#o.rng;
     const shard = rng.int(0, this.#cl.shards - 1);
     const leader = await this.#cl.leaderOf(shard);
-    if (leader !== null) return { node: leader, what: `leader of shard ${shard}` };
-    return { node: rng.pick(this.#cl.ids), what: `random node (shard ${shard} had no leader)` };
+    const ids = this.#targetable();
+    if (leader !== null && ids.includes(leader)) return { node: leader, what: `leader of shard ${shard}` };
+    return { node: rng.pick(ids), what: `random node (shard ${shard} had no leader here)` };
+  }
+
+  /** The members a fault may hit: all but the node grow-shrink is adding or removing. */
+  #targetable(): string[] {
+    const held = this.growShrink?.held ?? null;
+    return this.#cl.ids.filter((id) => id !== held);
   }
 
   async #inject(kind: FaultKind): Promise<void> {
     const rng = this.#o.rng;
-    const ids = this.#cl.ids;
+    const ids = this.#targetable();
     const majority = Math.floor(ids.length / 2) + 1;
     const variants: Record<FaultKind, readonly string[]> = nemesisVariants;
     const listed = variants[kind].filter((v) => (this.#o.variants ?? []).includes(v));
@@ -225,6 +265,8 @@ export class Nemesis {
         targets = rng.shuffle(ids).slice(0, majority).sort();
         what = 'majority';
       }
+      // Claimed before the first await, so grow-shrink does not pick them meanwhile.
+      this.#claimed = targets;
       if (kind === 'kill') {
         await Promise.all(targets.map((id) => this.#cl.kill(id)));
         this.#begin(kind, variant, `kill ${targets.join(',')} (${what})`, targets, [], async () => {

@@ -7,6 +7,7 @@
 
 import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
+import type { NodeChange } from './grow-shrink.js';
 import { describeOp, type Operation } from './history.js';
 import { describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
@@ -137,6 +138,8 @@ export interface Report {
   readonly faults: readonly (Fault & Recovery)[];
   /** What the membership nemesis did, change by change; null when it did not run. */
   readonly membership?: MembershipRecord | null;
+  /** The nodes the grow-shrink nemesis added and removed, change by change; null when it did not run. */
+  readonly nodeChanges?: readonly NodeChange[] | null;
   /** Liveness and harness problems: no leader after the heal, a final read that never succeeded... */
   readonly problems: readonly string[];
   readonly checkMs: number;
@@ -233,8 +236,39 @@ export function formatReport(r: Report): string {
   if (byKind.size > 0)
     lines.push(`  worst per kind: ${[...byKind].map(([k, ms]) => `${k} ${secs(ms)}`).join(', ')}`);
   if (r.membership != null) lines.push('', ...formatMembership(r.membership));
+  if (r.nodeChanges != null) lines.push('', ...formatNodeChanges(r.nodeChanges));
   if (r.problems.length > 0) lines.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** The grow-shrink nemesis's counts and every node change with its times and outcome. */
+export function formatNodeChanges(changes: readonly NodeChange[]): string[] {
+  const count = (variant: string, outcome: string) =>
+    changes.filter((c) => c.variant === variant && c.outcome === outcome).length;
+  const lines = [
+    `grow-shrink: ${changes.length} node changes; ` +
+      ['join', 'drain', 'replace']
+        .map(
+          (v) =>
+            `${v} ${count(v, 'done')} done, ${count(v, 'refused')} refused, ${count(v, 'failed')} failed`,
+        )
+        .join('; '),
+  ];
+  const t = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
+  const rows = [['#', 'change', 'asked', 'over', 'took', 'outcome', 'members after']];
+  for (const c of changes)
+    rows.push([
+      `N${c.id}`,
+      `${c.variant} ${c.node}`,
+      t(c.start),
+      t(c.end),
+      c.end === null ? '-' : t(c.end - c.start),
+      c.outcome ?? 'under way',
+      c.members.join(','),
+    ]);
+  const details = ['detail', ...changes.map((c) => c.detail)];
+  if (changes.length > 0) lines.push(...table(rows).map((l, i) => `  ${l}  ${details[i]}`));
+  return lines;
 }
 
 /** The membership nemesis's counts, its moves, and every change it asked for with the answer. */

@@ -25,6 +25,7 @@ import { type NodeSpec, onExit, repoRoot, sleep, TestCluster, type Tuning } from
 import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
+import type { NodeChange } from './grow-shrink.js';
 import { type Operation, toJsonLine } from './history.js';
 import type { MembershipRecord } from './membership-plan.js';
 import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
@@ -42,6 +43,8 @@ export interface RoundOptions {
   readonly timeMs: number;
   readonly clients: number;
   readonly nodes: number;
+  /** Nodes beyond `nodes` that the grow-shrink nemesis may add (0 without it). */
+  readonly spares?: number;
   readonly shards: number;
   readonly keys: number;
   readonly seed: number;
@@ -166,13 +169,18 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const problems: string[] = [];
   let faults: Fault[] = [];
   let membership: MembershipRecord | null = null;
+  let nodeChanges: NodeChange[] | null = null;
   let keys: string[] = [];
+  /** Every node that may have run: the cluster file's and the spares (their logs). */
+  let poolIds: string[] = [];
   const startedAt = new Date();
   let t0Epoch = 0;
   try {
     const built = await privateBuild(buildCopy);
     const cli = o.broken === undefined ? built : writeBrokenCli(buildCopy, o.broken);
-    const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+    const spares = o.spares ?? 0;
+    const ids = Array.from({ length: o.nodes + spares }, (_, i) => `n${i + 1}`);
+    poolIds = ids;
     if (network === 'netns') {
       net = NetLab.create(slot, ids);
       log(
@@ -185,7 +193,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       dir: runDir,
       logDir: join(o.outDir, 'logs'),
       nodes: o.nodes,
-      ...(net === null ? {} : { specs: specsIn(net) }),
+      ...(net === null ? {} : { specs: specsIn(net).slice(0, o.nodes) }),
       shards: o.shards,
       replicas: Math.min(3, o.nodes),
       tuning: { ...o.tuning, requestTimeoutMs: o.requestTimeoutMs },
@@ -211,7 +219,8 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     workload = new Workload({
       keys,
       clients: o.clients,
-      endpoints: cl.nodes,
+      // The members of the moment: grow-shrink adds and retires nodes.
+      endpoints: () => cl.nodes,
       seed: o.seed,
       timeoutMs: o.clientTimeoutMs,
       t0,
@@ -225,6 +234,12 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       quietMs: o.quietMs,
       rng: new Rng(o.seed, 1),
       membershipRng: new Rng(o.seed, 3),
+      spares:
+        net === null
+          ? ids.slice(o.nodes).map((id) => ({ id }))
+          : specsIn(net)
+              .slice(o.nodes)
+              .map((spec) => ({ id: spec.id, spec })),
       now,
       log: (line) => log(`[${(now() / 1000).toFixed(1).padStart(6)}s] ${line}`),
     });
@@ -249,6 +264,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     await wl.stop();
     faults = nemesis.faults;
     membership = nemesis.membership?.record() ?? null;
+    nodeChanges = nemesis.growShrink?.changes ?? null;
     problems.push(...nemesis.errors.map((e) => `nemesis: ${e}`));
     cl.mark('nemesis phase over; healing');
 
@@ -307,7 +323,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     if (v.stuck === undefined) continue;
     const from = t0Epoch + v.stuck.call - 3_000;
     const to = t0Epoch + (Number.isFinite(v.stuck.ret) ? v.stuck.ret : v.stuck.call) + 1_000;
-    nodeLogs[v.key] = logExcerpt(join(o.outDir, 'logs'), cluster!.ids, from, to, 60);
+    nodeLogs[v.key] = logExcerpt(join(o.outDir, 'logs'), poolIds, from, to, 60);
   }
   const report: Report = {
     meta: {
@@ -332,6 +348,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     nodeLogs,
     faults: faults.map((f) => ({ ...f, ...recoveryOf(f, history, shardOf, o.shards) })),
     membership,
+    nodeChanges,
     problems,
     checkMs,
     valid: verdicts.every((v) => v.ok && !v.unknown) && lost.length === 0 && problems.length === 0,

@@ -38,7 +38,8 @@ export const defaultMix: Mix = { read: 0.4, write: 0.25, cas: 0.25, delete: 0.1 
 export interface WorkloadOptions {
   readonly keys: readonly string[];
   readonly clients: number;
-  readonly endpoints: readonly Endpoint[];
+  /** The nodes to send to, asked anew for each operation (nodes may join and leave). */
+  readonly endpoints: () => readonly Endpoint[];
   readonly seed: number;
   /** The client gives up on a request after this long (the operation is then `info`). */
   readonly timeoutMs: number;
@@ -118,7 +119,7 @@ export class Workload {
     let seq = 0;
     while (!this.#stopped) {
       const key = rng.pick(this.#o.keys);
-      const endpoint = rng.pick(this.#o.endpoints);
+      const endpoint = rng.pick(this.#o.endpoints());
       const r = rng.next() * total;
       let op: Op;
       if (r < mix.read) op = { f: 'read' };
