@@ -225,23 +225,14 @@ export class Rebalancer {
       const ask = [placed?.leader, ...(placed?.voters ?? [])].find((id) => id != null && id !== node.id);
       const api = ask === undefined || ask === null ? null : node.apiOf(ask);
       if (api === null) continue;
-      const path = `/v1/admin/shards/${shard}/members`;
+      const c = await this.#get<{
+        voters: string[];
+        learners: string[];
+        confIndex: number;
+        committed: boolean;
+      }>(api, `/v1/admin/shards/${shard}/members`);
+      if (c === null || !c.committed) continue;
       try {
-        const res = await this.#http.forward(api, {
-          method: 'GET',
-          url: path,
-          headers: this.#d.auth.headers('GET', path),
-          body: null,
-          hops: 0,
-        });
-        if (res.status !== 200) continue;
-        const c = JSON.parse(res.body.toString('utf8')) as {
-          voters: string[];
-          learners: string[];
-          confIndex: number;
-          committed: boolean;
-        };
-        if (!c.committed) continue;
         if (await node.dropRemovedReplica(shard, { voters: c.voters, learners: c.learners }, c.confIndex))
           this.#note({
             kind: 'remove',
@@ -257,9 +248,13 @@ export class Rebalancer {
     }
   }
 
-  async #status(api: string): Promise<NodeStatus | null> {
+  #status(api: string): Promise<NodeStatus | null> {
+    return this.#get<NodeStatus>(api, '/v1/status');
+  }
+
+  /** A GET of `path` on another node's API, signed with the cluster secret: its JSON body, or null on any failure. */
+  async #get<T>(api: string, path: string): Promise<T | null> {
     try {
-      const path = '/v1/status';
       const res = await this.#http.forward(api, {
         method: 'GET',
         url: path,
@@ -267,7 +262,7 @@ export class Rebalancer {
         body: null,
         hops: 0,
       });
-      return res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as NodeStatus) : null;
+      return res.status === 200 ? (JSON.parse(res.body.toString('utf8')) as T) : null;
     } catch {
       return null;
     }
