@@ -62,6 +62,11 @@ export function groupPath(group: number): string {
   return group === membershipGroup ? 'membership' : String(group);
 }
 
+/** The admin route of a group's members, or of one member when `node` is given. */
+function membersPath(group: number, node?: NodeId): string {
+  return `/v1/admin/shards/${groupPath(group)}/members${node === undefined ? '' : `/${node}`}`;
+}
+
 export class Rebalancer {
   readonly #d: RebalancerDeps;
   readonly #http: Forwarder;
@@ -230,7 +235,7 @@ export class Rebalancer {
         learners: string[];
         confIndex: number;
         committed: boolean;
-      }>(api, `/v1/admin/shards/${shard}/members`);
+      }>(api, membersPath(shard));
       if (c === null || !c.committed) continue;
       try {
         if (await node.dropRemovedReplica(shard, { voters: c.voters, learners: c.learners }, c.confIndex))
@@ -275,7 +280,7 @@ export class Rebalancer {
 
   /** Carries out one step; failures are logged and the next round plans again. */
   async #run(step: Step): Promise<void> {
-    const group = step.kind === 'activate' || step.kind === 'forget' ? 'membership' : step.group;
+    const group = groupOf(step);
     const groupName = group === membershipGroup ? 'membership' : group;
     const event = (outcome: RebalanceEvent['outcome'], detail: string) =>
       this.#note({
@@ -290,36 +295,28 @@ export class Rebalancer {
     try {
       switch (step.kind) {
         case 'add':
-          await this.#call(step.group, 'POST', `/v1/admin/shards/${groupPath(step.group)}/members`, {
+          await this.#call(step.group, 'POST', membersPath(step.group), {
             node: step.node,
             role: 'voter',
           });
           if (step.remove !== null)
-            await this.#call(
-              step.group,
-              'DELETE',
-              `/v1/admin/shards/${groupPath(step.group)}/members/${step.remove}`,
-            );
+            await this.#call(step.group, 'DELETE', membersPath(step.group, step.remove));
           break;
         case 'addLearner':
-          await this.#call(step.group, 'POST', `/v1/admin/shards/${groupPath(step.group)}/members`, {
+          await this.#call(step.group, 'POST', membersPath(step.group), {
             node: step.node,
             role: 'learner',
           });
           break;
         case 'remove':
-          await this.#call(
-            step.group,
-            'DELETE',
-            `/v1/admin/shards/${groupPath(step.group)}/members/${step.node}`,
-          );
+          await this.#call(step.group, 'DELETE', membersPath(step.group, step.node));
           break;
         case 'activate':
           await this.#propose({ op: 'setState', id: step.node, state: 'active' });
           break;
         case 'forget':
           if (this.#d.node.membershipConf()?.learners.includes(step.node))
-            await this.#call(membershipGroup, 'DELETE', `/v1/admin/shards/membership/members/${step.node}`);
+            await this.#call(membershipGroup, 'DELETE', membersPath(membershipGroup, step.node));
           await this.#propose({ op: 'removeNode', id: step.node });
           break;
       }
