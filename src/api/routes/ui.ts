@@ -29,11 +29,17 @@ export function uiRoutes(
   const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000, connect: { ...outboundTls } });
   app.addHook('onClose', async () => agent.destroy());
 
-  /** `authorization` is the viewer's own credential, shown to the other nodes in turn. */
-  const ask = async (peer: { id: string; api: string }, authorization?: string): Promise<NodeAnswer> => {
-    if (peer.id === node.id) return { ...peer, status: node.status() };
+  /**
+   * GET `path` from a peer's API within `peerStatusTimeoutMs`, with `authorization` (the viewer's
+   * own credential, shown to the other nodes in turn): its JSON body, or why there is none.
+   */
+  const getJson = async (
+    api: string,
+    path: string,
+    authorization?: string,
+  ): Promise<{ ok: true; body: unknown } | { ok: false; error: string }> => {
     try {
-      const res = await request(new URL('/v1/status', peer.api), {
+      const res = await request(new URL(path, api), {
         dispatcher: agent,
         headers: authorization === undefined ? {} : { authorization },
         headersTimeout: peerStatusTimeoutMs,
@@ -42,14 +48,21 @@ export function uiRoutes(
       });
       if (res.statusCode !== 200) {
         await res.body.dump();
-        return { ...peer, error: `status ${res.statusCode}` };
+        return { ok: false, error: `status ${res.statusCode}` };
       }
-      return { ...peer, status: (await res.body.json()) as NodeStatus };
+      return { ok: true, body: await res.body.json() };
     } catch (err) {
       const e = err as { code?: string; name?: string; message?: string };
       const why = e.name === 'TimeoutError' ? 'no answer in time' : (e.code ?? e.message ?? 'error');
-      return { ...peer, error: why };
+      return { ok: false, error: why };
     }
+  };
+
+  /** One node's status (this node's own without a request), or why it could not be had. */
+  const ask = async (peer: { id: string; api: string }, authorization?: string): Promise<NodeAnswer> => {
+    if (peer.id === node.id) return { ...peer, status: node.status() };
+    const got = await getJson(peer.api, '/v1/status', authorization);
+    return got.ok ? { ...peer, status: got.body as NodeStatus } : { ...peer, error: got.error };
   };
 
   /** The node list of the membership leader (GET /v1/admin/nodes), or null when it cannot be had. */
@@ -57,22 +70,8 @@ export function uiRoutes(
     if (node.leadsMembership()) return nodeList(node, rebalancer);
     const route = node.route(membershipGroup);
     if (route.kind !== 'remote') return null;
-    try {
-      const res = await request(new URL('/v1/admin/nodes', route.api), {
-        dispatcher: agent,
-        headers: authorization === undefined ? {} : { authorization },
-        headersTimeout: peerStatusTimeoutMs,
-        bodyTimeout: peerStatusTimeoutMs,
-        signal: AbortSignal.timeout(peerStatusTimeoutMs),
-      });
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        return null;
-      }
-      return await res.body.json();
-    } catch {
-      return null;
-    }
+    const got = await getJson(route.api, '/v1/admin/nodes', authorization);
+    return got.ok ? got.body : null;
   };
 
   app.get('/v1/ui/state', async (req, reply) => {
