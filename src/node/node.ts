@@ -50,6 +50,7 @@ import { leaderKnown, roleChange } from './leader-waits.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { Shutdown } from './shutdown.js';
+import type { StateMachine, StateMachineFactory } from './state-machine.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
 
 export { StartupError } from './identity.js';
@@ -103,30 +104,24 @@ const membershipMachine = {
   restore: (data: Uint8Array) => MembershipMachine.restore(data),
 };
 
-/** Loads a replica of `shard` from the store, `initial` being the group's first configuration. */
-function loadGroup(deps: NodeDeps, shard: GroupId, initial: ConfState): Promise<Group> {
-  const groupDeps = { machine: kvMachine, clock: deps.clock ?? systemClock };
+/**
+ * Loads this node's replica of `group` from the store, with state machines from `machine`;
+ * `initial` is the group's first configuration.
+ */
+function loadReplica<M extends StateMachine<unknown>>(
+  deps: NodeDeps,
+  group: GroupId,
+  initial: ConfState,
+  machine: StateMachineFactory<M>,
+): Promise<Group<M>> {
+  const groupDeps = { machine, clock: deps.clock ?? systemClock };
   return Group.load(
-    shard,
+    group,
     deps.id,
     initial,
     deps.store,
     deps.config,
-    deps.log.child({ group: shard }),
-    groupDeps,
-  );
-}
-
-/** Loads this node's replica of the membership group. */
-function loadMembership(deps: NodeDeps, initial: ConfState): Promise<Group<MembershipMachine>> {
-  const groupDeps = { machine: membershipMachine, clock: deps.clock ?? systemClock };
-  return Group.load(
-    membershipGroup,
-    deps.id,
-    initial,
-    deps.store,
-    deps.config,
-    deps.log.child({ group: 'membership' }),
+    deps.log.child({ group: group === membershipGroup ? 'membership' : group }),
     groupDeps,
   );
 }
@@ -277,8 +272,9 @@ export class RaftKVNode {
     let membership: Group<MembershipMachine> | null = null;
     const records = await store.replicas();
     for (const [shard, record] of [...records].sort((a, b) => a[0] - b[0])) {
-      if (shard === membershipGroup) membership = await loadMembership(deps, record.initial);
-      else groups.set(shard, await loadGroup(deps, shard, record.initial));
+      if (shard === membershipGroup)
+        membership = await loadReplica(deps, membershipGroup, record.initial, membershipMachine);
+      else groups.set(shard, await loadReplica(deps, shard, record.initial, kvMachine));
     }
     // Any node of the cluster may come to host a replica of any shard.
     const peers = new Map(config.nodes.filter((n) => n.id !== id).map((n) => [n.id, n.peer]));
@@ -478,11 +474,11 @@ export class RaftKVNode {
     if (hosted()) return;
     this.#joinedAfter.set(shard, joinedAfter);
     if (membership) {
-      const m = await loadMembership(this.#deps, initial);
+      const m = await loadReplica(this.#deps, membershipGroup, initial, membershipMachine);
       this.#membership = m;
       this.#watch(m);
     } else {
-      const g = await loadGroup(this.#deps, shard, initial);
+      const g = await loadReplica(this.#deps, shard, initial, kvMachine);
       this.#groups.set(shard, g);
       this.#departed.delete(shard);
       this.#readiness.add(g);
