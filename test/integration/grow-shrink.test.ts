@@ -21,7 +21,7 @@ import { sleep } from '../../harness/index.js';
 import { expectError } from './api-assertions.js';
 import { freePorts, runCli, type TestCluster, useCluster } from './harness.js';
 import { type SessionAck, SessionWriters } from './session-writers.js';
-import { readBack } from './workload.js';
+import { checkSessionWrites } from './workload.js';
 
 /** One row of GET /v1/admin/nodes. */
 interface NodeRow {
@@ -480,24 +480,9 @@ describe('growing and shrinking the cluster under writes', () => {
     }
 
     const last = writers.lastAcked();
-    const replays: string[] = [];
-    for (const key of keys) {
-      for (const ack of writers.ackedOf(key).slice(-2)) {
-        const r = await cl.put(key, ack.value, {
-          node: 'n5',
-          headers: { 'x-raft-client': ack.client, 'x-raft-seq': String(ack.seq) },
-        });
-        if (r.status !== 200 || r.json<{ version: string }>().version !== ack.version)
-          replays.push(`${ack.value}: ${r.status} ${r.text()} (first answer @${ack.version})`);
-      }
-    }
-    const report = await readBack(
-      cl,
-      new Map([...last].map(([key, a]) => [key, { value: a.value, version: a.version }])),
-    );
-    const twice = keys.filter((key) => {
-      const versions = writers.ackedOf(key).map((a) => a.version);
-      return new Set(versions).size !== versions.length;
+    const { replays, report, twice } = await checkSessionWrites(cl, writers, keys, {
+      node: 'n5',
+      replayed: 2,
     });
     const gaps = phases.map((p) => {
       const all = gapIn(writers.acked, p.fromMs, p.toMs);

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { expectError } from './api-assertions.js';
 import { type ErrorBody, type Reply, type TestCluster, useCluster } from './harness.js';
 import { type SessionAck, SessionWriters } from './session-writers.js';
-import { readBack } from './workload.js';
+import { checkSessionWrites } from './workload.js';
 
 /** The answer of every membership route. */
 interface Members {
@@ -301,24 +301,9 @@ describe('changing a shard’s members under writes', () => {
 
     // Every key's last three writes sent again under their (client, seq): answered with their
     // first version, applied no second time (the final read would show the older value).
-    const replays: string[] = [];
-    for (const key of keys) {
-      for (const ack of writers.ackedOf(key).slice(-3)) {
-        const r = await cl.put(key, ack.value, {
-          node: gainer,
-          headers: { 'x-raft-client': ack.client, 'x-raft-seq': String(ack.seq) },
-        });
-        if (r.status !== 200 || r.json<{ version: string }>().version !== ack.version)
-          replays.push(`${ack.value}: ${r.status} ${r.text()} (first answer @${ack.version})`);
-      }
-    }
-    const report = await readBack(
-      cl,
-      new Map([...last].map(([key, a]) => [key, { value: a.value, version: a.version }])),
-    );
-    const twice = keys.filter((key) => {
-      const versions = writers.ackedOf(key).map((a) => a.version);
-      return new Set(versions).size !== versions.length;
+    const { replays, report, twice } = await checkSessionWrites(cl, writers, keys, {
+      node: gainer,
+      replayed: 3,
     });
     console.log(
       `[membership] longest gap between acknowledged writes ${Math.round(gapMs)} ms (shard ${moved}: ` +

@@ -1,14 +1,16 @@
 /**
  * Client workloads for the integration tests: concurrent writers of unique keys that record each
  * outcome the way README's API defines it (200 acknowledged, 503 or a refused connection: nothing done,
- * 504 or a lost answer: unknown), a bounded bulk writer, and the checker that reads every
- * acknowledged write back with its exact value and version.
+ * 504 or a lost answer: unknown), a bounded bulk writer, and the checkers that read every
+ * acknowledged write back with its exact value and version (session writes also replayed, and
+ * none applied twice).
  */
 
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '../../harness/index.js';
 import type { Reply, TestCluster } from './harness.js';
+import type { SessionWriters } from './session-writers.js';
 
 /** A write answered 200. */
 export interface Ack {
@@ -287,4 +289,48 @@ export function expectedAfter(w: Writers): Map<string, { value: string; version:
   for (const a of w.acked) m.set(a.key, { value: a.value, version: a.version });
   for (const k of w.refused) m.set(k, null);
   return m;
+}
+
+/** What `checkSessionWrites` found: all empty, and every key read back, when nothing went wrong. */
+export interface SessionWritesReport {
+  /** Replayed writes not answered 200 with their first version. */
+  readonly replays: string[];
+  /** Each key's last acknowledged write, read back linearizably. */
+  readonly report: ReadBackReport;
+  /** Keys with the same version acknowledged more than once. */
+  readonly twice: string[];
+}
+
+/**
+ * After `writers` stopped: sends each key's last `replayed` acknowledged writes again, one at a
+ * time through `node` under their (client, seq), and each must be answered with its first
+ * version (applied no second time, or the read back would show an older value); then reads every
+ * key's last acknowledged write back (`readBack`) and lists keys acknowledged twice with one version.
+ */
+export async function checkSessionWrites(
+  cl: TestCluster,
+  writers: SessionWriters,
+  keys: readonly string[],
+  o: { node: string; replayed: number },
+): Promise<SessionWritesReport> {
+  const replays: string[] = [];
+  for (const key of keys) {
+    for (const ack of writers.ackedOf(key).slice(-o.replayed)) {
+      const r = await cl.put(key, ack.value, {
+        node: o.node,
+        headers: { 'x-raft-client': ack.client, 'x-raft-seq': String(ack.seq) },
+      });
+      if (r.status !== 200 || r.json<{ version: string }>().version !== ack.version)
+        replays.push(`${ack.value}: ${r.status} ${r.text()} (first answer @${ack.version})`);
+    }
+  }
+  const report = await readBack(
+    cl,
+    new Map([...writers.lastAcked()].map(([key, a]) => [key, { value: a.value, version: a.version }])),
+  );
+  const twice = keys.filter((key) => {
+    const versions = writers.ackedOf(key).map((a) => a.version);
+    return new Set(versions).size !== versions.length;
+  });
+  return { replays, report, twice };
 }
