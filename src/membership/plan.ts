@@ -117,7 +117,6 @@ export function planSteps(p: PlanInput): Step[] {
   // Repairs first: replicas on nodes that are going, stray learners, too few or too many voters.
   p.shards.forEach((c, shard) => {
     if (c === null || busy.has(shard)) return;
-    const upVoters = c.voters.filter((id) => byId.get(id)?.up === true).length;
     const learner = c.learners[0];
     if (learner !== undefined) {
       // A move cut short: finish it where it fits, else undo it.
@@ -128,12 +127,19 @@ export function planSteps(p: PlanInput): Step[] {
     }
     const leaving = c.voters.find(gone);
     if (leaving !== undefined) {
-      const to = target(c);
       const quorumAfter = Math.floor((c.voters.length - 1) / 2) + 1;
+      const upAfter = c.voters.filter((id) => id !== leaving && byId.get(id)?.up === true).length;
+      if (c.voters.filter((id) => !gone(id)).length >= p.replicas) {
+        // Enough voters stay (a move whose addition was done and whose removal was not): only
+        // the removal is left to do, once the others can carry the shard without it.
+        if (upAfter >= quorumAfter) push({ kind: 'remove', group: shard, node: leaving });
+        return;
+      }
+      const to = target(c);
       if (to !== null) {
         take(to, 1);
         push({ kind: 'add', group: shard, node: to, remove: leaving });
-      } else if (byId.get(leaving) === undefined && c.voters.length > 1 && upVoters >= quorumAfter) {
+      } else if (byId.get(leaving) === undefined && c.voters.length > 1 && upAfter >= quorumAfter) {
         // Forced out and nowhere to go: the shard shrinks rather than keep a dead member.
         push({ kind: 'remove', group: shard, node: leaving });
       }

@@ -131,6 +131,22 @@ describe('the rebalancer plan', () => {
     expect(after.map((n) => n.id)).toEqual(['n2', 'n3', 'n4']);
   });
 
+  it('finishes a drain whose addition was done and whose removal was not, even with no node left to add to', () => {
+    // Seen in a fault run: the move's removal failed (leadership moved), leaving 4 voters, one of them leaving.
+    const nodes = [up('n3'), up('n4'), up('n5'), up('n2', 'leaving')];
+    const shards = [conf(['n3', 'n4', 'n2', 'n5'])];
+    const membership = conf(['n3', 'n4', 'n5'], ['n2']);
+    expect(planSteps(input({ nodes, shards, membership }))).toEqual([
+      { kind: 'remove', group: 0, node: 'n2' },
+    ]);
+    const { shards: after, nodes: left } = converge(input({ nodes, shards, membership }));
+    expect(after).toEqual([conf(['n3', 'n4', 'n5'])]);
+    expect(left.map((n) => n.id)).toEqual(['n3', 'n4', 'n5']);
+    // Not while the voters that stay could not carry the shard without it.
+    const twoDown = nodes.map((n) => (n.id === 'n4' || n.id === 'n5' ? { ...n, up: false } : n));
+    expect(planSteps(input({ nodes: twoDown, shards, membership }))).toEqual([]);
+  });
+
   it('a leaving node keeps its vote in the membership group until it holds no shard replica', () => {
     const ids = ['n1', 'n2', 'n3', 'n4'];
     const nodes = ids.map((id) => up(id, id === 'n1' ? 'leaving' : 'active'));
