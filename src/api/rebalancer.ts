@@ -76,6 +76,9 @@ export class Rebalancer {
   #timer: NodeJS.Timeout | null = null;
   #running = false;
   #stopped = false;
+  #settled: boolean | null = null;
+  /** The table's epoch when #settled was last found true. */
+  #settledEpoch = 0;
   /** Up or down as of the last round (only meaningful on the membership leader). */
   #up = new Map<NodeId, boolean>();
 
@@ -112,6 +115,17 @@ export class Rebalancer {
     return this.#busy;
   }
 
+  /**
+   * Whether the last round (they run every second) found nothing to do: every node up and active,
+   * each shard led by its preferred leader, no move planned or under way — and the table is still
+   * at the epoch it looked at (a join or removal since then is not settled yet). Null on a node
+   * that does not lead the membership group (it does not plan).
+   */
+  settled(): boolean | null {
+    if (this.#settled !== true) return this.#settled;
+    return this.#d.node.membership().epoch === this.#settledEpoch;
+  }
+
   #note(e: Omit<RebalanceEvent, 'atMs'>): void {
     this.#events.push({ atMs: Date.now(), ...e });
     if (this.#events.length > eventsKept) this.#events.splice(0, this.#events.length - eventsKept);
@@ -130,8 +144,11 @@ export class Rebalancer {
     this.#running = true;
     try {
       await this.#dropStrays(node);
+      // Only the membership leader's last look says anything; a round that ends early says no.
       if (node.leadsMembership()) await this.#round(node);
+      else this.#settled = null;
     } catch (err) {
+      this.#settled = false;
       this.#d.log.warn({ err }, 'rebalance round failed');
     } finally {
       this.#running = false;
@@ -141,7 +158,10 @@ export class Rebalancer {
   async #round(node: RaftKVNode): Promise<void> {
     const table = node.membership();
     const membership = node.membershipConf();
-    if (table.epoch === 0 || membership === null) return;
+    if (table.epoch === 0 || membership === null) {
+      this.#settled = false;
+      return;
+    }
     const statuses = await Promise.all(
       table.nodes.map(
         async (n) => [n.id, n.id === node.id ? node.status() : await this.#status(n.api)] as const,
@@ -173,11 +193,15 @@ export class Rebalancer {
       lost:
         up.get(n.id) !== true && now - (this.#downSince.get(n.id) ?? now) >= node.config.nodeDownReplaceMs,
     }));
-    const shards = leaderConfs(
+    const leadersNow = shardLeaders(
       node.config.shards,
       statuses.map(([, s]) => s),
     );
-    if (!node.leadsMembership()) return;
+    const shards = leadersNow.map((l) => l?.conf ?? null);
+    if (!node.leadsMembership()) {
+      this.#settled = null;
+      return;
+    }
 
     const previous = table.shards.map((p) => p.leader);
     const steps = planSteps({
@@ -198,13 +222,24 @@ export class Rebalancer {
     // The table follows what the groups say: placement, and preferred leaders that are not on
     // their way out of their shard (the shard's leader hands over to them).
     const leaders = planLeaders({ nodes: health, shards, leaders: previous, leaving: this.#leaving });
+    let placed = 0;
     for (const [shard, conf] of shards.entries()) {
       if (conf === null) continue;
       const placement = placementOf(conf, leaders[shard] ?? null);
       const old = table.shards[shard];
       if (old !== undefined && JSON.stringify(old) === JSON.stringify(placement)) continue;
       await this.#propose({ op: 'place', shard, placement });
+      placed++;
     }
+    // Nothing to do and nothing under way: every node up and active, every shard's leader known
+    // and its preferred one, the table unchanged, no step planned or running.
+    this.#settledEpoch = table.epoch;
+    this.#settled =
+      health.every((n) => n.up && n.state === 'active') &&
+      leadersNow.every((l, shard) => l !== null && l.id === leaders[shard]) &&
+      placed === 0 &&
+      steps.length === 0 &&
+      this.#busy.size === 0;
 
     for (const step of steps) {
       const group = groupOf(step);
@@ -349,16 +384,23 @@ export class Rebalancer {
   }
 }
 
-/** Each shard's configuration as its leader (the one with the highest term) reports it; null if none answered as leader. */
-export function leaderConfs(shards: number, statuses: readonly (NodeStatus | null)[]): (ConfState | null)[] {
-  const out: (ConfState | null)[] = [];
+/**
+ * Each shard's leader (the node that claims it with the highest term) and the configuration it
+ * reports; null where no node answered as the shard's leader.
+ */
+export function shardLeaders(
+  shards: number,
+  statuses: readonly (NodeStatus | null)[],
+): ({ readonly id: NodeId; readonly conf: ConfState } | null)[] {
+  const out: ({ id: NodeId; conf: ConfState } | null)[] = [];
   for (let shard = 0; shard < shards; shard++) {
-    let best: { term: number; conf: ConfState } | null = null;
+    let best: { term: number; id: NodeId; conf: ConfState } | null = null;
     for (const s of statuses) {
       const g = s?.groups.find((x) => x.shard === shard && x.role === 'leader');
-      if (g !== undefined && (best === null || g.term > best.term)) best = { term: g.term, conf: g.conf };
+      if (g !== undefined && s !== null && (best === null || g.term > best.term))
+        best = { term: g.term, id: s.id, conf: g.conf };
     }
-    out.push(best?.conf ?? null);
+    out.push(best === null ? null : { id: best.id, conf: best.conf });
   }
   return out;
 }

@@ -39,6 +39,8 @@ interface NodeTable {
   readonly epoch: number;
   readonly nodes: NodeRow[];
   readonly moving: (number | string)[];
+  /** The rebalancer's last look (every second) found nothing to do. */
+  readonly settled: boolean | null;
   readonly events: { atMs: number; kind: string; outcome: string }[];
 }
 
@@ -88,6 +90,7 @@ async function balancedTable(cl: TestCluster, ids: readonly string[], via: strin
   if (t.nodes.some((n) => n.state !== 'active' || n.up !== true))
     throw new Error(`not all active/up: ${shape}`);
   if (t.moving.length > 0) throw new Error(`still moving: ${shape}`);
+  if (t.settled !== true) throw new Error(`the rebalancer is not settled: ${shape}`);
   const r = t.nodes.map((n) => n.replicas);
   const l = t.nodes.map((n) => n.leaders);
   if (!withinOne(r, shards * replicas) || r.reduce((a, b) => a + b, 0) !== shards * replicas)
@@ -363,6 +366,8 @@ describe('growing and shrinking the cluster under writes', () => {
         );
         const t = await nodeTable(cl, 'n2');
         expect(t.nodes.find((n) => n.id === 'n2')?.state).toBe('active');
+        // Until n1 is gone the rebalancer has work: the table never says settled meanwhile.
+        expect(t.settled).toBe(false);
         await cl.waitFor(async () => !(await nodeTable(cl, 'n2')).nodes.some((n) => n.id === 'n1'), {
           timeoutMs: 60_000,
           intervalMs: 250,

@@ -285,12 +285,16 @@ export class GrowShrinkNemesis {
         if (variant === 'replace') await this.#restart(node);
         return;
       }
-      if (performance.now() > deadline) {
-        // Keep following: a node that is neither retired nor a member would confuse the round.
-        if (change.detail === '') {
-          change.detail = `still in the table after ${this.#o.changeMs / 1000} s`;
-          this.#o.onError(`${variant} ${node}: ${change.detail}`);
-        }
+      if (performance.now() > deadline && change.detail === '') {
+        // Keep following a while: a node that is neither retired nor a member would confuse the round.
+        change.detail = `still in the table after ${this.#o.changeMs / 1000} s`;
+        this.#o.onError(`${variant} ${node}: ${change.detail}`);
+      }
+      if (performance.now() > deadline + 2 * this.#o.changeMs) {
+        // Stuck: the round reports it (onError above); the node stays a member, running.
+        this.#end(change, 'failed', `still in the table after ${(3 * this.#o.changeMs) / 1000} s; given up`);
+        if (variant === 'replace') await this.#restart(node);
+        return;
       }
       await sleep(500);
     }

@@ -161,6 +161,7 @@ export function nodeList(node: RaftKVNode, rebalancer: Rebalancer | null) {
       leaders: table.shards.filter((p) => p.leader === n.id).length,
     })),
     moving: [...(rebalancer?.busy() ?? [])].map((g) => (g === membershipGroup ? 'membership' : g)),
+    settled: rebalancer?.settled() ?? null,
     events: rebalancer?.events().slice(-50) ?? [],
   };
 }
