@@ -23,6 +23,7 @@
 
 import type { NodeSpec, TestCluster } from '../../harness/index.js';
 import { sleep } from '../../harness/index.js';
+import { Pacer } from './pacer.js';
 import type { Rng } from './rng.js';
 import { errorCode } from './workload.js';
 
@@ -85,9 +86,8 @@ export class GrowShrinkNemesis {
   readonly #o: GrowShrinkOptions;
   /** The spares not members now, by id. */
   readonly #spares = new Map<string, Spare>();
-  #stopped = false;
+  readonly #pace = new Pacer();
   #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
 
   constructor(cluster: TestCluster, o: GrowShrinkOptions) {
     this.#cl = cluster;
@@ -106,8 +106,7 @@ export class GrowShrinkNemesis {
 
   /** Stops choosing new changes; resolves once the one under way has ended. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
+    this.#pace.stop();
     await this.#loop;
   }
 
@@ -120,23 +119,11 @@ export class GrowShrinkNemesis {
     return out;
   }
 
-  #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
-
   async #run(): Promise<void> {
     const rng = this.#o.rng;
-    while (!this.#stopped) {
-      await this.#sleep(rng.int(...this.#o.quietMs));
-      if (this.#stopped) break;
+    while (!this.#pace.stopped) {
+      await this.#pace.sleep(rng.int(...this.#o.quietMs));
+      if (this.#pace.stopped) break;
       const variant = this.#choose();
       if (variant === null) continue;
       try {

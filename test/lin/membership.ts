@@ -36,6 +36,7 @@ import {
   membershipVariants,
   nextChange,
 } from './membership-plan.js';
+import { Pacer } from './pacer.js';
 import type { Rng } from './rng.js';
 import { errorCode, notSent } from './workload.js';
 
@@ -82,8 +83,7 @@ export class MembershipNemesis {
   readonly #variants: (typeof membershipVariants)[number][];
   /** Shards seen with fewer voters than a majority of their original set (reported once each time). */
   readonly #thin = new Set<number>();
-  #stopped = false;
-  #wake: (() => void) | null = null;
+  readonly #pace = new Pacer();
   #loop: Promise<void> | null = null;
 
   constructor(cluster: TestCluster, o: MembershipOptions) {
@@ -120,8 +120,7 @@ export class MembershipNemesis {
 
   /** Stops moving replicas; resolves once the change in flight (if any) has been answered. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
+    this.#pace.stop();
     await this.#loop;
   }
 
@@ -183,23 +182,10 @@ export class MembershipNemesis {
     return ok ? null : missing;
   }
 
-  /** Sleeps (pacing), or returns early when stopped. */
-  #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.#wake = done;
-    });
-  }
-
   async #run(): Promise<void> {
-    while (!this.#stopped) {
-      await this.#sleep(this.#o.rng.int(...this.#o.quietMs));
-      if (this.#stopped) break;
+    while (!this.#pace.stopped) {
+      await this.#pace.sleep(this.#o.rng.int(...this.#o.quietMs));
+      if (this.#pace.stopped) break;
       try {
         await this.#move();
       } catch (err) {
@@ -216,7 +202,7 @@ export class MembershipNemesis {
     const original = this.#original[shard]!;
     // A shard an earlier move could not put back is put back first.
     const repaired = await this.#converge(shard, original, 'repair', null, o.now() + o.legMs);
-    if (this.#stopped) return;
+    if (this.#pace.stopped) return;
     if (repaired !== 'done') {
       o.log(`membership: shard ${shard} not at its original voters (${repaired}); no move this time`);
       return;
@@ -249,11 +235,11 @@ export class MembershipNemesis {
     if (r1 === 'done') {
       move.there = o.now();
       o.log(`membership: M${move.id} there: shard ${shard} voters ${list(there)}`);
-      await this.#sleep(rng.int(...o.holdMs));
+      await this.#pace.sleep(rng.int(...o.holdMs));
     } else if (r1 !== 'stopped') {
       move.abandoned = `first leg: ${r1}`;
     }
-    if (this.#stopped) {
+    if (this.#pace.stopped) {
       move.cutShort = true;
       o.log(`membership: M${move.id} cut short by the end of the run; the restore puts shard ${shard} back`);
       return;
@@ -283,7 +269,7 @@ export class MembershipNemesis {
     const votersMin = majorityOf(this.#original[shard]!.length);
     let last: Conf | null = null;
     for (;;) {
-      if (this.#stopped && !ignoreStop) return 'stopped';
+      if (this.#pace.stopped && !ignoreStop) return 'stopped';
       const conf = await this.#readConf(shard, until, ignoreStop);
       if (conf === 'stopped') return 'stopped';
       if (conf === null)
@@ -305,7 +291,7 @@ export class MembershipNemesis {
       if (ch.outcome !== 'ok') {
         // Retry later: a pending change commits, a learner catches up, a leader is elected.
         if (ignoreStop) await sleep(o.rng.int(250, 750));
-        else await this.#sleep(o.rng.int(250, 750));
+        else await this.#pace.sleep(o.rng.int(250, 750));
       }
     }
   }
@@ -319,7 +305,7 @@ export class MembershipNemesis {
     try {
       return await cl.waitFor<Conf | 'stopped'>(
         async () => {
-          if (this.#stopped && !ignoreStop) return 'stopped';
+          if (this.#pace.stopped && !ignoreStop) return 'stopped';
           const leader = await cl.leaderOf(shard);
           if (leader === null) return null;
           const r = await cl.request('GET', '/v1/cluster', { node: leader, timeoutMs: 2_000 });

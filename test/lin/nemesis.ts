@@ -24,6 +24,7 @@ import { GrowShrinkNemesis, growShrinkVariants, type Spare } from './grow-shrink
 import { MembershipNemesis } from './membership.js';
 import { membershipVariants } from './membership-plan.js';
 import type { NetLab } from './netns.js';
+import { Pacer } from './pacer.js';
 import type { Rng } from './rng.js';
 
 export const nemesisKinds = ['kill', 'pause', 'partition', 'membership', 'grow-shrink'] as const;
@@ -86,8 +87,7 @@ export class Nemesis {
   readonly growShrink: GrowShrinkNemesis | null;
   /** Nodes chosen for a fault about to begin (between the choice and #begin). */
   #claimed: readonly string[] = [];
-  #stopped = false;
-  #wake: (() => void) | null = null;
+  readonly #pace = new Pacer();
   #loop: Promise<void> | null = null;
   #active: { fault: Fault; heal: () => Promise<void> } | null = null;
   /** Errors of the nemesis itself (a node that would not restart...), for the report. */
@@ -146,31 +146,17 @@ export class Nemesis {
    * then puts every shard back to its original voters (membership), and resolves once done.
    */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#wake?.();
+    this.#pace.stop();
     await Promise.all([this.#loop, this.membership?.stop(), this.growShrink?.stop()]);
     await this.membership?.restore(this.#o.restoreMs ?? 60_000);
-  }
-
-  /** Sleeps, or returns early when stopped. */
-  #sleep(ms: number): Promise<void> {
-    if (this.#stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.#wake = done;
-    });
   }
 
   async #run(): Promise<void> {
     const rng = this.#o.rng;
     let queue: FaultKind[] = [];
-    while (!this.#stopped) {
-      await this.#sleep(rng.int(...this.#o.quietMs));
-      if (this.#stopped) break;
+    while (!this.#pace.stopped) {
+      await this.#pace.sleep(rng.int(...this.#o.quietMs));
+      if (this.#pace.stopped) break;
       if (queue.length === 0) queue = rng.shuffle(this.#kinds);
       const kind = queue.shift()!;
       try {
@@ -181,7 +167,7 @@ export class Nemesis {
         this.#o.log(`nemesis: ${kind} failed: ${(err as Error).message}`);
       }
       if (this.#active === null) continue;
-      await this.#sleep(rng.int(...this.#o.holdMs));
+      await this.#pace.sleep(rng.int(...this.#o.holdMs));
       await this.#healActive();
     }
     await this.#healActive();
