@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import {
   type ConfState,
+  groupLabel,
   groupOf,
   type MembershipCommand,
   membershipGroup,
@@ -59,7 +60,7 @@ export interface RebalancerDeps {
 
 /** The path segment of a group in the admin routes. */
 export function groupPath(group: number): string {
-  return group === membershipGroup ? 'membership' : String(group);
+  return String(groupLabel(group));
 }
 
 /** The admin route of a group's members, or of one member when `node` is given. */
@@ -316,7 +317,7 @@ export class Rebalancer {
   /** Carries out one step; failures are logged and the next round plans again. */
   async #run(step: Step): Promise<void> {
     const group = groupOf(step);
-    const groupName = group === membershipGroup ? 'membership' : group;
+    const groupName = groupLabel(group);
     const event = (outcome: RebalanceEvent['outcome'], detail: string) =>
       this.#note({
         kind: step.kind === 'add' && step.remove !== null ? 'move' : step.kind,

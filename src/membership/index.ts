@@ -1,6 +1,7 @@
 /** The membership layer's public surface: the replicated node table and the rebalancer's plan. */
 export { encodeMembershipCommand, MembershipMachine } from './machine.js';
 export {
+  groupLabel,
   groupOf,
   membershipGroup,
   membershipVotersMax,

@@ -13,6 +13,11 @@ import type { NodeRecord, ShardPlacement } from './table.js';
 /** The membership group's id among a node's groups (shards are 0 .. shards-1). */
 export const membershipGroup = 2 ** 32 - 1;
 
+/** How a group is named to people, in logs and in routes: its shard number, or "membership". */
+export function groupLabel(group: number): number | 'membership' {
+  return group === membershipGroup ? 'membership' : group;
+}
+
 /** The most voters the membership group has; the other nodes hold a learner of it. */
 export const membershipVotersMax = 5;
 

@@ -14,6 +14,7 @@ export {
   utf8ByteLength,
 } from '../kv/index.js';
 export {
+  groupLabel,
   groupOf,
   type MembershipCommand,
   type MembershipResult,

@@ -19,6 +19,7 @@ import {
 } from '../kv/index.js';
 import {
   encodeMembershipCommand,
+  groupLabel,
   type MembershipCommand,
   MembershipMachine,
   type MembershipResult,
@@ -121,7 +122,7 @@ function loadReplica<M extends StateMachine<unknown>>(
     initial,
     deps.store,
     deps.config,
-    deps.log.child({ group: group === membershipGroup ? 'membership' : group }),
+    deps.log.child({ group: groupLabel(group) }),
     groupDeps,
   );
 }

@@ -11,6 +11,7 @@ import {
   badRequest,
   type ConfState,
   conflict,
+  groupLabel,
   membershipGroup,
   NotLeaderError,
   type RaftKVNode,
@@ -215,5 +216,5 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
 
 /** A group's path segment: its shard number, or `membership`. */
 function segment(group: number): string {
-  return group === membershipGroup ? 'membership' : String(group);
+  return String(groupLabel(group));
 }

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   badRequest,
   conflict,
+  groupLabel,
   KVError,
   membershipGroup,
   type NodeRecord,
@@ -160,7 +161,7 @@ export function nodeList(node: RaftKVNode, rebalancer: Rebalancer | null) {
       replicas: table.shards.filter((p) => p.voters.includes(n.id) || p.learners.includes(n.id)).length,
       leaders: table.shards.filter((p) => p.leader === n.id).length,
     })),
-    moving: [...(rebalancer?.busy() ?? [])].map((g) => (g === membershipGroup ? 'membership' : g)),
+    moving: [...(rebalancer?.busy() ?? [])].map(groupLabel),
     settled: rebalancer?.settled() ?? null,
     events: rebalancer?.events().slice(-50) ?? [],
   };
