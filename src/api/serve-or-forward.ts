@@ -7,7 +7,7 @@
  * proposed) is routed once more. Anything else is refused `unavailable`, nothing done.
  */
 
-import { NotLeaderError, type RaftKVNode, unavailable } from '../node/index.js';
+import { groupName, NotLeaderError, type RaftKVNode, unavailable } from '../node/index.js';
 import { hopsHeader, provenanceHeaders } from '../protocol/index.js';
 import type { Forwarded, Forwarder } from './forward.js';
 import { hopsMax } from './forward.js';
@@ -51,20 +51,20 @@ export async function serveOrForward<T>(
         return await serve();
       } catch (err) {
         if (!(err instanceof NotLeaderError)) throw err;
-        if (routedAgain) throw unavailable(`leadership of shard ${shard} is moving; nothing was done`);
+        if (routedAgain) throw unavailable(`leadership of ${groupName(shard)} is moving; nothing was done`);
         routedAgain = true;
         continue;
       }
     }
     if (route.kind === 'unknown') {
-      if (waitedForLeader) throw unavailable(`no leader known for shard ${shard}`);
+      if (waitedForLeader) throw unavailable(`no leader known for ${groupName(shard)}`);
       // Between an election and the new leader's first message: wait for it (bounded).
       waitedForLeader = true;
       await node.awaitLeader(shard, node.leaderWaitMs);
       continue;
     }
     const hops = hopsOf(req.headers);
-    if (hops >= hopsMax) throw unavailable(`no leader known for shard ${shard}`);
+    if (hops >= hopsMax) throw unavailable(`no leader known for ${groupName(shard)}`);
     const answer = await forwarder.forward(route.api, {
       method: req.method,
       url: req.url,

@@ -2,6 +2,7 @@
 export { encodeMembershipCommand, MembershipMachine } from './machine.js';
 export {
   groupLabel,
+  groupName,
   groupOf,
   membershipGroup,
   membershipVotersMax,

@@ -18,6 +18,11 @@ export function groupLabel(group: number): number | 'membership' {
   return group === membershipGroup ? 'membership' : group;
 }
 
+/** A group as messages name it: "shard 3", or "the membership group". */
+export function groupName(group: number): string {
+  return group === membershipGroup ? 'the membership group' : `shard ${group}`;
+}
+
 /** The most voters the membership group has; the other nodes hold a learner of it. */
 export const membershipVotersMax = 5;
 

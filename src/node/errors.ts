@@ -3,6 +3,8 @@
  * API throw these; the API maps them to HTTP in one place.
  */
 
+import { groupName } from '../membership/index.js';
+
 export type KVErrorCode =
   | 'bad_request'
   | 'unauthorized'
@@ -45,6 +47,6 @@ export const outcomeUnknown = (message: string) => new KVError('timeout', 504, m
 export class NotLeaderError extends Error {
   override readonly name = 'NotLeaderError';
   constructor(readonly shard: number) {
-    super(`this node is not the leader of shard ${shard}`);
+    super(`this node is not the leader of ${groupName(shard)}`);
   }
 }

@@ -15,6 +15,7 @@ export {
 } from '../kv/index.js';
 export {
   groupLabel,
+  groupName,
   groupOf,
   type MembershipCommand,
   type MembershipResult,

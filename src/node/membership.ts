@@ -5,6 +5,7 @@
  * API's errors: another change pending is `conflict`, a change that does not fit is `bad_request`.
  */
 
+import { groupName } from '../membership/index.js';
 import type { ConfChange, ConfChangeResult, ConfState, NodeId } from '../raft/types.js';
 import type { Clock } from './clock.js';
 import { badRequest, conflict, NotLeaderError, unavailable } from './errors.js';
@@ -19,26 +20,28 @@ export function refusalError(shard: number, change: ConfChange, r: Refusal): Err
     case 'notLeader':
       return new NotLeaderError(shard);
     case 'transferring':
-      return unavailable(`leadership of shard ${shard} is moving; nothing was changed`);
+      return unavailable(`leadership of ${groupName(shard)} is moving; nothing was changed`);
     case 'pending':
       return conflict(
-        `another membership change of shard ${shard} is pending (or its new leader has not committed yet); nothing was changed`,
+        `another membership change of ${groupName(shard)} is pending (or its new leader has not committed yet); nothing was changed`,
       );
     case 'alreadyMember':
       return badRequest(
-        `${who} is already ${change.type === 'promote' ? 'a voter' : 'a member'} of shard ${shard}`,
+        `${who} is already ${change.type === 'promote' ? 'a voter' : 'a member'} of ${groupName(shard)}`,
       );
     case 'notMember':
-      return badRequest(`${who} is not a member of shard ${shard}`);
+      return badRequest(`${who} is not a member of ${groupName(shard)}`);
     case 'notLearner':
-      return badRequest(`${who} is not a learner of shard ${shard}; add it as a learner first`);
+      return badRequest(`${who} is not a learner of ${groupName(shard)}; add it as a learner first`);
     case 'learnerBehind':
-      return badRequest(`${who} has not caught up with shard ${shard}'s leader yet; promote it once it has`);
+      return badRequest(
+        `${who} has not caught up with ${groupName(shard)}'s leader yet; promote it once it has`,
+      );
     case 'noVoterLeft':
-      return badRequest(`removing ${who} would leave shard ${shard} without a voter`);
+      return badRequest(`removing ${who} would leave ${groupName(shard)} without a voter`);
     case 'quorumAtRisk':
       return badRequest(
-        `the change would leave shard ${shard} without a majority of voters that are up to date; bring its members up to date first`,
+        `the change would leave ${groupName(shard)} without a majority of voters that are up to date; bring its members up to date first`,
       );
   }
 }
@@ -93,7 +96,7 @@ export async function caughtUp(
     const f = g.raft.followers().find((x) => x.id === node);
     if (f !== undefined && s.lastIndex - f.match <= o.lagMax) return;
     if (o.clock.now() >= o.deadlineMs) {
-      throw unavailable(`node ${node} did not catch up with shard ${g.id} in time; it stays a learner`);
+      throw unavailable(`node ${node} did not catch up with ${groupName(g.id)} in time; it stays a learner`);
     }
     await new Promise<void>((resolve) => o.clock.after(o.pollMs, resolve));
   }
