@@ -415,6 +415,12 @@ describe('growing and shrinking the cluster under writes', () => {
           },
           { timeoutMs: 15_000, intervalMs: 200, what: 'the forced removal of n2 to be accepted' },
         );
+        // Its id cannot come back (a new node would stand for replicas it does not have) until
+        // its old replicas have been replaced; nothing changes meanwhile.
+        const back = await post('n4', { id: 'n2', api: cl.spec('n2').api, peer: cl.spec('n2').peer });
+        expect(expectError(back, 503, 'unavailable')).toMatch(
+          /^node n2 was removed, and its old replicas in shard \d+(, shard \d+)*(, the membership group)? are still being replaced; it can join once they are \(nothing was changed\)$/,
+        );
         await cl.join('n6', { via: ['n4', 'n5'] });
       });
 

@@ -67,12 +67,20 @@ describe('a node with a wiped data directory', () => {
     await cl.start('n3');
     expect((await cl.status('n3')).groups).toEqual([]);
     const { api, peer } = cl.spec('n3');
-    const added = await cl.request('POST', '/v1/admin/nodes', {
-      node: 'n2',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'n3', api, peer }),
-    });
-    expect(added.status).toBe(200);
+    // (Refused with 503 until the membership group has dropped the old n3 too: asked again.)
+    await cl.waitFor(
+      async () => {
+        const added = await cl.request('POST', '/v1/admin/nodes', {
+          node: 'n2',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ id: 'n3', api, peer }),
+        });
+        if (added.status === 503) return false;
+        expect(added.status).toBe(200);
+        return true;
+      },
+      { what: 'n3 to be added again', timeoutMs: 15_000, intervalMs: 250 },
+    );
     await cl.waitFor(
       async () => {
         const v = (await cl.request('GET', '/v1/cluster', { node: 'n1' })).json<{ shards: Members[] }>();

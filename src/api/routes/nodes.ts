@@ -10,6 +10,7 @@ import {
   badRequest,
   conflict,
   groupLabel,
+  groupName,
   KVError,
   membershipGroup,
   type NodeRecord,
@@ -97,7 +98,16 @@ export function nodeRoutes(app: FastifyInstance, { node, forwarder, rebalancer }
         throw conflict(
           `node id ${id} is taken by a member (api ${old.api}); if that node is gone for good, remove it with node remove ${id} --force first`,
         );
-      if (old === undefined) await probe(forwarder, id, api);
+      if (old === undefined) {
+        // A removed node's slots in its groups are re-created elsewhere before its id may come
+        // back: a new node under that id would otherwise stand for replicas it does not have.
+        const still = groupsListing(node, id);
+        if (still.length > 0)
+          throw unavailable(
+            `node ${id} was removed, and its old replicas in ${still.join(', ')} are still being replaced; it can join once they are (nothing was changed)`,
+          );
+        await probe(forwarder, id, api);
+      }
       const res = await node.proposeMembership({ op: 'addNode', node: { id, api, peer, incarnation } });
       if (!res.ok) throw conflict(res.reason);
       const added = node.membership().nodes.find((n) => n.id === id)!;
@@ -165,6 +175,16 @@ export function nodeList(node: RaftKVNode, rebalancer: Rebalancer | null) {
     settled: rebalancer?.settled() ?? null,
     events: rebalancer?.events().slice(-50) ?? [],
   };
+}
+
+/** The groups whose placement (as the table has it) or configuration still lists `id`, by name. */
+function groupsListing(node: RaftKVNode, id: string): string[] {
+  const lists = (c: { voters: readonly string[]; learners: readonly string[] } | null | undefined) =>
+    c != null && (c.voters.includes(id) || c.learners.includes(id));
+  const shards = node
+    .membership()
+    .shards.flatMap((placement, shard) => (lists(placement) ? [groupName(shard)] : []));
+  return lists(node.membershipConf()) ? [...shards, groupName(membershipGroup)] : shards;
 }
 
 /** The joining node's API must answer /healthz as that node: a wrong or unreachable URL is refused. */
