@@ -4,7 +4,9 @@
  * partitioning. One change at a time, from the round's seed:
  *
  *   join     a spare node starts with `serve --join` and asks a running member to add it; the
- *            rebalancer then gives it replicas and leaders
+ *            rebalancer then gives it replicas and leaders (a spare whose id a group's
+ *            configuration still lists, its old replicas not yet replaced, waits: it would be
+ *            refused)
  *   drain    `DELETE /v1/admin/nodes/{id}` of a member: the rebalancer moves its replicas off and
  *            removes it; once gone from the node table its process is stopped and its data
  *            directory deleted, and it becomes a spare again (a later join is a new node)
@@ -195,6 +197,11 @@ export class GrowShrinkNemesis {
     const via = this.#free();
     if (via.length === 0) return;
     const spare = this.#spares.get(rng.pick([...this.#spares.keys()].sort()))!;
+    // An id whose old replicas are still being replaced is refused (503) until they are: wait.
+    if (await this.#listed(spare.id)) {
+      this.#o.log(`grow-shrink: ${spare.id} still has old replicas being replaced; no join this time`);
+      return;
+    }
     const change = this.#begin('join', spare.id);
     this.#spares.delete(spare.id);
     try {
@@ -298,6 +305,21 @@ export class GrowShrinkNemesis {
     } catch (err) {
       this.#o.onError(`restarting ${node} after a refused replace: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Whether any group's configuration (each shard's and the membership group's, from their
+   * leaders) still lists `id`; true as well when one could not be read.
+   */
+  async #listed(id: string): Promise<boolean> {
+    const groups = [...Array.from({ length: this.#cl.shards }, (_, s) => String(s)), 'membership'];
+    for (const g of groups) {
+      const r = await this.#ask('GET', `/v1/admin/shards/${g}/members`);
+      if (r.status !== 200) return true;
+      const c = JSON.parse(r.text) as { voters: string[]; learners: string[] };
+      if (c.voters.includes(id) || c.learners.includes(id)) return true;
+    }
+    return false;
   }
 
   /** GET /v1/admin/nodes from a free member (not `not`), or null when none answered. */
