@@ -112,15 +112,6 @@ export class GrowShrinkNemesis {
     await this.#loop;
   }
 
-  /** Counts for the report. */
-  counts(): Record<GrowShrinkVariant, Record<'done' | 'refused' | 'failed', number>> {
-    const out = Object.fromEntries(
-      growShrinkVariants.map((v) => [v, { done: 0, refused: 0, failed: 0 }]),
-    ) as Record<GrowShrinkVariant, Record<'done' | 'refused' | 'failed', number>>;
-    for (const c of this.changes) if (c.outcome !== null) out[c.variant][c.outcome]++;
-    return out;
-  }
-
   async #run(): Promise<void> {
     const rng = this.#o.rng;
     while (!this.#pace.stopped) {
