@@ -11,6 +11,8 @@ import { waitFor } from '../harness/index.js';
 
 export interface EtcdCluster {
   readonly endpoints: readonly string[];
+  /** The members' PIDs, in member order. */
+  readonly pids: readonly number[];
   readonly version: string;
   stop(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdClus
   }
   return {
     endpoints,
+    pids: children.map((c) => c.pid!),
     version,
     async stop() {
       await Promise.all(
