@@ -7,6 +7,7 @@
  * voters than it had, except when the member removed is down for good. Pure: no I/O, no clock.
  */
 
+import { isMember } from '../raft/conf.js';
 import type { ConfState, NodeId } from '../raft/types.js';
 import type { NodeRecord, ShardPlacement } from './table.js';
 
@@ -115,7 +116,7 @@ export function planSteps(p: PlanInput): Step[] {
   const target = (c: ConfState): NodeId | null => {
     let best: NodeId | null = null;
     for (const [id, n] of load) {
-      if (c.voters.includes(id) || c.learners.includes(id)) continue;
+      if (isMember(c, id)) continue;
       if (best === null || n < load.get(best)!) best = id;
     }
     return best;
@@ -204,10 +205,9 @@ function planMembershipGroup(
   push: (s: Step) => void,
 ): void {
   const m = p.membership;
-  const isMember = (id: NodeId) => m.voters.includes(id) || m.learners.includes(id);
   // Every node of the table follows the membership group; a joined node is active once it does.
   for (const n of p.nodes) {
-    if (!isMember(n.id) && n.state !== 'leaving' && n.up)
+    if (!isMember(m, n.id) && n.state !== 'leaving' && n.up)
       push({ kind: 'addLearner', group: membershipGroup, node: n.id });
     else if (n.state === 'joining' && n.up) push({ kind: 'activate', node: n.id });
   }
@@ -219,8 +219,7 @@ function planMembershipGroup(
     return;
   }
   // A leaving node keeps its vote (and its copy of the table) until its shards' replicas are gone.
-  const holdsShards = (id: NodeId) =>
-    p.shards.some((c) => c === null || c.voters.includes(id) || c.learners.includes(id));
+  const holdsShards = (id: NodeId) => p.shards.some((c) => c === null || isMember(c, id));
   const leavingVoter = m.voters.find(
     (id) => gone(id) && !(byId.get(id)?.state === 'leaving' && holdsShards(id)),
   );

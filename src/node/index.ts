@@ -30,6 +30,7 @@ export {
   removedBy,
   type Step,
 } from '../membership/index.js';
+export { isMember } from '../raft/conf.js';
 export type { ConfState, NodeId } from '../raft/types.js';
 export * from './errors.js';
 export { InFlightLimit } from './in-flight.js';

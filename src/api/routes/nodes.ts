@@ -11,6 +11,7 @@ import {
   conflict,
   groupLabel,
   groupName,
+  isMember,
   KVError,
   membershipGroup,
   type NodeRecord,
@@ -168,7 +169,7 @@ export function nodeList(node: RaftKVNode, rebalancer: Rebalancer | null) {
       peer: n.peer,
       state: n.state,
       up: n.id === node.id ? true : (rebalancer?.isUp(n.id) ?? null),
-      replicas: table.shards.filter((p) => p.voters.includes(n.id) || p.learners.includes(n.id)).length,
+      replicas: table.shards.filter((p) => isMember(p, n.id)).length,
       leaders: table.shards.filter((p) => p.leader === n.id).length,
     })),
     moving: [...(rebalancer?.busy() ?? [])].map(groupLabel),
@@ -179,12 +180,11 @@ export function nodeList(node: RaftKVNode, rebalancer: Rebalancer | null) {
 
 /** The groups whose placement (as the table has it) or configuration still lists `id`, by name. */
 function groupsListing(node: RaftKVNode, id: string): string[] {
-  const lists = (c: { voters: readonly string[]; learners: readonly string[] } | null | undefined) =>
-    c != null && (c.voters.includes(id) || c.learners.includes(id));
   const shards = node
     .membership()
-    .shards.flatMap((placement, shard) => (lists(placement) ? [groupName(shard)] : []));
-  return lists(node.membershipConf()) ? [...shards, groupName(membershipGroup)] : shards;
+    .shards.flatMap((placement, shard) => (isMember(placement, id) ? [groupName(shard)] : []));
+  const membership = node.membershipConf();
+  return membership !== null && isMember(membership, id) ? [...shards, groupName(membershipGroup)] : shards;
 }
 
 /** The joining node's API must answer /healthz as that node: a wrong or unreachable URL is refused. */
