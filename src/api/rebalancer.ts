@@ -14,6 +14,7 @@ import {
   type ConfState,
   groupLabel,
   groupOf,
+  groupPath,
   type MembershipCommand,
   membershipGroup,
   type NodeHealth,
@@ -56,11 +57,6 @@ export interface RebalancerDeps {
   readonly log: Logger;
   readonly outboundTls?: OutboundTls | undefined;
   readonly everyMs?: number;
-}
-
-/** The path segment of a group in the admin routes. */
-export function groupPath(group: number): string {
-  return String(groupLabel(group));
 }
 
 /** The admin route of a group's members, or of one member when `node` is given. */

@@ -4,6 +4,7 @@ export {
   groupLabel,
   groupName,
   groupOf,
+  groupPath,
   membershipGroup,
   membershipVotersMax,
   membershipVotersWanted,

@@ -19,6 +19,11 @@ export function groupLabel(group: number): number | 'membership' {
   return group === membershipGroup ? 'membership' : group;
 }
 
+/** A group's path segment in the admin routes: its shard number, or `membership`. */
+export function groupPath(group: number): string {
+  return String(groupLabel(group));
+}
+
 /** A group as messages name it: "shard 3", or "the membership group". */
 export function groupName(group: number): string {
   return group === membershipGroup ? 'the membership group' : `shard ${group}`;

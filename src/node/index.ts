@@ -17,6 +17,7 @@ export {
   groupLabel,
   groupName,
   groupOf,
+  groupPath,
   type MembershipCommand,
   type MembershipResult,
   type MembershipState,

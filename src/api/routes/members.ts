@@ -11,7 +11,7 @@ import {
   badRequest,
   type ConfState,
   conflict,
-  groupLabel,
+  groupPath,
   membershipGroup,
   NotLeaderError,
   type RaftKVNode,
@@ -78,7 +78,7 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
     if (conf.voters.includes(target) || conf.learners.includes(target)) return conf;
     const initial = { voters: conf.voters, learners: [...conf.learners, target] };
     const body = JSON.stringify({ ...initial, joinedAfter: node.lastIndex(shard) });
-    const path = `/v1/admin/replicas/${segment(shard)}`;
+    const path = `/v1/admin/replicas/${groupPath(shard)}`;
     const created = await forwarder.forward(node.apiOf(target)!, {
       method: 'PUT',
       url: path,
@@ -105,7 +105,7 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
       // for ever; best effort, it goes. Once proposed, the addition may still commit (under
       // this leader or the next), so the replica stays: a learner without it never catches up.
       if (!proposed) {
-        const dropPath = `/v1/admin/replicas/${segment(shard)}`;
+        const dropPath = `/v1/admin/replicas/${groupPath(shard)}`;
         await forwarder
           .forward(node.apiOf(target)!, {
             method: 'DELETE',
@@ -151,7 +151,7 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
         const s = node.groupStatus(shard);
         if (s === null || s.role !== 'leader') throw new NotLeaderError(shard);
         return reply.send({
-          shard: segment(shard),
+          shard: groupPath(shard),
           voters: s.conf.voters,
           learners: s.conf.learners,
           confIndex: s.confIndex,
@@ -212,9 +212,4 @@ export function memberRoutes(app: FastifyInstance, { node, forwarder, auth }: Me
     await node.hostReplica(shard, initial, joinedAfter as number);
     return reply.code(204).send();
   });
-}
-
-/** A group's path segment: its shard number, or `membership`. */
-function segment(group: number): string {
-  return String(groupLabel(group));
 }
