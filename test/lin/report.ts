@@ -7,7 +7,7 @@
 
 import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
-import type { NodeChange } from './grow-shrink.js';
+import { growShrinkVariants, type NodeChange } from './grow-shrink.js';
 import { describeOp, type Operation } from './history.js';
 import { describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
@@ -243,11 +243,11 @@ export function formatReport(r: Report): string {
 
 /** The grow-shrink nemesis's counts and every node change with its times and outcome. */
 export function formatNodeChanges(changes: readonly NodeChange[]): string[] {
-  const count = (variant: string, outcome: string) =>
+  const count = (variant: NodeChange['variant'], outcome: NodeChange['outcome']) =>
     changes.filter((c) => c.variant === variant && c.outcome === outcome).length;
   const lines = [
     `grow-shrink: ${changes.length} node changes; ` +
-      ['join', 'drain', 'replace']
+      growShrinkVariants
         .map(
           (v) =>
             `${v} ${count(v, 'done')} done, ${count(v, 'refused')} refused, ${count(v, 'failed')} failed`,
