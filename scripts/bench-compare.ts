@@ -22,7 +22,7 @@ import { preload, startRaftkv } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
 import { startEtcd } from './etcd-cluster.js';
 import { type IndependentRun, independentLoad, type RequestShape } from './independent-load.js';
-import { cpuSeconds } from './proc-cpu.js';
+import { cpuSince } from './proc-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -186,7 +186,7 @@ async function clientLibraryRun(
   pids: readonly number[],
   round: number,
 ): Promise<IndependentRun> {
-  const before = pids.map(cpuSeconds);
+  const used = cpuSince(pids);
   const r = await runLoad(
     target,
     {
@@ -197,7 +197,7 @@ async function clientLibraryRun(
     },
     { clients, durationMs: durationS * 1000, rate: 0, stale: kind === 'stale get', seed: round + 1 },
   );
-  const cpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - before[i]!, 0);
+  const cpu = used().reduce((a, b) => a + b, 0);
   const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
   const ok = r.ops - errors;
   return {

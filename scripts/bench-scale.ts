@@ -19,7 +19,7 @@ import { type RunResult, runLoad } from '../src/bench/runner.js';
 import { raftkvClientTarget } from '../src/bench/targets.js';
 import { preload } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
-import { cpuSeconds } from './proc-cpu.js';
+import { cpuSince } from './proc-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -109,20 +109,22 @@ async function startLayout(nodes: number): Promise<Layout> {
 
 /** Each node's CPU seconds over the next `ms` of `l`'s cluster, per second. */
 async function cpuRates(l: Layout, ms: number): Promise<Map<string, number>> {
-  const before = new Map(l.cl.ids.map((id) => [id, cpuSeconds(l.cl.pid(id))]));
+  const used = cpuSince(l.cl.ids.map((id) => l.cl.pid(id)));
   await new Promise((r) => setTimeout(r, ms));
-  return new Map(l.cl.ids.map((id) => [id, ((cpuSeconds(l.cl.pid(id)) - before.get(id)!) * 1000) / ms]));
+  const seconds = used();
+  return new Map(l.cl.ids.map((id, i) => [id, (seconds[i]! * 1000) / ms]));
 }
 
 async function measure(l: Layout, round: number): Promise<void> {
   const idle = await cpuRates(l, idleMs);
-  const before = new Map(l.cl.ids.map((id) => [id, cpuSeconds(l.cl.pid(id))]));
+  const used = cpuSince(l.cl.ids.map((id) => l.cl.pid(id)));
   const result = await runLoad(
     l.target,
     { keys, valueBytes: 100, distribution: 'uniform', mix: { put: 1, get: 0, cas: 0 } },
     { clients, durationMs, rate, stale: false, seed: round + 1 },
   );
-  const cpu = new Map(l.cl.ids.map((id) => [id, cpuSeconds(l.cl.pid(id)) - before.get(id)!]));
+  const seconds = used();
+  const cpu = new Map(l.cl.ids.map((id, i) => [id, seconds[i]!]));
   const acked = result.ops - Object.values(result.errors).reduce((a, b) => a + b, 0);
   l.runs.push({ cpu, idle, acked, result });
   const perNode = [...cpu.values()].map((s) => (s * 1e6) / acked);

@@ -7,7 +7,7 @@
  */
 
 import autocannon from 'autocannon';
-import { cpuSeconds } from './proc-cpu.js';
+import { cpuSince } from './proc-cpu.js';
 
 /** One request, as a function of the key it is about. */
 export interface RequestShape {
@@ -43,7 +43,7 @@ export async function independentLoad(o: {
   readonly pids: readonly number[];
 }): Promise<IndependentRun> {
   const { shape } = o;
-  const cpuBefore = o.pids.map(cpuSeconds);
+  const used = cpuSince(o.pids);
   const result = await autocannon({
     // autocannon spreads connections over several URLs (its types know only one).
     url: o.urls as unknown as string,
@@ -64,7 +64,7 @@ export async function independentLoad(o: {
       },
     ],
   });
-  const cpu = o.pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i]!, 0);
+  const cpu = used().reduce((a, b) => a + b, 0);
   const ok = result['2xx'];
   return {
     opsPerSec: ok / result.duration,

@@ -24,3 +24,12 @@ export function cpuSeconds(pid: number): number {
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable /proc/${pid}/stat`);
   return (utime + stime) / ticksPerSecond;
 }
+
+/**
+ * Starts counting the CPU of `pids`: the returned function gives each one's CPU seconds since
+ * then, in the order given.
+ */
+export function cpuSince(pids: readonly number[]): () => number[] {
+  const before = pids.map(cpuSeconds);
+  return () => pids.map((pid, i) => cpuSeconds(pid) - before[i]!);
+}
