@@ -101,7 +101,7 @@ export function buildApi({
     ),
   );
   if (auth !== undefined) authHook(app, auth, clusterAuth);
-  kvRoutes(app, { node, forwarder });
+  kvRoutes(app, { node, forwarder, onRemote: () => metrics.forwarded.inc() });
   listRoutes(app, { node, forwarder });
   memberRoutes(app, { node, forwarder, auth: clusterAuth });
   nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });

@@ -29,7 +29,7 @@ export class ApiMetrics {
     });
     this.forwarded = new Counter({
       name: 'raftkv_forwarded_requests_total',
-      help: 'Client requests this node relayed to another node (the shard leader)',
+      help: 'Client requests this node relayed to another node (the shard leader), by a call on the peer stream or over HTTP',
       registers: [this.registry],
     });
     const groupGauge = (

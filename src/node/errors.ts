@@ -46,7 +46,11 @@ export const outcomeUnknown = (message: string) => new KVError('timeout', 504, m
  */
 export class NotLeaderError extends Error {
   override readonly name = 'NotLeaderError';
-  constructor(readonly shard: number) {
+  /** `leader`: the leader the refusing node knows, when another node refused (node/remote.ts). */
+  constructor(
+    readonly shard: number,
+    readonly leader: string | null = null,
+  ) {
     super(`this node is not the leader of ${groupName(shard)}`);
   }
 }

@@ -45,3 +45,4 @@ export {
   StartupError,
 } from './node.js';
 export type { LeaderChange, LeaderChangeKind, WindowState } from './observer.js';
+export { NotSentError, type ShardServer } from './remote.js';

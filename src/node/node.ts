@@ -50,6 +50,7 @@ import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
 import { leaderKnown, roleChange } from './leader-waits.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
+import { answerCall, RemoteShardServer, type ShardServer } from './remote.js';
 import { Shutdown } from './shutdown.js';
 import type { StateMachine, StateMachineFactory } from './state-machine.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
@@ -62,6 +63,9 @@ const kvMachine = {
   empty: () => new KVStateMachine(),
   restore: (data: Uint8Array) => KVStateMachine.restore(data),
 };
+
+/** How much longer than the leader's own request timeout a caller waits for its answer. */
+const remoteCallGraceMs = 1_000;
 
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
@@ -722,6 +726,35 @@ export class RaftKVNode {
     }
     this.metrics.proposal(shard, 'applied', (performance.now() - proposedMs) / 1000);
     return { result, at: { shard, node: this.id, term: res.term, index: res.index } };
+  }
+
+  /**
+   * The leader of a shard on `node`, reached by calls on the peer stream (remote.ts), or null
+   * when the transport has no calls. Each call holds a slot of this node's in-flight cap while
+   * it waits, so a node flooded with requests for shards it does not lead refuses them (503)
+   * instead of queueing them without bound.
+   */
+  remoteServer(node: NodeId): ShardServer | null {
+    const transport = this.#transport;
+    if (transport.call === undefined) return null;
+    const timeoutMs = this.config.requestTimeoutMs + remoteCallGraceMs;
+    return new RemoteShardServer(
+      node,
+      (to, payload) => this.inFlight.run(() => transport.call!(to, payload, timeoutMs)),
+      (at) => this.noteServedBy(at.shard, at.node),
+    );
+  }
+
+  /** Answers another node's call (remote.ts) as this node's own API would serve it. */
+  answerCall(payload: Uint8Array): Promise<Uint8Array> {
+    return answerCall(
+      this,
+      (shard) => {
+        const r = this.route(shard);
+        return r.kind === 'remote' ? r.node : null;
+      },
+      payload,
+    );
   }
 
   /** Reads a key: linearizable (ReadIndex on the leader) or stale (this replica's state). */

@@ -100,6 +100,10 @@ export async function serve(o: ServeOptions): Promise<void> {
         (config.nodes.some((n) => n.id === id) || node?.nodes().some((n) => n.id === id) === true),
     },
     sink: (from, msgs) => node?.receive(from, msgs),
+    calls: async (_from, payload) => {
+      if (node === null) throw new Error('starting; not serving yet');
+      return node.answerCall(payload);
+    },
     claims: async (from, incarnation) =>
       isMember === null ? null : identities.answer(from, incarnation, isMember),
     log,
@@ -154,6 +158,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         secret: security.secret,
         tls: security.peerTls,
         log,
+        frameBytesMax: peerBodyBytesMax,
       }),
   });
   const started = node;

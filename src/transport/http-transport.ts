@@ -1,10 +1,12 @@
 /**
- * The HTTP transport: one PeerLink per peer node. send() sorts a drive-loop turn's messages by
- * destination, so all messages for one peer in one turn leave in one request.
+ * The HTTP transport: one PeerLink per peer node, each with its peer stream. send() sorts a
+ * drive-loop turn's messages by destination, so all messages for one peer in one turn leave in
+ * one frame; call() carries a node's call to a peer on the same stream.
  */
 
 import type { Logger } from 'pino';
-import { PeerLink, type PeerLinkOptions } from './peer-link.js';
+import { peerTimeouts } from './peer-limits.js';
+import { CallNotSentError, PeerLink, type PeerLinkOptions } from './peer-link.js';
 import type { Transport } from './transport.js';
 import type { GroupMessage } from './wire.js';
 
@@ -17,6 +19,8 @@ export interface HttpTransportOptions {
   readonly secret: string;
   readonly tls?: PeerLinkOptions['tls'];
   readonly log: Logger;
+  /** Largest frame taken from a peer (its answers to our calls). */
+  readonly frameBytesMax: number;
 }
 
 /** The most messages waiting for one peer; past it new ones are dropped (Raft resends). */
@@ -53,6 +57,8 @@ export class HttpTransport implements Transport {
         secret: o.secret,
         tls: o.tls,
         log: o.log,
+        frameBytesMax: o.frameBytesMax,
+        idleMs: peerTimeouts.connectionTimeout,
       });
       this.#links.set(peer, { url, link });
     }
@@ -66,6 +72,12 @@ export class HttpTransport implements Transport {
       else list.push(gm);
     }
     for (const [peer, list] of byPeer) this.#links.get(peer)?.link.enqueue(list);
+  }
+
+  call(peer: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const link = this.#links.get(peer)?.link;
+    if (link === undefined) return Promise.reject(new CallNotSentError(`no link to ${peer}`));
+    return link.call(payload, timeoutMs);
   }
 
   async close(): Promise<void> {

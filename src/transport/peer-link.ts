@@ -1,14 +1,46 @@
 /**
- * One outgoing link to one peer: messages queue here and leave as one msgpack request per
- * flush, one request in flight at a time (so order is kept and a slow peer only delays itself).
- * Snapshots leave on their own path in chunks, each awaited before the next (back-pressure).
+ * One outgoing link to one peer. Messages and calls queue here and leave, once per event-loop
+ * turn, as one frame on the peer stream (peer-stream.ts), which the link opens when it first has
+ * something to send and again after it closed. A full socket makes the link wait for it to drain
+ * (so order is kept and a slow peer only delays itself). A peer that answers the stream's Upgrade
+ * with 404 (a node without streams) gets messages as one msgpack request per flush instead, one
+ * request in flight at a time, for a while before the stream is tried again. Snapshots leave on
+ * their own path as requests, in chunks, each awaited before the next (back-pressure).
  */
 
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMac } from './peer-auth.js';
-import { encodeBatch, encodeSnapshotChunk, type GroupMessage, wireVersion } from './wire.js';
+import { FrameSocket } from './peer-stream.js';
+import { openStream } from './stream-opener.js';
+import {
+  decodeFrame,
+  encodeBatch,
+  encodeFrame,
+  encodeSnapshotChunk,
+  type GroupMessage,
+  type StreamCall,
+  wireVersion,
+} from './wire.js';
+
+/** A call that never left this node: there was no open stream to the peer. Nothing was done. */
+export class CallNotSentError extends Error {}
+/** A call that left but got no answer (the stream closed, or the deadline passed): outcome unknown. */
+export class CallLostError extends Error {}
+/** The peer got the call and could not handle it. */
+export class CallFailedError extends Error {}
+
+/** How long a peer that has no streams gets requests before the stream is tried again. */
+const postOnlyMs = 30_000;
+/** How often calls waiting for an answer are checked against their deadlines. */
+const callSweepMs = 100;
+
+interface PendingCall {
+  readonly deadline: number;
+  readonly resolve: (payload: Uint8Array) => void;
+  readonly reject: (err: Error) => void;
+}
 
 export interface PeerLinkOptions {
   readonly clusterId: string;
@@ -28,6 +60,10 @@ export interface PeerLinkOptions {
     | { readonly ca?: Buffer | undefined; readonly cert: Buffer; readonly key: Buffer }
     | undefined;
   readonly log: Logger;
+  /** Largest answer frame taken from the peer. */
+  readonly frameBytesMax: number;
+  /** A stream silent this long is dropped. */
+  readonly idleMs: number;
 }
 
 export const batchPath = '/raft/v1/batch';
@@ -38,6 +74,14 @@ export class PeerLink {
   readonly #o: PeerLinkOptions;
   readonly #pool: Pool;
   #queue: GroupMessage[] = [];
+  #calls: StreamCall[] = [];
+  readonly #pending = new Map<number, PendingCall>();
+  #nextCall = 1;
+  #sweep: NodeJS.Timeout | null = null;
+  #stream: FrameSocket | null = null;
+  #opening = false;
+  #postOnlyUntil = 0;
+  #scheduled = false;
   #flushing = false;
   #closed = false;
   #reachable = true;
@@ -60,17 +104,173 @@ export class PeerLink {
       if (gm.msg.type === 'snapshot') void this.#sendSnapshot(gm.group, gm.msg);
       else if (this.#queue.length < this.#o.queueMessagesMax) this.#queue.push(gm);
     }
-    if (!this.#flushing && this.#queue.length > 0) void this.#flush();
+    if (this.#queue.length > 0) this.#schedule();
+  }
+
+  /**
+   * Sends `payload` to the peer's call handler and resolves with its answer. Rejects with
+   * CallNotSentError at once when no stream is open (one is opened for the next call), with
+   * CallLostError when the answer does not come within `timeoutMs` or the stream closes first,
+   * with CallFailedError when the peer could not handle it.
+   */
+  call(payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.#closed || this.#stream === null) {
+      if (!this.#closed) this.#schedule();
+      return Promise.reject(new CallNotSentError(`no open stream to ${this.#o.peer}`));
+    }
+    const id = this.#nextCall++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.#pending.set(id, { deadline: Date.now() + timeoutMs, resolve, reject });
+      this.#calls.push({ id, payload });
+      this.#sweep ??= setInterval(() => this.#expireCalls(), callSweepMs);
+      this.#schedule();
+    });
+  }
+
+  // Everything queued in one turn of the event loop leaves together.
+  #schedule(): void {
+    if (this.#scheduled || this.#flushing) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
-    while (this.#queue.length > 0 && !this.#closed) {
-      const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
-      const body = encodeBatch({ v: wireVersion, cluster: this.#o.clusterId, from: this.#o.self, msgs });
-      await this.#post(batchPath, body);
+    if (this.#closed || this.#flushing) return;
+    if (this.#stream === null) {
+      if (Date.now() < this.#postOnlyUntil) return this.#flushRequests();
+      if (!this.#opening) void this.#open();
+      return;
     }
-    this.#flushing = false;
+    this.#flushing = true;
+    try {
+      while (!this.#closed && this.#stream !== null && (this.#queue.length > 0 || this.#calls.length > 0)) {
+        const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
+        const calls = this.#calls;
+        this.#calls = [];
+        const stream = this.#stream;
+        if (!stream.write(encodeFrame({ msgs, calls, answers: [] }))) await stream.drained();
+      }
+    } finally {
+      this.#flushing = false;
+    }
+    // The stream closed while it drained: what is left goes on the next one.
+    if (!this.#closed && (this.#queue.length > 0 || this.#calls.length > 0)) this.#schedule();
+  }
+
+  async #open(): Promise<void> {
+    this.#opening = true;
+    const opened = await openStream({
+      url: this.#o.url,
+      clusterId: this.#o.clusterId,
+      self: this.#o.self,
+      secret: this.#o.secret,
+      timeoutMs: this.#o.requestTimeoutMs,
+      tls: this.#o.tls,
+    });
+    this.#opening = false;
+    if (opened.kind === 'open') {
+      if (this.#closed) {
+        opened.socket.destroy();
+        return;
+      }
+      this.#stream = new FrameSocket(opened.socket, opened.head, {
+        key: opened.key,
+        end: 'opener',
+        frameBytesMax: this.#o.frameBytesMax,
+        idleMs: this.#o.idleMs,
+        onFrame: (body) => this.#answered(body),
+        onClose: (reason) => this.#streamClosed(reason),
+      });
+      this.#markReachable(true, null);
+      void this.#flush();
+      return;
+    }
+    if (opened.kind === 'refused' && opened.status === 404) {
+      this.#o.log.info({ peer: this.#o.peer }, 'peer has no peer stream; sending it requests');
+      this.#postOnlyUntil = Date.now() + postOnlyMs;
+      void this.#flush();
+      return;
+    }
+    // Unreachable or refused: what waited is dropped (Raft resends); the next send tries again.
+    this.#queue = [];
+    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: ${this.#o.peer} unreachable`));
+    this.#calls = [];
+    const why =
+      opened.kind === 'refused'
+        ? opened.status === 401
+          ? 'peer refused our MAC (401): the nodes do not share one cluster secret'
+          : `peer refused the stream (${opened.status})`
+        : opened.reason;
+    this.#markReachable(false, new Error(why));
+  }
+
+  #answered(body: Uint8Array): void {
+    const decoded = decodeFrame(body, { messagesMax: Number.MAX_SAFE_INTEGER });
+    if (!decoded.ok) {
+      this.#o.log.warn({ peer: this.#o.peer, reason: decoded.reason }, 'malformed frame from peer');
+      this.#stream?.close();
+      return;
+    }
+    for (const a of decoded.value.answers) {
+      const p = this.#pending.get(a.id);
+      if (p === undefined) continue;
+      this.#pending.delete(a.id);
+      if (a.payload !== null) p.resolve(a.payload);
+      else p.reject(new CallFailedError(a.error ?? 'the peer could not handle the call'));
+    }
+  }
+
+  #streamClosed(reason: string | null): void {
+    this.#stream = null;
+    // Calls not yet written never left; the others may have been handled.
+    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the stream closed first`));
+    this.#calls = [];
+    const lost = this.#pending.size;
+    for (const p of this.#pending.values())
+      p.reject(new CallLostError(`the stream to ${this.#o.peer} closed`));
+    this.#pending.clear();
+    if (reason !== null && !this.#closed)
+      this.#o.log.info({ peer: this.#o.peer, reason, lostCalls: lost }, 'peer stream closed');
+    if (this.#queue.length > 0) this.#schedule();
+  }
+
+  #failCalls(calls: readonly StreamCall[], err: (id: number) => Error): void {
+    for (const c of calls) {
+      const p = this.#pending.get(c.id);
+      if (p === undefined) continue;
+      this.#pending.delete(c.id);
+      p.reject(err(c.id));
+    }
+  }
+
+  #expireCalls(): void {
+    const now = Date.now();
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#pending.delete(id);
+      p.reject(new CallLostError(`no answer from ${this.#o.peer} in time`));
+    }
+    if (this.#pending.size === 0 && this.#sweep !== null) {
+      clearInterval(this.#sweep);
+      this.#sweep = null;
+    }
+  }
+
+  // A peer without streams: one request per batch, one in flight at a time.
+  async #flushRequests(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
+        const body = encodeBatch({ v: wireVersion, cluster: this.#o.clusterId, from: this.#o.self, msgs });
+        await this.#post(batchPath, body);
+      }
+    } finally {
+      this.#flushing = false;
+    }
   }
 
   async #post(path: string, body: Uint8Array): Promise<boolean> {
@@ -144,6 +344,10 @@ export class PeerLink {
   async close(): Promise<void> {
     this.#closed = true;
     this.#queue = [];
+    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the link closed first`));
+    this.#calls = [];
+    this.#stream?.close();
+    if (this.#sweep !== null) clearInterval(this.#sweep);
     await this.#pool.destroy();
   }
 }

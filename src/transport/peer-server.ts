@@ -13,6 +13,7 @@ import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMacValid } from './peer-auth.js';
 import { peerServerLimits, peerTimeouts } from './peer-limits.js';
 import { batchPath, claimPath, snapshotPath } from './peer-link.js';
+import { acceptStreams, type CallHandler } from './stream-acceptor.js';
 import type { MessageSink } from './transport.js';
 import {
   type ClaimAnswer,
@@ -32,6 +33,8 @@ export interface PeerServerOptions {
   /** Node ids allowed to send to us (asked anew for every request: the cluster's nodes change). */
   readonly peers: { has(id: string): boolean };
   readonly sink: MessageSink;
+  /** Answers peers' calls that come on their streams; without it every call fails. */
+  readonly calls?: CallHandler;
   /**
    * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when
    * this node cannot tell yet (its groups are loading): the peer asks again.
@@ -84,6 +87,20 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     if (!o.peers.has(from)) return `unknown sender ${from}`;
     return null;
   };
+
+  // Peer streams come as an Upgrade, beside the routes; a closing server ends them first.
+  const streams = acceptStreams(app.server, {
+    clusterId: o.clusterId,
+    secret: o.secret,
+    peers: o.peers,
+    sink: o.sink,
+    calls: o.calls ?? (async () => Promise.reject(new Error('this node takes no calls'))),
+    frameBytesMax: o.bodyBytesMax,
+    messagesMax: o.messagesMax,
+    idleMs: peerTimeouts.connectionTimeout,
+    refuse,
+  });
+  app.addHook('preClose', async () => streams.close());
 
   // Runs before any route handler looks at the body.
   app.addHook('preHandler', async (req, reply) => {

@@ -15,6 +15,12 @@ export interface Transport {
    * still gets its last messages). A transport that reaches nodes by id alone has none.
    */
   setPeers?(peers: ReadonlyMap<string, string>): void;
+  /**
+   * Sends `payload` to peer `peer`'s call handler and resolves with its answer (peer-link.ts has
+   * the errors: not sent, lost, failed). A transport without calls has none; callers then use
+   * the client API's HTTP forwarding.
+   */
+  call?(peer: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Stops sending; pending messages may be dropped. */
   close(): Promise<void>;
 }

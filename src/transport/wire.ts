@@ -181,6 +181,62 @@ function bytes(x: unknown, what: string): Uint8Array {
   return x;
 }
 
+/**
+ * A call one node makes of another over the peer stream (peer-stream.ts), or its answer. The
+ * payload is the node layer's business; the transport only carries it and pairs answers with
+ * calls by id. An answer with `error` set says the callee could not handle the call at all.
+ */
+export interface StreamCall {
+  readonly id: number;
+  readonly payload: Uint8Array;
+}
+
+export interface StreamAnswer {
+  readonly id: number;
+  readonly payload: Uint8Array | null;
+  readonly error: string | null;
+}
+
+/** What one frame of a peer stream carries: Raft messages, calls, answers to calls. */
+export interface StreamFrame {
+  readonly msgs: readonly GroupMessage[];
+  readonly calls: readonly StreamCall[];
+  readonly answers: readonly StreamAnswer[];
+}
+
+export function encodeFrame(f: StreamFrame): Uint8Array {
+  return packr.pack({ v: wireVersion, m: f.msgs, c: f.calls, a: f.answers });
+}
+
+/** Decodes and validates one stream frame; never throws. */
+export function decodeFrame(
+  body: Uint8Array,
+  limits: { readonly messagesMax: number },
+): Decoded<StreamFrame> {
+  return decodeVersioned(body, 'frame', (o) => {
+    const msgs = arr(o.m, 'm');
+    const calls = arr(o.c, 'c');
+    const answers = arr(o.a, 'a');
+    if (msgs.length + calls.length + answers.length > limits.messagesMax)
+      throw new WireError(`more than ${limits.messagesMax} messages`);
+    return {
+      msgs: msgs.map(groupMessage),
+      calls: calls.map((raw) => {
+        const c = obj(raw, 'call');
+        return { id: int(c.id, 'call.id'), payload: bytes(c.payload, 'call.payload') };
+      }),
+      answers: answers.map((raw) => {
+        const a = obj(raw, 'answer');
+        return {
+          id: int(a.id, 'answer.id'),
+          payload: a.payload === null ? null : bytes(a.payload, 'answer.payload'),
+          error: a.error === null ? null : str(a.error, 'answer.error'),
+        };
+      }),
+    };
+  });
+}
+
 /** One piece of a snapshot on its way to a follower; pieces arrive in order, `done` on the last. */
 export interface SnapshotChunk {
   readonly v: number;

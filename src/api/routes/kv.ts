@@ -1,7 +1,7 @@
 /**
  * The key routes of README's API: PUT, GET and DELETE /v1/kv/{key}. Each request is validated at the
- * edge, then served here if this node leads the key's shard, or forwarded to the leader
- * (serve-or-forward.ts). Every answer about a well-formed key, errors included, carries the
+ * edge, then served here if this node leads the key's shard, else by the leader's node through a
+ * call on the peer stream, else forwarded to the leader over HTTP (serve-or-forward.ts). Every answer about a well-formed key, errors included, carries the
  * X-Raft-* provenance of the node that gave it (provenance.ts).
  */
 
@@ -26,10 +26,12 @@ import { type ShardRequest, serveOrForward } from '../serve-or-forward.js';
 export interface KVRouteDeps {
   readonly node: RaftKVNode;
   readonly forwarder: Forwarder;
+  /** Counts a request served by the leader's node through a call. */
+  readonly onRemote: () => void;
 }
 
-export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps): void {
-  const deps = { node, forwarder };
+export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
+  const { node } = deps;
   /** The request as it goes to the shard's leader if this node does not lead the shard. */
   const shardRequest = (req: FastifyRequest, shard: number): ShardRequest => ({
     shard,
@@ -65,14 +67,15 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps)
     return serveOrForward(
       deps,
       shardRequest(req, shard),
-      async () => {
-        const { result, at } = await node.propose(shard, cmd);
+      async (on) => {
+        const { result, at } = await on.propose(shard, cmd);
         setProvenance(reply, at);
         if (!result.ok) throw failure(result.code, key);
         const version = result.op === 'put' ? result.version : '';
         return reply.header('etag', `"${version}"`).send({ key, version });
       },
       relay(reply),
+      servedAnywhere,
     );
   });
 
@@ -85,13 +88,14 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps)
     return serveOrForward(
       deps,
       shardRequest(req, shard),
-      async () => {
-        const { result, at } = await node.propose(shard, cmd);
+      async (on) => {
+        const { result, at } = await on.propose(shard, cmd);
         setProvenance(reply, at);
         if (!result.ok) throw failure(result.code, key);
         return reply.code(204).send();
       },
       relay(reply),
+      servedAnywhere,
     );
   });
 
@@ -108,12 +112,16 @@ export function kvRoutes(app: FastifyInstance, { node, forwarder }: KVRouteDeps)
       return serveOrForward(
         deps,
         shardRequest(req, shard),
-        async () => sendRead(reply, key, await node.read(shard, key, consistency)),
+        async (on) => sendRead(reply, key, await on.read(shard, key, consistency)),
         relay(reply),
+        servedAnywhere,
       );
     },
   );
 }
+
+/** A key's write or read can be served by the leader's node through a call (node/remote.ts). */
+const servedAnywhere = { remote: true } as const;
 
 function sendRead(
   reply: FastifyReply,

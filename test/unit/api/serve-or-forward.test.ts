@@ -29,6 +29,13 @@ function scripted(routes: ShardRoute[]) {
       calls.push(`awaitLeader ${shard} ${waitMs}`);
     },
     leaderWaitMs: 80,
+    apiOf: (id) => (id === 'n2' ? leaderApi : null),
+    propose: async () => {
+      throw new Error('the scripted node serves only through `serve`');
+    },
+    read: async () => {
+      throw new Error('the scripted node serves only through `serve`');
+    },
   };
   const forwarder = {
     forward: async (api: string, req: { url: string; hops: number }): Promise<Forwarded> => {

@@ -1,0 +1,136 @@
+/**
+ * The accepting end of peer streams (peer-stream.ts), on the peer port's HTTP server: checks the
+ * Upgrade request (path, protocol, cluster id, a known sender, the MAC of the cluster secret)
+ * before a single frame is read, answers 101 with its own proof, then hands the sender's Raft
+ * messages to the sink and its calls to the call handler, and writes the answers back. A refused
+ * Upgrade gets a plain HTTP error and a closed connection; a frame that does not decode closes
+ * the stream (the sender opens a new one, Raft resends).
+ */
+
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { peerAuthHeader } from './peer-auth.js';
+import {
+  acceptorProof,
+  FrameSocket,
+  newNonce,
+  nonceValid,
+  openerProof,
+  proofValid,
+  sessionKey,
+  streamHeaders,
+  streamPath,
+  streamProtocol,
+} from './peer-stream.js';
+import type { MessageSink } from './transport.js';
+import { decodeFrame, encodeFrame, type StreamAnswer } from './wire.js';
+
+/** Answers a call from peer `from`; a rejection is sent back as the call's error. */
+export type CallHandler = (from: string, payload: Uint8Array) => Promise<Uint8Array>;
+
+export interface StreamAcceptorOptions {
+  readonly clusterId: string;
+  readonly secret: string;
+  readonly peers: { has(id: string): boolean };
+  readonly sink: MessageSink;
+  readonly calls: CallHandler;
+  readonly frameBytesMax: number;
+  readonly messagesMax: number;
+  readonly idleMs: number;
+  /** Logs a refusal (once per source and reason). */
+  readonly refuse: (source: string, reason: string) => void;
+}
+
+/** Takes peer streams on `server`; close() ends every open one. */
+export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close(): void } {
+  const open = new Set<FrameSocket>();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const problem = checkUpgrade(req, o);
+    if (problem !== null) {
+      o.refuse(source, problem.reason);
+      socket.end(`HTTP/1.1 ${problem.status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    const from = req.headers[streamHeaders.from] as string;
+    const openerNonce = req.headers[streamHeaders.nonce] as string;
+    const nonce = newNonce();
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        `upgrade: ${streamProtocol}\r\nconnection: Upgrade\r\n` +
+        `${streamHeaders.nonce}: ${nonce}\r\n` +
+        `${peerAuthHeader}: ${acceptorProof(o.secret, openerNonce, nonce)}\r\n\r\n`,
+    );
+    let answers: StreamAnswer[] = [];
+    let flushing = false;
+    const answer = (a: StreamAnswer) => {
+      answers.push(a);
+      if (flushing) return;
+      flushing = true;
+      // Answers that are ready in the same turn leave in one frame.
+      setImmediate(() => {
+        flushing = false;
+        const out = answers;
+        answers = [];
+        conn.write(encodeFrame({ msgs: [], calls: [], answers: out }));
+      });
+    };
+    const conn: FrameSocket = new FrameSocket(socket, head, {
+      key: sessionKey(o.secret, openerNonce, nonce),
+      end: 'acceptor',
+      frameBytesMax: o.frameBytesMax,
+      idleMs: o.idleMs,
+      onClose: () => open.delete(conn),
+      onFrame: (body) => {
+        const decoded = decodeFrame(body, { messagesMax: o.messagesMax });
+        if (!decoded.ok) {
+          o.refuse(source, decoded.reason);
+          conn.close();
+          return;
+        }
+        if (!o.peers.has(from)) {
+          o.refuse(source, `unknown sender ${from}`);
+          conn.close();
+          return;
+        }
+        const f = decoded.value;
+        if (f.msgs.length > 0) o.sink(from, f.msgs);
+        for (const c of f.calls) {
+          o.calls(from, c.payload).then(
+            (payload) => answer({ id: c.id, payload, error: null }),
+            (err: Error) => answer({ id: c.id, payload: null, error: err.message }),
+          );
+        }
+      },
+    });
+    open.add(conn);
+  });
+  return {
+    close: () => {
+      for (const conn of open) conn.close();
+    },
+  };
+}
+
+function checkUpgrade(
+  req: IncomingMessage,
+  o: StreamAcceptorOptions,
+): { readonly status: string; readonly reason: string } | null {
+  if (req.url !== streamPath || req.headers.upgrade !== streamProtocol)
+    return { status: '404 Not Found', reason: `no stream at ${req.url} for ${req.headers.upgrade}` };
+  const cluster = req.headers[streamHeaders.cluster];
+  const from = req.headers[streamHeaders.from];
+  const nonce = req.headers[streamHeaders.nonce];
+  if (typeof cluster !== 'string' || typeof from !== 'string' || !nonceValid(nonce))
+    return { status: '400 Bad Request', reason: 'stream request without cluster, sender or nonce' };
+  const proof = openerProof(o.secret, cluster, from, nonce);
+  if (!proofValid(proof, req.headers[peerAuthHeader]))
+    return {
+      status: '401 Unauthorized',
+      reason: 'missing or wrong MAC: not signed with this cluster secret',
+    };
+  if (cluster !== o.clusterId)
+    return { status: '403 Forbidden', reason: `cluster id ${cluster} is not ${o.clusterId}` };
+  if (!o.peers.has(from)) return { status: '403 Forbidden', reason: `unknown sender ${from}` };
+  return null;
+}
