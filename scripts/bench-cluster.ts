@@ -18,7 +18,7 @@ export interface BenchCluster {
 /** Starts three nodes with `shards` groups on ports portBase+1..3 (API) and +101..103 (peers). */
 export async function startRaftkv(
   dir: string,
-  o: { shards: number; portBase: number },
+  o: { shards: number; portBase: number; env?: Record<string, string> },
 ): Promise<BenchCluster> {
   const nodes = [1, 2, 3].map((i) => ({
     id: `n${i}`,
@@ -30,7 +30,7 @@ export async function startRaftkv(
   writeFileSync(configPath, JSON.stringify({ nodes, shards: o.shards, replicas: 3 }, null, 2));
   const procs: NodeProcess[] = nodes.map((n) =>
     startNode(
-      { configPath, id: n.id, dataDir: join(dir, n.id), env: { RAFTKV_LOG_LEVEL: 'warn' } },
+      { configPath, id: n.id, dataDir: join(dir, n.id), env: { RAFTKV_LOG_LEVEL: 'warn', ...o.env } },
       () => {},
     ),
   );

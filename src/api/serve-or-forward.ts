@@ -96,11 +96,13 @@ export async function serveOrForward<T>(
     const remote = opts.remote ? (node.remoteServer?.(route.node) ?? null) : null;
     if (remote !== null) {
       try {
+        const served = await serve(remote);
         deps.onRemote?.();
-        return await serve(remote);
+        return served;
       } catch (err) {
-        // Not sent (no stream to the leader's node yet): relayed over HTTP below.
+        // Not sent (no stream to the leader's node yet): relayed over HTTP below, counted there.
         if (!(err instanceof NotSentError)) {
+          deps.onRemote?.();
           named = routeAgain(err);
           continue;
         }

@@ -50,7 +50,7 @@ import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
 import { leaderKnown, roleChange } from './leader-waits.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
-import { answerCall, RemoteShardServer, type ShardServer } from './remote.js';
+import { answerCall, RemoteShardServer, remoteCallGraceMs, type ShardServer } from './remote.js';
 import { Shutdown } from './shutdown.js';
 import type { StateMachine, StateMachineFactory } from './state-machine.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
@@ -63,9 +63,6 @@ const kvMachine = {
   empty: () => new KVStateMachine(),
   restore: (data: Uint8Array) => KVStateMachine.restore(data),
 };
-
-/** How much longer than the leader's own request timeout a caller waits for its answer. */
-const remoteCallGraceMs = 1_000;
 
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
@@ -748,7 +745,11 @@ export class RaftKVNode {
   /** Answers another node's call (remote.ts) as this node's own API would serve it. */
   answerCall(payload: Uint8Array): Promise<Uint8Array> {
     return answerCall(
-      this,
+      {
+        propose: (s, c) => this.propose(s, c),
+        read: (s, k, c) => this.read(s, k, c),
+        hosts: (s) => this.#groups.has(s),
+      },
       (shard) => {
         const r = this.route(shard);
         return r.kind === 'remote' ? r.node : null;

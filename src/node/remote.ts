@@ -28,6 +28,9 @@ export interface ShardServer {
   ): Promise<{ entry: KVEntry | null; at: Provenance }>;
 }
 
+/** How much longer than the leader's own request timeout a caller waits for a call's answer. */
+export const remoteCallGraceMs = 1_000;
+
 /** The call never reached the other node: nothing was done. */
 export class NotSentError extends Error {
   override readonly name = 'NotSentError';
@@ -52,14 +55,19 @@ type Answer =
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-/** How the leader's node answers calls: with the local node, which `leaderOf` asks about leaders. */
+/**
+ * How the leader's node answers calls: with the local node. A shard it holds no replica of (any
+ * more), or no longer leads, is refused as NotLeaderError naming the node `leaderOf` says
+ * requests for the shard should go to.
+ */
 export async function answerCall(
-  local: ShardServer,
+  local: ShardServer & { hosts(shard: number): boolean },
   leaderOf: (shard: number) => NodeId | null,
   payload: Uint8Array,
 ): Promise<Uint8Array> {
   const call = decodeCall(payload);
   try {
+    if (!local.hosts(call.shard)) throw new NotLeaderError(call.shard);
     if (call.k === 'propose') {
       const { result, at } = await local.propose(call.shard, decodeCommand(call.cmd));
       return packr.pack({ ok: true, result, at } satisfies Answer);
@@ -79,7 +87,10 @@ export async function answerCall(
   }
 }
 
-/** The leader on `node`, reached by calls through `send` (the transport's call). */
+/**
+ * The leader on `node`, reached by calls through `send` (the transport's call). A KVError from
+ * `send` itself (refused before the call left, e.g. at this node's in-flight cap) passes through.
+ */
 export class RemoteShardServer implements ShardServer {
   readonly #node: NodeId;
   readonly #send: (node: NodeId, payload: Uint8Array) => Promise<Uint8Array>;
@@ -117,6 +128,8 @@ export class RemoteShardServer implements ShardServer {
       bytes = await this.#send(this.#node, packr.pack(call));
     } catch (err) {
       if (err instanceof CallNotSentError) throw new NotSentError(err.message);
+      // Refused before it left (this node's in-flight cap): nothing was done; passed on as it is.
+      if (err instanceof KVError) throw err;
       const why = `the call to the shard leader ${this.#node} got no answer (${(err as Error).message})`;
       throw write ? outcomeUnknown(`${why}; the write may or may not take effect`) : unavailable(why);
     }

@@ -25,8 +25,10 @@ export interface HttpTransportOptions {
 
 /** The most messages waiting for one peer; past it new ones are dropped (Raft resends). */
 export const peerQueueMessagesMax = 50_000;
-/** The most messages one request to a peer carries. */
+/** The most messages one frame or request to a peer carries. */
 export const peerBatchMessagesMax = 4_096;
+/** How long a peer without streams (an older node) gets requests before its stream is tried again. */
+export const peerPostOnlyMs = 30_000;
 /** A snapshot travels to a follower in chunks of this size. */
 export const snapshotChunkBytes = 1024 * 1024;
 
@@ -59,6 +61,7 @@ export class HttpTransport implements Transport {
         log: o.log,
         frameBytesMax: o.frameBytesMax,
         idleMs: peerTimeouts.connectionTimeout,
+        postOnlyMs: peerPostOnlyMs,
       });
       this.#links.set(peer, { url, link });
     }

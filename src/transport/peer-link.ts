@@ -31,8 +31,6 @@ export class CallLostError extends Error {}
 /** The peer got the call and could not handle it. */
 export class CallFailedError extends Error {}
 
-/** How long a peer that has no streams gets requests before the stream is tried again. */
-const postOnlyMs = 30_000;
 /** How often calls waiting for an answer are checked against their deadlines. */
 const callSweepMs = 100;
 
@@ -64,6 +62,8 @@ export interface PeerLinkOptions {
   readonly frameBytesMax: number;
   /** A stream silent this long is dropped. */
   readonly idleMs: number;
+  /** How long a peer that has no streams (404 to the Upgrade) gets requests before the stream is tried again. */
+  readonly postOnlyMs: number;
 }
 
 export const batchPath = '/raft/v1/batch';
@@ -190,7 +190,7 @@ export class PeerLink {
     }
     if (opened.kind === 'refused' && opened.status === 404) {
       this.#o.log.info({ peer: this.#o.peer }, 'peer has no peer stream; sending it requests');
-      this.#postOnlyUntil = Date.now() + postOnlyMs;
+      this.#postOnlyUntil = Date.now() + this.#o.postOnlyMs;
       void this.#flush();
       return;
     }

@@ -80,7 +80,13 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
       end: 'acceptor',
       frameBytesMax: o.frameBytesMax,
       idleMs: o.idleMs,
-      onClose: () => open.delete(conn),
+      onClose: (reason) => {
+        open.delete(conn);
+        // A peer that stops or restarts just closes; anything else (a bad MAC, a frame over the
+        // limit, silence) is worth one line.
+        if (reason !== null && reason !== 'connection closed' && !reason.startsWith('read ECONNRESET'))
+          o.refuse(source, `stream from ${from} closed: ${reason}`);
+      },
       onFrame: (body) => {
         const decoded = decodeFrame(body, { messagesMax: o.messagesMax });
         if (!decoded.ok) {

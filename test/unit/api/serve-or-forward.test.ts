@@ -10,16 +10,33 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Forwarded } from '../../../src/api/forward.js';
 import { type RoutingNode, type ShardRequest, serveOrForward } from '../../../src/api/serve-or-forward.js';
-import { KVError, NotLeaderError, type ShardRoute } from '../../../src/node/index.js';
+import {
+  KVError,
+  NotLeaderError,
+  NotSentError,
+  type ShardRoute,
+  type ShardServer,
+} from '../../../src/node/index.js';
 import { type OneNode, startOneNode } from './one-node.js';
 
 const leaderApi = 'http://127.0.0.1:7002';
 
-/** A node whose routes are `routes`, one per call (the last one repeats), and a forwarder that records. */
-function scripted(routes: ShardRoute[]) {
+/**
+ * A node whose routes are `routes`, one per call (the last one repeats), and a forwarder that
+ * records; with `remote`, the node reaches other nodes by calls through `remote(id, calls)`.
+ */
+function scripted(routes: ShardRoute[], remote?: (id: string, calls: string[]) => ShardServer) {
   const calls: string[] = [];
   let next = 0;
   const node: RoutingNode = {
+    ...(remote === undefined
+      ? {}
+      : {
+          remoteServer: (id: string) => {
+            calls.push(`remoteServer ${id}`);
+            return remote(id, calls);
+          },
+        }),
     route: (shard) => {
       const route = routes[Math.min(next++, routes.length - 1)]!;
       calls.push(`route ${shard}: ${route.kind}`);
@@ -121,6 +138,90 @@ describe('serveOrForward', () => {
         hops,
         outcome: '503 unavailable: no leader known for shard 2',
         calls: ['route 2: remote'],
+      });
+    }
+  });
+});
+
+/** A node's server reached by calls whose reads answer `'value on <id>'`, or throw `fails(id)`. */
+const callee =
+  (fails: (id: string) => Error | null) =>
+  (id: string, calls: string[]): ShardServer => ({
+    propose: async () => {
+      throw new Error('these tests only read');
+    },
+    read: async (shard) => {
+      calls.push(`read on ${id}`);
+      const err = fails(id);
+      if (err !== null) throw err;
+      return {
+        entry: { value: Buffer.from(`value on ${id}`), version: '1' },
+        at: { shard, node: id, term: 1, index: 1 },
+      };
+    },
+  });
+
+/** What `serveOrForward` makes of a read of `routes` with `opts`, when `fails` says which callee throws. */
+async function runRemote(
+  routes: ShardRoute[],
+  opts: { remote: boolean } | undefined,
+  fails: (id: string) => Error | null = () => null,
+) {
+  const s = scripted(routes, callee(fails));
+  let remoteCount = 0;
+  const serve = async (on: ShardServer) =>
+    `served: ${(await on.read(2, 'k', 'linearizable')).entry!.value.toString()}`;
+  const outcome = await serveOrForward(
+    { ...s, onRemote: () => void remoteCount++ },
+    request(),
+    serve,
+    relay,
+    opts,
+  ).catch((e: unknown) => (e instanceof KVError ? `${e.status} ${e.code}: ${e.message}` : Promise.reject(e)));
+  return { outcome, calls: s.calls, remoteCount };
+}
+
+describe('serveOrForward with calls to the leader (remote)', () => {
+  it("serves a remote route through the leader's node, counting it once, without the forwarder", async () => {
+    expect(await runRemote([remote], { remote: true })).toEqual({
+      outcome: 'served: value on n2',
+      calls: ['route 2: remote', 'remoteServer n2', 'read on n2'],
+      remoteCount: 1,
+    });
+  });
+
+  it('relays over HTTP when the call was not sent, counting only the forward', async () => {
+    expect(
+      await runRemote([remote], { remote: true }, () => new NotSentError('no open stream to n2')),
+    ).toEqual({
+      outcome: 'relayed 200 from the leader',
+      calls: ['route 2: remote', 'remoteServer n2', 'read on n2', `forward ${leaderApi}/v1/kv/k hops 0`],
+      remoteCount: 0,
+    });
+  });
+
+  it('routes the second pass to the leader the refusing node named', async () => {
+    const fails = (id: string) => (id === 'n2' ? new NotLeaderError(2, 'n3') : null);
+    expect(await runRemote([remote], { remote: true }, fails)).toEqual({
+      outcome: 'served: value on n3',
+      calls: [
+        'route 2: remote',
+        'remoteServer n2',
+        'read on n2',
+        'route 2: remote',
+        'remoteServer n3',
+        'read on n3',
+      ],
+      remoteCount: 2,
+    });
+  });
+
+  it('forwards over HTTP without `remote`, even when the node could call the leader', async () => {
+    for (const opts of [{ remote: false }, undefined]) {
+      expect(await runRemote([remote], opts)).toEqual({
+        outcome: 'relayed 200 from the leader',
+        calls: ['route 2: remote', `forward ${leaderApi}/v1/kv/k hops 0`],
+        remoteCount: 0,
       });
     }
   });

@@ -14,6 +14,7 @@ import * as uiRoute from '../../../src/api/routes/ui.js';
 import * as plan from '../../../src/membership/plan.js';
 import * as group from '../../../src/node/group.js';
 import * as balance from '../../../src/node/leader-balance.js';
+import * as remote from '../../../src/node/remote.js';
 import * as status from '../../../src/node/status.js';
 import { defaultRaftTuning } from '../../../src/raft/types.js';
 import * as join from '../../../src/server/join.js';
@@ -29,6 +30,7 @@ const constants: Record<string, unknown> = {
   ...group,
   ...balance,
   ...status,
+  ...remote,
   ...forward,
   ...uiRoute,
   ...rebalancer,
