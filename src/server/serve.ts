@@ -85,6 +85,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   await checkIdentity(store, config, o.id, joined?.incarnation);
   const identities = await PeerIdentities.load(store);
   let node: RaftKVNode | null = null;
+  // The node's transport, once it made it: answers to calls ride on its streams both ways.
+  let transport: HttpTransport | null = null;
   let isMember: ((peer: string) => boolean) | null = null;
   const peerApp = buildPeerServer({
     clusterId: config.clusterId,
@@ -100,6 +102,8 @@ export async function serve(o: ServeOptions): Promise<void> {
         (config.nodes.some((n) => n.id === id) || node?.nodes().some((n) => n.id === id) === true),
     },
     sink: (from, msgs) => node?.receive(from, msgs),
+    answerOwnWay: (to, a) => transport?.answer(to, a) ?? false,
+    answers: (from, answers) => transport?.takeAnswers(from, answers),
     calls: async (_from, payload) => {
       if (node === null) throw new Error('starting; not serving yet');
       return node.answerCall(payload);
@@ -150,7 +154,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     onFatal: fatal,
     ...(joined === null ? { claim } : { joined: true }),
     transport: (peers) =>
-      new HttpTransport({
+      (transport = new HttpTransport({
         clusterId: config.clusterId,
         self: o.id,
         peers,
@@ -159,7 +163,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         tls: security.peerTls,
         log,
         frameBytesMax: peerBodyBytesMax,
-      }),
+      })),
   });
   const started = node;
   isMember = (peer) => started.hostsMember(peer);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { peerTimeouts } from './peer-limits.js';
 import { CallNotSentError, PeerLink, type PeerLinkOptions } from './peer-link.js';
 import type { Transport } from './transport.js';
-import type { GroupMessage } from './wire.js';
+import type { GroupMessage, StreamAnswer } from './wire.js';
 
 export interface HttpTransportOptions {
   readonly clusterId: string;
@@ -81,6 +81,16 @@ export class HttpTransport implements Transport {
     const link = this.#links.get(peer)?.link;
     if (link === undefined) return Promise.reject(new CallNotSentError(`no link to ${peer}`));
     return link.call(payload, timeoutMs);
+  }
+
+  /** See PeerLink.answer: false when no stream to `peer` is open. */
+  answer(peer: string, a: StreamAnswer): boolean {
+    return this.#links.get(peer)?.link.answer(a) ?? false;
+  }
+
+  /** Answers to our calls that came on `peer`'s stream. */
+  takeAnswers(peer: string, answers: readonly StreamAnswer[]): void {
+    this.#links.get(peer)?.link.takeAnswers(answers);
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,7 @@ import {
   encodeFrame,
   encodeSnapshotChunk,
   type GroupMessage,
+  type StreamAnswer,
   type StreamCall,
   wireVersion,
 } from './wire.js';
@@ -75,6 +76,7 @@ export class PeerLink {
   readonly #pool: Pool;
   #queue: GroupMessage[] = [];
   #calls: StreamCall[] = [];
+  #answers: StreamAnswer[] = [];
   readonly #pending = new Map<number, PendingCall>();
   #nextCall = 1;
   #sweep: NodeJS.Timeout | null = null;
@@ -127,6 +129,29 @@ export class PeerLink {
     });
   }
 
+  /**
+   * Sends the answer to a call the peer made (on its own stream to us) with what this link sends
+   * anyway: a leader's answers leave with the appends of the same turn. False when no stream is
+   * open; the caller then answers on the peer's stream.
+   */
+  answer(a: StreamAnswer): boolean {
+    if (this.#closed || this.#stream === null) return false;
+    this.#answers.push(a);
+    this.#schedule();
+    return true;
+  }
+
+  /** Answers to this node's calls that came on the peer's own stream to us. */
+  takeAnswers(answers: readonly StreamAnswer[]): void {
+    for (const a of answers) {
+      const p = this.#pending.get(a.id);
+      if (p === undefined) continue;
+      this.#pending.delete(a.id);
+      if (a.payload !== null) p.resolve(a.payload);
+      else p.reject(new CallFailedError(a.error ?? 'the peer could not handle the call'));
+    }
+  }
+
   // Everything queued in one turn of the event loop leaves together.
   #schedule(): void {
     if (this.#scheduled || this.#flushing) return;
@@ -146,18 +171,23 @@ export class PeerLink {
     }
     this.#flushing = true;
     try {
-      while (!this.#closed && this.#stream !== null && (this.#queue.length > 0 || this.#calls.length > 0)) {
+      while (!this.#closed && this.#stream !== null && this.#waiting()) {
         const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
-        const calls = this.#calls;
+        const { calls, answers } = { calls: this.#calls, answers: this.#answers };
         this.#calls = [];
+        this.#answers = [];
         const stream = this.#stream;
-        if (!stream.write(encodeFrame({ msgs, calls, answers: [] }))) await stream.drained();
+        if (!stream.write(encodeFrame({ msgs, calls, answers }))) await stream.drained();
       }
     } finally {
       this.#flushing = false;
     }
     // The stream closed while it drained: what is left goes on the next one.
-    if (!this.#closed && (this.#queue.length > 0 || this.#calls.length > 0)) this.#schedule();
+    if (!this.#closed && this.#waiting()) this.#schedule();
+  }
+
+  #waiting(): boolean {
+    return this.#queue.length > 0 || this.#calls.length > 0 || this.#answers.length > 0;
   }
 
   async #open(): Promise<void> {
@@ -214,13 +244,7 @@ export class PeerLink {
       this.#stream?.close();
       return;
     }
-    for (const a of decoded.value.answers) {
-      const p = this.#pending.get(a.id);
-      if (p === undefined) continue;
-      this.#pending.delete(a.id);
-      if (a.payload !== null) p.resolve(a.payload);
-      else p.reject(new CallFailedError(a.error ?? 'the peer could not handle the call'));
-    }
+    this.takeAnswers(decoded.value.answers);
   }
 
   #streamClosed(reason: string | null): void {
@@ -228,6 +252,8 @@ export class PeerLink {
     // Calls not yet written never left; the others may have been handled.
     this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the stream closed first`));
     this.#calls = [];
+    // Answers not yet written are lost with the stream: their callers learn it by their deadline.
+    this.#answers = [];
     const lost = this.#pending.size;
     for (const p of this.#pending.values())
       p.reject(new CallLostError(`the stream to ${this.#o.peer} closed`));

@@ -13,7 +13,7 @@ import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMacValid } from './peer-auth.js';
 import { peerServerLimits, peerTimeouts } from './peer-limits.js';
 import { batchPath, claimPath, snapshotPath } from './peer-link.js';
-import { acceptStreams, type CallHandler } from './stream-acceptor.js';
+import { acceptStreams, type CallHandler, type StreamAcceptorOptions } from './stream-acceptor.js';
 import type { MessageSink } from './transport.js';
 import {
   type ClaimAnswer,
@@ -35,6 +35,9 @@ export interface PeerServerOptions {
   readonly sink: MessageSink;
   /** Answers peers' calls that come on their streams; without it every call fails. */
   readonly calls?: CallHandler;
+  /** Where answers go and come from besides the caller's stream (stream-acceptor.ts). */
+  readonly answerOwnWay?: StreamAcceptorOptions['answerOwnWay'];
+  readonly answers?: StreamAcceptorOptions['answers'];
   /**
    * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when
    * this node cannot tell yet (its groups are loading): the peer asks again.
@@ -95,6 +98,8 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     peers: o.peers,
     sink: o.sink,
     calls: o.calls ?? (async () => Promise.reject(new Error('this node takes no calls'))),
+    ...(o.answerOwnWay === undefined ? {} : { answerOwnWay: o.answerOwnWay }),
+    ...(o.answers === undefined ? {} : { answers: o.answers }),
     frameBytesMax: o.bodyBytesMax,
     messagesMax: o.messagesMax,
     idleMs: peerTimeouts.connectionTimeout,

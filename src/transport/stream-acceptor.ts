@@ -34,6 +34,13 @@ export interface StreamAcceptorOptions {
   readonly peers: { has(id: string): boolean };
   readonly sink: MessageSink;
   readonly calls: CallHandler;
+  /**
+   * Sends an answer on this node's own stream to the caller, with what goes there anyway; false
+   * when that stream is not open, and the answer goes back on the caller's stream instead.
+   */
+  readonly answerOwnWay?: (to: string, a: StreamAnswer) => boolean;
+  /** Answers to this node's own calls, come on the peer's stream. */
+  readonly answers?: (from: string, answers: readonly StreamAnswer[]) => void;
   readonly frameBytesMax: number;
   readonly messagesMax: number;
   readonly idleMs: number;
@@ -64,6 +71,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
     let answers: StreamAnswer[] = [];
     let flushing = false;
     const answer = (a: StreamAnswer) => {
+      if (o.answerOwnWay?.(from, a) === true) return;
       answers.push(a);
       if (flushing) return;
       flushing = true;
@@ -101,6 +109,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
         }
         const f = decoded.value;
         if (f.msgs.length > 0) o.sink(from, f.msgs);
+        if (f.answers.length > 0) o.answers?.(from, f.answers);
         for (const c of f.calls) {
           o.calls(from, c.payload).then(
             (payload) => answer({ id: c.id, payload, error: null }),

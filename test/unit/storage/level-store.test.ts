@@ -30,6 +30,24 @@ describeStoreContract('LevelStore', {
 /** Opens the raw database under a closed store, for writing damage into it. */
 const withRawDb = (fn: (db: RawDb) => Promise<unknown>) => withRawDbAt(dir, fn);
 
+type ChainedBatch = ReturnType<Level<Buffer, Buffer>['batch']>;
+
+/**
+ * Watches every batch the store writes: `onWrite` gets the chained batch, the options of its
+ * write, and the real write to call (or not).
+ */
+function spyOnBatchWrites(
+  onWrite: (chained: ChainedBatch, opts: unknown, write: () => Promise<void>) => Promise<void>,
+) {
+  const original = Level.prototype.batch as (this: Level<Buffer, Buffer>) => ChainedBatch;
+  return vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level<Buffer, Buffer>) {
+    const chained = original.call(this);
+    const write = chained.write.bind(chained) as (opts?: unknown) => Promise<void>;
+    chained.write = ((opts?: unknown) => onWrite(chained, opts, () => write(opts))) as ChainedBatch['write'];
+    return chained;
+  } as typeof Level.prototype.batch);
+}
+
 describe('LevelStore on disk', () => {
   let store: LevelStore;
   beforeEach(async () => {
@@ -109,7 +127,11 @@ describe('LevelStore on disk', () => {
 
   it('hands the sync flag to LevelDB in one batch for all groups', async () => {
     store = await LevelStore.open(dir);
-    const batch = vi.spyOn(Level.prototype, 'batch');
+    const written: [number, unknown][] = [];
+    const batch = spyOnBatchWrites((chained, opts, write) => {
+      written.push([chained.length, opts]);
+      return write();
+    });
     try {
       await store.write(
         [groupWrite(3, { entries: entries(5, 5, 1) }), groupWrite(4, { entries: entries(1, 1, 1) })],
@@ -118,9 +140,7 @@ describe('LevelStore on disk', () => {
         },
       );
       await store.write([groupWrite(4, { hardState: { term: 1, vote: null, commit: 1 } })], { sync: false });
-      expect(
-        (batch.mock.calls as unknown as [unknown[], unknown][]).map(([ops, opts]) => [ops.length, opts]),
-      ).toEqual([
+      expect(written).toEqual([
         [2, { sync: true }],
         [1, { sync: false }],
       ]);
@@ -132,7 +152,13 @@ describe('LevelStore on disk', () => {
   it('rejects a failed batch and every write after it', async () => {
     store = await LevelStore.open(dir);
     const diskFull = new Error('IO error: No space left on device');
-    const batch = vi.spyOn(Level.prototype, 'batch').mockRejectedValueOnce(diskFull);
+    let failed = false;
+    const batch = spyOnBatchWrites(async (chained, _opts, write) => {
+      if (failed) return write();
+      failed = true;
+      await chained.close();
+      throw diskFull;
+    });
     try {
       await expect(store.write([groupWrite(3, { entries: entries(5, 5, 1) })], { sync: true })).rejects.toBe(
         diskFull,
