@@ -1,7 +1,8 @@
 /**
  * A local three-member etcd cluster for side-by-side benchmarks: Debian's etcd-server (installed
  * with apt when missing), loopback ports of its own, fresh data directories, default durability.
- * Members are started and stopped by PID.
+ * Members are started, signalled and stopped by PID; a member killed or stopped can be started
+ * again on its data directory (the failover benchmark does).
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -11,9 +12,13 @@ import { waitFor } from '../harness/index.js';
 
 export interface EtcdCluster {
   readonly endpoints: readonly string[];
-  /** The members' PIDs, in member order. */
+  /** The members' PIDs, in member order (of the processes running now). */
   readonly pids: readonly number[];
   readonly version: string;
+  /** Sends `signal` to member `i` by PID; resolves once it exited if the signal ends it. */
+  signal(i: number, signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'): Promise<void>;
+  /** Starts member `i` again on its data directory. */
+  restart(i: number): void;
   stop(): Promise<void>;
 }
 
@@ -36,7 +41,7 @@ export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdClus
     peer: `http://127.0.0.1:${basePort + i * 10 + 1}`,
   }));
   const initial = members.map((m) => `${m.name}=${m.peer}`).join(',');
-  const children: ChildProcess[] = members.map((m) => {
+  const spawnMember = (m: (typeof members)[number]): ChildProcess => {
     const data = join(dir, m.name);
     mkdirSync(data, { recursive: true });
     const log = openSync(join(dir, `${m.name}.log`), 'a');
@@ -67,7 +72,13 @@ export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdClus
         env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
       },
     );
-  });
+  };
+  const children: ChildProcess[] = members.map(spawnMember);
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once('exit', () => resolve());
+    });
   const endpoints = members.map((m) => m.client);
   for (const e of endpoints) {
     await waitFor(
@@ -80,18 +91,27 @@ export async function startEtcd(dir: string, basePort = 23790): Promise<EtcdClus
   }
   return {
     endpoints,
-    pids: children.map((c) => c.pid!),
+    get pids() {
+      return children.map((c) => c.pid!);
+    },
     version,
+    async signal(i, signal) {
+      const c = children[i]!;
+      c.kill(signal);
+      if (signal === 'SIGKILL') await exited(c);
+    },
+    restart(i) {
+      children[i] = spawnMember(members[i]!);
+    },
     async stop() {
       await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null) return resolve();
-              c.once('exit', () => resolve());
-              c.kill('SIGTERM');
-            }),
-        ),
+        children.map((c) => {
+          if (c.signalCode === null && c.exitCode === null) {
+            c.kill('SIGCONT');
+            c.kill('SIGTERM');
+          }
+          return exited(c);
+        }),
       );
     },
   };

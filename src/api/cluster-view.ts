@@ -216,9 +216,16 @@ export function mergeLeaderChanges(changes: readonly LeaderChange[]): LeaderChan
   for (const views of byKey.values()) {
     const best = views.reduce((a, b) => (score(b) > score(a) ? b : a));
     const transfer = views.some((v) => v.kind === 'transfer');
+    const seen = (d: LeaderChange['detection']) => views.some((v) => v.detection === d);
     merged.push({
       ...best,
       kind: transfer ? 'transfer' : best.kind,
+      // The earliest sign any observer had: a hand-over, a lost connection, else the timeout.
+      detection: seen('handover')
+        ? 'handover'
+        : seen('connection lost')
+          ? 'connection lost'
+          : (best.detection ?? null),
       seenBy: views.map((v) => v.observer).filter((id) => id !== best.observer),
     });
   }

@@ -173,7 +173,8 @@ const script = `
           'data-to': c.to, 'data-term': c.term, 'data-window': c.window, 'data-window-ms': c.windowMs }) + '>' +
         '<td class="num">' + clock(c.electedAtMs) + '<div class="idx muted">' + ago(c.electedAtMs, v.atMs) + '</div></td>' +
         '<td class="num">' + c.shard + '</td><td>' + change + '</td><td class="num">' + c.term + '</td>' +
-        '<td><span class="kind ' + c.kind + '">' + (c.kind === 'initial' ? 'elected' : c.kind) + '</span></td>' +
+        '<td><span class="kind ' + c.kind + '">' + (c.kind === 'initial' ? 'elected' : c.kind) + '</span>' +
+          (c.kind === 'failover' && c.detection ? ' <span class="muted" data-testid="detection">' + esc(c.detection) + '</span>' : '') + '</td>' +
         '<td>' + win + '</td><td class="muted">' + esc(c.observer) + '</td></tr>';
     }).join('');
     return '<table>' + head + rows + '</table>';

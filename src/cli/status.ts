@@ -108,7 +108,12 @@ function shardRows(s: ShardView): string[][] {
 
 export function describeChange(c: LeaderChangeView): string {
   const change = c.from === null ? `elected ${c.to}` : `${c.from} -> ${c.to}`;
-  const kind = c.kind === 'initial' ? 'elected' : c.kind;
+  const kind =
+    c.kind === 'initial'
+      ? 'elected'
+      : c.kind === 'failover'
+        ? `failover (${c.detection ?? 'election timeout'})`
+        : c.kind;
   const window =
     c.window === 'measured'
       ? `unavailable ${c.windowMs} ms`

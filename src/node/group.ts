@@ -226,10 +226,10 @@ export class Group<M extends StateMachine<unknown> = KVStateMachine> {
   }
 
   /** The voter that is most up to date, for handing leadership over; null if not leader or alone. */
-  bestTransferee(): NodeId | null {
+  bestTransferee(eligible: (id: NodeId) => boolean = () => true): NodeId | null {
     const best = this.raft
       .followers()
-      .filter((f) => !f.learner)
+      .filter((f) => !f.learner && eligible(f.id))
       .sort((a, b) => b.match - a.match)[0];
     return best?.id ?? null;
   }

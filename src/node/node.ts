@@ -39,7 +39,7 @@ import {
 import { HashRing, placeShards } from '../shard/index.js';
 import { type GroupId, type RaftStore, type StoreIdentity, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
-import type { GroupMessage } from '../transport/wire.js';
+import type { GroupMessage, PeerNotice } from '../transport/wire.js';
 import { type Cancel, type Clock, systemClock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
 import { badRequest, NotLeaderError, unavailable } from './errors.js';
@@ -51,7 +51,7 @@ import { leaderKnown, roleChange } from './leader-waits.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { answerCall, RemoteShardServer, remoteCallGraceMs, type ShardServer } from './remote.js';
-import { Shutdown } from './shutdown.js';
+import { type HandOver, Shutdown } from './shutdown.js';
 import type { StateMachine, StateMachineFactory } from './state-machine.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
 
@@ -216,6 +216,7 @@ export class RaftKVNode {
         this.#stopTicker?.();
         this.#stopTicker = null;
       },
+      noticeWaitMs: this.leaderWaitMs,
     });
     this.#deps = deps;
     this.#store = deps.store;
@@ -857,8 +858,27 @@ export class RaftKVNode {
   }
 
   /** First half of SIGTERM (Shutdown.handOver): leadership moves away while the node still serves. */
-  handOver(waitMs: number): Promise<void> {
+  handOver(waitMs: number): Promise<HandOver> {
     return this.#shutdown.handOver(waitMs);
+  }
+
+  /**
+   * Every connection to `peer` was refused or reset (transport/peer-presence.ts): its process is
+   * gone. Each group this node follows `peer` in campaigns soon (Raft.peerGone, with pre-vote).
+   */
+  peerGone(peer: NodeId): void {
+    if (this.#shutdown.stopped || this.#shutdown.failure !== null) return;
+    for (const g of this.#allGroups()) {
+      if (g.raft.status().leader !== peer) continue;
+      g.observer.leaderGoneNoted();
+      g.raft.peerGone(peer);
+    }
+    this.#loop.schedule();
+  }
+
+  /** What a peer said of itself on its stream. */
+  peerNotice(from: NodeId, notice: PeerNotice): void {
+    if (notice === 'stopping') this.#shutdown.peerStopping(from);
   }
 
   /** Second half (Shutdown.shutdown): stop, finish the running turn, fail waiting clients, close. */

@@ -17,6 +17,13 @@ import type { Entry, NodeId, Role, SoftState } from '../raft/types.js';
 export type LeaderChangeKind = 'initial' | 'failover' | 'transfer';
 
 /**
+ * How the change began: `handover` (the leader handed over), `connection lost` (the leader's
+ * connections were refused or reset: its process died, seen at once), `election timeout` (the
+ * leader fell silent: paused, cut off, or gone without a reset). Null for `initial`.
+ */
+export type Detection = 'handover' | 'connection lost' | 'election timeout';
+
+/**
  * `open`: writes went on before the change and none of the new term was applied yet;
  * `measured`: windowMs is known; `idle`: no writes shortly before or after, nothing to measure.
  */
@@ -32,6 +39,7 @@ export interface LeaderChange {
   readonly from: NodeId | null;
   readonly to: NodeId;
   readonly kind: LeaderChangeKind;
+  readonly detection: Detection | null;
   /** When this node stopped following `from`; null for `initial`. */
   readonly lostAtMs: number | null;
   /** When this node learned of `to`. */
@@ -97,6 +105,7 @@ export class GroupObserver {
   readonly #open: Mutable<LeaderChange>[] = [];
   readonly #changes: Mutable<LeaderChange>[] = [];
   #transferNotedMs: number | null = null;
+  #goneNotedMs: number | null = null;
 
   constructor(shard: number, self: NodeId, log: Logger, now: () => number) {
     this.#shard = shard;
@@ -128,6 +137,11 @@ export class GroupObserver {
     this.#transferNotedMs = this.#now();
   }
 
+  /** The leader's connections were refused or reset: a change that follows soon is a failover seen that way. */
+  leaderGoneNoted(): void {
+    this.#goneNotedMs = this.#now();
+  }
+
   snapshotTaken(bytes: number): void {
     this.#sink?.snapshotTaken(bytes);
   }
@@ -154,8 +168,12 @@ export class GroupObserver {
     const p = this.#pending ?? { from: null, lostAtMs: null, lastWriteBeforeMs: this.#lastWriteMs };
     this.#pending = null;
     const transfer = this.#transferNotedMs !== null && now - this.#transferNotedMs <= transferNoteMs;
+    const gone = this.#goneNotedMs !== null && now - this.#goneNotedMs <= transferNoteMs;
     this.#transferNotedMs = null;
+    this.#goneNotedMs = null;
     const kind: LeaderChangeKind = !this.#everHadLeader ? 'initial' : transfer ? 'transfer' : 'failover';
+    const detection: Detection | null =
+      kind === 'initial' ? null : transfer ? 'handover' : gone ? 'connection lost' : 'election timeout';
     this.#everHadLeader = true;
     const lostAt = p.lostAtMs ?? now;
     const busy = p.lastWriteBeforeMs !== null && lostAt - p.lastWriteBeforeMs <= idleBeforeMs;
@@ -166,6 +184,7 @@ export class GroupObserver {
       from: p.from,
       to: leader,
       kind,
+      detection,
       lostAtMs: p.lostAtMs,
       electedAtMs: now,
       lastWriteBeforeMs: p.lastWriteBeforeMs,
@@ -180,7 +199,7 @@ export class GroupObserver {
     if (change.window === 'open') this.#open.push(change);
     this.#sink?.leaderChanged(kind);
     if (leader !== this.#self) {
-      this.#log.info({ term, leader, previous: p.from, kind }, 'leader changed');
+      this.#log.info({ term, leader, previous: p.from, kind, detection }, 'leader changed');
     }
   }
 

@@ -1,7 +1,9 @@
 /**
- * How a node stops: cleanly on SIGTERM (hand leadership over while still serving, then stop
- * ticking, finish the running turn, fail waiting clients, close transport and store), or at once
- * when its disk failed (nothing more is stepped or acknowledged).
+ * How a node stops: cleanly on SIGTERM (say so to the peers, hand leadership over to members
+ * that are up and staying while still serving, then stop ticking, finish the running turn, fail
+ * waiting clients, close transport and store), or at once when its disk failed (nothing more is
+ * stepped or acknowledged). When every node stops at once (`docker compose down`), each hears
+ * within a heartbeat round that the others are stopping too, hands nothing over and exits.
  */
 
 import type { Logger } from 'pino';
@@ -23,6 +25,24 @@ export interface ShutdownDeps {
   readonly log: Logger;
   /** Stops the node's tick timer. */
   readonly stopTicking: () => void;
+  /** How long a stopping node listens for peers that stop too before it picks whom to hand over to. */
+  readonly noticeWaitMs: number;
+}
+
+/** How long a peer's word that it is stopping counts (a restarted peer may be a target again). */
+export const stoppingNoticeMs = 10_000;
+
+/** What a stopping node's hand-over did. */
+export interface HandOver {
+  /** Group → the member it was handed to. */
+  readonly handedTo: Readonly<Record<number, NodeId>>;
+  /** Groups led here with no member up and staying to take them (every other one stops too). */
+  readonly kept: readonly number[];
+  /** Handed groups still led here when the wait ended (a target stopped too, or the wait ran out). */
+  readonly stillLeading: readonly number[];
+  readonly waitedMs: number;
+  /** The peers that said they are stopping. */
+  readonly peersStopping: readonly NodeId[];
 }
 
 export class Shutdown {
@@ -32,6 +52,9 @@ export class Shutdown {
   #failure: Error | null = null;
   /** Groups whose leadership this node handed over when stopping, and to whom. */
   readonly #handedTo = new Map<number, NodeId>();
+  /** Peers that said they are stopping, and when. */
+  readonly #stopping = new Map<NodeId, number>();
+  #onStopping: (() => void) | null = null;
 
   constructor(deps: ShutdownDeps) {
     this.#d = deps;
@@ -56,22 +79,58 @@ export class Shutdown {
     return this.#handedTo.get(shard) ?? null;
   }
 
+  /** Peer `peer` said it is stopping. */
+  peerStopping(peer: NodeId): void {
+    this.#stopping.set(peer, this.#d.clock.now());
+    this.#onStopping?.();
+  }
+
+  /** Whether `peer` said lately that it is stopping. */
+  isStopping(peer: NodeId): boolean {
+    const at = this.#stopping.get(peer);
+    return at !== undefined && this.#d.clock.now() - at < stoppingNoticeMs;
+  }
+
   /**
-   * First half of SIGTERM: hand leadership of every group we lead to its most up-to-date other
-   * member and wait (at most `waitMs`) until it moved. Meanwhile the node keeps serving and
-   * forwarding.
+   * First half of SIGTERM: tell the peers, listen one heartbeat round for peers stopping too, then
+   * hand leadership of every group we lead to its most up-to-date other voter that is up and
+   * staying, and wait (at most `waitMs`) until it moved or every target said it stops too.
+   * Meanwhile the node keeps serving and forwarding. Resolves with what happened per group.
    */
-  async handOver(waitMs: number): Promise<void> {
+  async handOver(waitMs: number): Promise<HandOver> {
     this.#handingOver = true;
+    this.#d.transport.notify?.('stopping');
+    await new Promise<void>((resolve) => this.#d.clock.after(this.#d.noticeWaitMs, resolve));
+    const staying = (peer: NodeId) => !this.isStopping(peer) && (this.#d.transport.peerUp?.(peer) ?? true);
+    const handed: AnyGroup[] = [];
+    const kept: number[] = [];
     for (const g of this.#d.groups) {
-      const target = g.bestTransferee();
+      if (g.raft.status().role !== 'leader' || g.raft.conf().voters.length < 2) continue;
+      const target = g.bestTransferee(staying);
       if (target !== null && g.raft.transferLeadership(target).ok) {
         this.#handedTo.set(g.id, target);
         g.observer.transferNoted();
-      }
+        handed.push(g);
+      } else kept.push(g.id);
     }
     this.#d.loop.schedule();
-    await leadershipGone(this.#d.groups, waitMs, this.#d.clock);
+    const startedMs = this.#d.clock.now();
+    const targetsStopping = new Promise<void>((resolve) => {
+      this.#onStopping = () => {
+        if (handed.every((g) => this.isStopping(this.#handedTo.get(g.id)!))) resolve();
+      };
+      this.#onStopping();
+    });
+    await Promise.race([leadershipGone(handed, waitMs, this.#d.clock), targetsStopping]);
+    this.#onStopping = null;
+    const stillLeading = handed.filter((g) => g.raft.status().role === 'leader').map((g) => g.id);
+    return {
+      handedTo: Object.fromEntries(this.#handedTo),
+      kept,
+      stillLeading,
+      waitedMs: this.#d.clock.now() - startedMs,
+      peersStopping: [...this.#stopping.keys()].filter((p) => this.isStopping(p)),
+    };
   }
 
   /**

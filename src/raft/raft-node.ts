@@ -63,6 +63,11 @@ export class RaftNode {
     this.#raft.tick();
   }
 
+  /** Every connection to `peer` was refused or reset: see Raft.peerGone. */
+  peerGone(peer: NodeId): void {
+    this.#raft.peerGone(peer);
+  }
+
   /** Takes a message from a peer. Messages not for this member, or stale, are dropped, never thrown. */
   step(msg: Message): void {
     this.#raft.step(msg);

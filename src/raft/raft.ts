@@ -231,6 +231,31 @@ export class Raft {
     }
   }
 
+  /**
+   * The shell saw every connection to `peer` refused or reset at once: its process is gone, not
+   * merely slow or cut off (that one is only silent, and the election timeout finds it). A
+   * follower whose leader that is ends its lease at once (it forgets the leader) and campaigns,
+   * with pre-vote, a few ticks later instead of waiting out the election timeout: after
+   * `1 + 2 × rank` ticks, `rank` being its place among the other voters by id, so that members
+   * that saw the same loss take turns rather than split the vote. Safe because it is pre-vote:
+   * while the leader lives and a majority hears it, they refuse (their lease holds), and a
+   * follower that lost only its own connections deposes nobody; its next heartbeat from the
+   * leader makes it a follower again. Without pre-vote, or without check-quorum (no lease: the
+   * others would grant the pre-vote and the real vote), the hint is ignored.
+   */
+  peerGone(peer: NodeId): void {
+    const { preVote, checkQuorum } = this.config;
+    if (!preVote || !checkQuorum || this.role !== 'follower' || this.leader !== peer || !this.promotable())
+      return;
+    this.leader = null;
+    const rank = this.conf.voters
+      .filter((v) => v !== peer)
+      .sort()
+      .indexOf(this.id);
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTicks - (1 + 2 * rank));
+    this.logger.info({ peer, term: this.term }, 'the leader is gone (connections refused): campaigning soon');
+  }
+
   // --- Messages -----------------------------------------------------------------------------
 
   /**

@@ -18,6 +18,7 @@ import { StoreCorruptError, StoreFormatError } from '../storage/store-errors.js'
 import { describeStoreFailure, systemErrorOf } from '../storage/store-failure.js';
 import { sendClaim } from '../transport/claim.js';
 import { HttpTransport } from '../transport/http-transport.js';
+import { PeerPresence } from '../transport/peer-presence.js';
 import { buildPeerServer } from '../transport/peer-server.js';
 import { type Joined, joinCluster, savedJoin } from './join.js';
 import { createLogger } from './log.js';
@@ -88,6 +89,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   // The node's transport, once it made it: answers to calls ride on its streams both ways.
   let transport: HttpTransport | null = null;
   let isMember: ((peer: string) => boolean) | null = null;
+  // A peer whose every connection was refused or reset is gone: its followers campaign at once.
+  const presence = new PeerPresence((peer) => {
+    log.info({ peer }, 'peer gone: its connections were refused or reset');
+    node?.peerGone(peer);
+  });
   const peerApp = buildPeerServer({
     clusterId: config.clusterId,
     self: o.id,
@@ -102,8 +108,12 @@ export async function serve(o: ServeOptions): Promise<void> {
         (config.nodes.some((n) => n.id === id) || node?.nodes().some((n) => n.id === id) === true),
     },
     sink: (from, msgs) => node?.receive(from, msgs),
+    presence,
     answerOwnWay: (to, a) => transport?.answer(to, a) ?? false,
     answers: (from, answers) => transport?.takeAnswers(from, answers),
+    notices: (from, notices) => {
+      for (const n of notices) node?.peerNotice(from, n);
+    },
     calls: async (_from, payload) => {
       if (node === null) throw new Error('starting; not serving yet');
       return node.answerCall(payload);
@@ -163,6 +173,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         tls: security.peerTls,
         log,
         frameBytesMax: peerBodyBytesMax,
+        presence,
       })),
   });
   const started = node;
@@ -202,7 +213,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     log.info({ signal }, 'stopping: handing leadership over');
     // Keep serving (and forwarding) while leadership moves, so the shards stay available.
     await rebalancer.stop();
-    await started.handOver(transferOnStopMs);
+    const handed = await started.handOver(transferOnStopMs);
+    log.info(handed, 'stopping: leadership handed over where a member stays');
     const apiClosed = apiApp.close();
     // Keep-alive connections that stay open would hold close() for their whole timeout.
     const force = setTimeout(() => apiApp.server.closeAllConnections(), closeGraceMs);

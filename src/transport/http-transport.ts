@@ -7,8 +7,9 @@
 import type { Logger } from 'pino';
 import { peerTimeouts } from './peer-limits.js';
 import { CallNotSentError, PeerLink, type PeerLinkOptions } from './peer-link.js';
+import type { PeerPresence } from './peer-presence.js';
 import type { Transport } from './transport.js';
-import type { GroupMessage, StreamAnswer } from './wire.js';
+import type { GroupMessage, PeerNotice, StreamAnswer } from './wire.js';
 
 export interface HttpTransportOptions {
   readonly clusterId: string;
@@ -21,6 +22,8 @@ export interface HttpTransportOptions {
   readonly log: Logger;
   /** Largest frame taken from a peer (its answers to our calls). */
   readonly frameBytesMax: number;
+  /** Hears when our streams to peers open and end (peer-presence.ts). */
+  readonly presence?: PeerPresence;
 }
 
 /** The most messages waiting for one peer; past it new ones are dropped (Raft resends). */
@@ -62,6 +65,7 @@ export class HttpTransport implements Transport {
         frameBytesMax: o.frameBytesMax,
         idleMs: peerTimeouts.connectionTimeout,
         postOnlyMs: peerPostOnlyMs,
+        presence: o.presence,
       });
       this.#links.set(peer, { url, link });
     }
@@ -81,6 +85,14 @@ export class HttpTransport implements Transport {
     const link = this.#links.get(peer)?.link;
     if (link === undefined) return Promise.reject(new CallNotSentError(`no link to ${peer}`));
     return link.call(payload, timeoutMs);
+  }
+
+  notify(notice: PeerNotice): void {
+    for (const { link } of this.#links.values()) link.notify(notice);
+  }
+
+  peerUp(peer: string): boolean {
+    return this.#links.get(peer)?.link.up ?? false;
   }
 
   /** See PeerLink.answer: false when no stream to `peer` is open. */

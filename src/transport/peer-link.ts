@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMac } from './peer-auth.js';
-import { FrameSocket } from './peer-stream.js';
+import type { PeerPresence } from './peer-presence.js';
+import { endedByPeer, FrameSocket } from './peer-stream.js';
 import { openStream } from './stream-opener.js';
 import {
   decodeFrame,
@@ -20,6 +21,7 @@ import {
   encodeFrame,
   encodeSnapshotChunk,
   type GroupMessage,
+  type PeerNotice,
   type StreamAnswer,
   type StreamCall,
   wireVersion,
@@ -65,6 +67,8 @@ export interface PeerLinkOptions {
   readonly idleMs: number;
   /** How long a peer that has no streams (404 to the Upgrade) gets requests before the stream is tried again. */
   readonly postOnlyMs: number;
+  /** Hears when our stream to the peer opens and ends. */
+  readonly presence?: PeerPresence | undefined;
 }
 
 export const batchPath = '/raft/v1/batch';
@@ -77,6 +81,7 @@ export class PeerLink {
   #queue: GroupMessage[] = [];
   #calls: StreamCall[] = [];
   #answers: StreamAnswer[] = [];
+  #notices: PeerNotice[] = [];
   readonly #pending = new Map<number, PendingCall>();
   #nextCall = 1;
   #sweep: NodeJS.Timeout | null = null;
@@ -141,6 +146,18 @@ export class PeerLink {
     return true;
   }
 
+  /** Tells the peer something about this node, with the next frame (a stream is opened for it). */
+  notify(notice: PeerNotice): void {
+    if (this.#closed) return;
+    this.#notices.push(notice);
+    this.#schedule();
+  }
+
+  /** Whether a stream to the peer is open now: it answered our Upgrade and has not gone away since. */
+  get up(): boolean {
+    return this.#stream !== null;
+  }
+
   /** Answers to this node's calls that came on the peer's own stream to us. */
   takeAnswers(answers: readonly StreamAnswer[]): void {
     for (const a of answers) {
@@ -173,11 +190,16 @@ export class PeerLink {
     try {
       while (!this.#closed && this.#stream !== null && this.#waiting()) {
         const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
-        const { calls, answers } = { calls: this.#calls, answers: this.#answers };
+        const { calls, answers, notices } = {
+          calls: this.#calls,
+          answers: this.#answers,
+          notices: this.#notices,
+        };
         this.#calls = [];
         this.#answers = [];
+        this.#notices = [];
         const stream = this.#stream;
-        if (!stream.write(encodeFrame({ msgs, calls, answers }))) await stream.drained();
+        if (!stream.write(encodeFrame({ msgs, calls, answers, notices }))) await stream.drained();
       }
     } finally {
       this.#flushing = false;
@@ -187,7 +209,9 @@ export class PeerLink {
   }
 
   #waiting(): boolean {
-    return this.#queue.length > 0 || this.#calls.length > 0 || this.#answers.length > 0;
+    return (
+      this.#queue.length > 0 || this.#calls.length > 0 || this.#answers.length > 0 || this.#notices.length > 0
+    );
   }
 
   async #open(): Promise<void> {
@@ -214,6 +238,7 @@ export class PeerLink {
         onFrame: (body) => this.#answered(body),
         onClose: (reason) => this.#streamClosed(reason),
       });
+      this.#o.presence?.outgoingOpen(this.#o.peer);
       this.#markReachable(true, null);
       void this.#flush();
       return;
@@ -224,6 +249,8 @@ export class PeerLink {
       void this.#flush();
       return;
     }
+    if (opened.kind === 'unreachable')
+      this.#o.presence?.outgoingLost(this.#o.peer, endedByPeer(opened.reason));
     // Unreachable or refused: what waited is dropped (Raft resends); the next send tries again.
     this.#queue = [];
     this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: ${this.#o.peer} unreachable`));
@@ -249,6 +276,7 @@ export class PeerLink {
 
   #streamClosed(reason: string | null): void {
     this.#stream = null;
+    this.#o.presence?.outgoingLost(this.#o.peer, endedByPeer(reason));
     // Calls not yet written never left; the others may have been handled.
     this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the stream closed first`));
     this.#calls = [];

@@ -38,6 +38,8 @@ export interface PeerServerOptions {
   /** Where answers go and come from besides the caller's stream (stream-acceptor.ts). */
   readonly answerOwnWay?: StreamAcceptorOptions['answerOwnWay'];
   readonly answers?: StreamAcceptorOptions['answers'];
+  readonly notices?: StreamAcceptorOptions['notices'];
+  readonly presence?: StreamAcceptorOptions['presence'];
   /**
    * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when
    * this node cannot tell yet (its groups are loading): the peer asks again.
@@ -100,6 +102,8 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     calls: o.calls ?? (async () => Promise.reject(new Error('this node takes no calls'))),
     ...(o.answerOwnWay === undefined ? {} : { answerOwnWay: o.answerOwnWay }),
     ...(o.answers === undefined ? {} : { answers: o.answers }),
+    ...(o.notices === undefined ? {} : { notices: o.notices }),
+    presence: o.presence,
     frameBytesMax: o.bodyBytesMax,
     messagesMax: o.messagesMax,
     idleMs: peerTimeouts.connectionTimeout,

@@ -37,6 +37,14 @@ export type StreamEnd = 'opener' | 'acceptor';
 
 export const newNonce = (): string => randomBytes(16).toString('hex');
 
+/**
+ * Whether a connection ended because the other side's process closed or reset it (or refused
+ * it), as opposed to this side closing it, a timeout of silence, or bad data.
+ */
+export function endedByPeer(reason: string | null): boolean {
+  return reason !== null && /connection closed|ECONNRESET|ECONNREFUSED|EPIPE/.test(reason);
+}
+
 /** What the opener's MAC covers in its Upgrade request. */
 export function openerProof(secret: string, cluster: string, from: string, nonce: string): string {
   return peerMac(secret, streamPath, Buffer.from(`${cluster}\n${from}\n${nonce}`));
@@ -93,6 +101,8 @@ export class FrameSocket {
     net.setTimeout?.(o.idleMs, () => this.#end(`silent for ${o.idleMs} ms`));
     socket.on('data', (chunk: Buffer) => this.#read(chunk));
     socket.on('error', (err) => this.#end(err.message));
+    // An HTTP server's sockets allow half-open connections: the other side's FIN comes as 'end' alone.
+    socket.on('end', () => this.#end('connection closed'));
     socket.on('close', () => this.#end('connection closed'));
     if (head.byteLength > 0) this.#read(head);
   }

@@ -10,8 +10,10 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { peerAuthHeader } from './peer-auth.js';
+import type { PeerPresence } from './peer-presence.js';
 import {
   acceptorProof,
+  endedByPeer,
   FrameSocket,
   newNonce,
   nonceValid,
@@ -23,7 +25,7 @@ import {
   streamProtocol,
 } from './peer-stream.js';
 import type { MessageSink } from './transport.js';
-import { decodeFrame, encodeFrame, type StreamAnswer } from './wire.js';
+import { decodeFrame, encodeFrame, type PeerNotice, type StreamAnswer } from './wire.js';
 
 /** Answers a call from peer `from`; a rejection is sent back as the call's error. */
 export type CallHandler = (from: string, payload: Uint8Array) => Promise<Uint8Array>;
@@ -39,11 +41,15 @@ export interface StreamAcceptorOptions {
    * when that stream is not open, and the answer goes back on the caller's stream instead.
    */
   readonly answerOwnWay?: (to: string, a: StreamAnswer) => boolean;
+  /** What a peer says of itself. */
+  readonly notices?: (from: string, notices: readonly PeerNotice[]) => void;
   /** Answers to this node's own calls, come on the peer's stream. */
   readonly answers?: (from: string, answers: readonly StreamAnswer[]) => void;
   readonly frameBytesMax: number;
   readonly messagesMax: number;
   readonly idleMs: number;
+  /** Hears when a peer's stream to us opens and ends. */
+  readonly presence?: PeerPresence | undefined;
   /** Logs a refusal (once per source and reason). */
   readonly refuse: (source: string, reason: string) => void;
 }
@@ -90,6 +96,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
       idleMs: o.idleMs,
       onClose: (reason) => {
         open.delete(conn);
+        o.presence?.incomingLost(from, endedByPeer(reason));
         // A peer that stops or restarts just closes; anything else (a bad MAC, a frame over the
         // limit, silence) is worth one line.
         if (reason !== null && reason !== 'connection closed' && !reason.startsWith('read ECONNRESET'))
@@ -110,6 +117,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
         const f = decoded.value;
         if (f.msgs.length > 0) o.sink(from, f.msgs);
         if (f.answers.length > 0) o.answers?.(from, f.answers);
+        if (f.notices !== undefined && f.notices.length > 0) o.notices?.(from, f.notices);
         for (const c of f.calls) {
           o.calls(from, c.payload).then(
             (payload) => answer({ id: c.id, payload, error: null }),
@@ -119,6 +127,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
       },
     });
     open.add(conn);
+    o.presence?.incomingOpen(from);
   });
   return {
     close: () => {

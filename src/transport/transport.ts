@@ -4,7 +4,7 @@
  * one slow peer hold up the others.
  */
 
-import type { GroupMessage } from './wire.js';
+import type { GroupMessage, PeerNotice } from './wire.js';
 
 export interface Transport {
   /** Queues messages for their destinations (msg.to); returns at once. */
@@ -21,6 +21,10 @@ export interface Transport {
    * the client API's HTTP forwarding.
    */
   call?(peer: string, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** Tells every peer something about this node (that it is stopping), soon and once. */
+  notify?(notice: PeerNotice): void;
+  /** Whether `peer` is known to be up: a connection to it is open now. */
+  peerUp?(peer: string): boolean;
   /** Stops sending; pending messages may be dropped. */
   close(): Promise<void>;
 }

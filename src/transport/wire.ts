@@ -197,15 +197,23 @@ export interface StreamAnswer {
   readonly error: string | null;
 }
 
-/** What one frame of a peer stream carries: Raft messages, calls, answers to calls. */
+/** What a node says of itself to its peers (so far only that it is stopping). */
+export type PeerNotice = 'stopping';
+const peerNotices: readonly PeerNotice[] = ['stopping'];
+
+/** What one frame of a peer stream carries: Raft messages, calls, answers to calls, notices. */
 export interface StreamFrame {
   readonly msgs: readonly GroupMessage[];
   readonly calls: readonly StreamCall[];
   readonly answers: readonly StreamAnswer[];
+  /** Absent from most frames. */
+  readonly notices?: readonly PeerNotice[];
 }
 
 export function encodeFrame(f: StreamFrame): Uint8Array {
-  return packr.pack({ v: wireVersion, m: f.msgs, c: f.calls, a: f.answers });
+  return f.notices === undefined || f.notices.length === 0
+    ? packr.pack({ v: wireVersion, m: f.msgs, c: f.calls, a: f.answers })
+    : packr.pack({ v: wireVersion, m: f.msgs, c: f.calls, a: f.answers, n: f.notices });
 }
 
 /** Decodes and validates one stream frame; never throws. */
@@ -219,7 +227,12 @@ export function decodeFrame(
     const answers = arr(o.a, 'a');
     if (msgs.length + calls.length + answers.length > limits.messagesMax)
       throw new WireError(`more than ${limits.messagesMax} messages`);
+    const notices = o.n === undefined ? [] : arr(o.n, 'n');
     return {
+      notices: notices.map((n) => {
+        if (!peerNotices.includes(n as PeerNotice)) throw new WireError('unknown notice');
+        return n as PeerNotice;
+      }),
       msgs: msgs.map(groupMessage),
       calls: calls.map((raw) => {
         const c = obj(raw, 'call');

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { membershipGroup } from '../../src/membership/index.js';
 import { kvPath, runCli, useCluster } from './harness.js';
 import { RawConnection } from './raw-http.js';
 import { readBack, writeAll } from './workload.js';
@@ -44,9 +45,33 @@ describe('restart', () => {
     const versions = await writeAll(cl, entries);
     expect(versions.size).toBe(200);
 
+    const leaders = await cl.waitBalanced();
+    const stopStartedMs = performance.now();
     const codes = await Promise.all(cl.ids.map((id) => cl.term(id)));
+    const stopMs = performance.now() - stopStartedMs;
     expect(codes).toEqual([0, 0, 0]);
     for (const id of cl.ids) expect(cl.isRunning(id)).toBe(false);
+    // Stopped together, each node heard the others were stopping too and handed nothing over (no
+    // wait for a transfer that a stopping peer would refuse): every shard it led is kept.
+    const stops = cl.ids.map((id) => {
+      const [handOver] = cl.logs.events(id, 'stopping: leadership handed over where a member stays');
+      return {
+        id,
+        handedTo: handOver?.handedTo,
+        // The membership group (its leader may be any node) aside: the shards.
+        kept: (handOver?.kept as number[] | undefined)?.filter((g) => g !== membershipGroup),
+        peersStopping: [...((handOver?.peersStopping as string[] | undefined) ?? [])].sort(),
+      };
+    });
+    expect(stops).toEqual(
+      cl.ids.map((id) => ({
+        id,
+        handedTo: {},
+        kept: leaders.flatMap((leader, shard) => (leader === id ? [shard] : [])),
+        peersStopping: cl.ids.filter((other) => other !== id),
+      })),
+    );
+    console.log(`[restart] all three nodes SIGTERMed together exited 0 in ${Math.round(stopMs)} ms`);
 
     await cl.start();
     await cl.waitReady();

@@ -13,6 +13,7 @@ function change(o: Partial<LeaderChange> & Pick<LeaderChange, 'observer' | 'term
     shard: 0,
     from: 'n1',
     kind: 'failover',
+    detection: 'election timeout',
     lostAtMs: 1_000,
     electedAtMs: 1_200,
     lastWriteBeforeMs: 900,

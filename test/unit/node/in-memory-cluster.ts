@@ -68,6 +68,13 @@ export class InMemoryCluster {
           setImmediate(() => this.nodes.get(to)?.receive(id, [gm]));
         }
       },
+      notify: (notice) => {
+        for (const other of this.nodes.keys()) {
+          if (other === id || this.isolated.has(id) || this.isolated.has(other)) continue;
+          setImmediate(() => this.nodes.get(other)?.peerNotice(id, notice));
+        }
+      },
+      peerUp: (peer) => this.nodes.has(peer) && !this.isolated.has(peer) && !this.isolated.has(id),
       close: async () => {},
     };
     const node = await RaftKVNode.start({

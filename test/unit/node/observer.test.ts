@@ -62,6 +62,7 @@ describe('GroupObserver', () => {
       from: 'n1',
       to: 'n2',
       kind: 'failover',
+      detection: 'election timeout',
       lostAtMs: 1_001_300,
       electedAtMs: 1_001_360,
       lastWriteBeforeMs: 1_000_500,
@@ -103,11 +104,31 @@ describe('GroupObserver', () => {
     write(2);
     expect(o.activity().leaderChanges.at(-1)).toMatchObject({
       kind: 'transfer',
+      detection: 'handover',
       from: 'n2',
       to: 'n1',
       windowMs: 40,
       window: 'measured',
     });
+  });
+
+  it('calls a failover that follows a lost connection to the leader one detected that way', () => {
+    const { o, at, soft } = setup('n3');
+    soft('follower', 'n1', 1);
+    at(10);
+    o.leaderGoneNoted();
+    soft('follower', null, 1);
+    at(60);
+    soft('follower', 'n2', 2);
+    at(2_000);
+    soft('follower', null, 2);
+    at(2_600);
+    soft('follower', 'n1', 3);
+    expect(o.activity().leaderChanges.map((c) => [c.to, c.kind, c.detection])).toEqual([
+      ['n1', 'initial', null],
+      ['n2', 'failover', 'connection lost'],
+      ['n1', 'failover', 'election timeout'],
+    ]);
   });
 
   it('leaves a change without writes around it unmeasured', () => {
