@@ -216,7 +216,7 @@ export class RaftKVNode {
         this.#stopTicker?.();
         this.#stopTicker = null;
       },
-      noticeWaitMs: this.leaderWaitMs,
+      noticeWaitMs: deps.config.heartbeatTicks * deps.config.tickMs,
     });
     this.#deps = deps;
     this.#store = deps.store;
@@ -874,6 +874,11 @@ export class RaftKVNode {
       g.raft.peerGone(peer);
     }
     this.#loop.schedule();
+  }
+
+  /** `peer` opened a new stream to this node: a peer that said it was stopping has started again. */
+  peerStream(peer: NodeId): void {
+    this.#shutdown.peerBack(peer);
   }
 
   /** What a peer said of itself on its stream. */

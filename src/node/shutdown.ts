@@ -85,6 +85,11 @@ export class Shutdown {
     this.#onStopping?.();
   }
 
+  /** `peer` opened a new stream to us: whatever it said before, it is running again. */
+  peerBack(peer: NodeId): void {
+    this.#stopping.delete(peer);
+  }
+
   /** Whether `peer` said lately that it is stopping. */
   isStopping(peer: NodeId): boolean {
     const at = this.#stopping.get(peer);
@@ -143,6 +148,9 @@ export class Shutdown {
     this.#d.stopTicking();
     await this.#d.loop.stop();
     for (const g of this.#d.groups) g.waiters.failAll();
+    // The answers to other nodes' calls that this failed are queued on the streams in the
+    // promise callbacks that follow; the transport sends them as it closes.
+    await new Promise<void>((resolve) => this.#d.clock.soon(resolve));
     await this.#d.transport.close();
     await this.#d.store.close();
     this.#d.log.info('node stopped');

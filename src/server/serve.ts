@@ -90,10 +90,13 @@ export async function serve(o: ServeOptions): Promise<void> {
   let transport: HttpTransport | null = null;
   let isMember: ((peer: string) => boolean) | null = null;
   // A peer whose every connection was refused or reset is gone: its followers campaign at once.
-  const presence = new PeerPresence((peer) => {
-    log.info({ peer }, 'peer gone: its connections were refused or reset');
-    node?.peerGone(peer);
-  });
+  const presence = new PeerPresence(
+    (peer) => {
+      log.info({ peer }, 'peer gone: its connections were refused or reset');
+      node?.peerGone(peer);
+    },
+    (peer) => node?.peerStream(peer),
+  );
   const peerApp = buildPeerServer({
     clusterId: config.clusterId,
     self: o.id,

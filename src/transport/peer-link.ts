@@ -396,6 +396,20 @@ export class PeerLink {
   }
 
   async close(): Promise<void> {
+    // What waits (a stopping node's last answers and messages) leaves before the stream ends.
+    const stream = this.#stream;
+    if (stream !== null && this.#waiting()) {
+      stream.write(
+        encodeFrame({
+          msgs: this.#queue.splice(0, this.#o.batchMessagesMax),
+          calls: [],
+          answers: this.#answers,
+          notices: this.#notices,
+        }),
+      );
+      this.#answers = [];
+    }
+    stream?.finish();
     this.#closed = true;
     this.#queue = [];
     this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the link closed first`));

@@ -8,13 +8,18 @@
 
 export class PeerPresence {
   readonly #onGone: (peer: string) => void;
+  readonly #onStream: (peer: string) => void;
   /** Per peer: our stream to it is open; how many of its streams to us are. */
   readonly #outgoing = new Set<string>();
   readonly #incoming = new Map<string, number>();
 
-  /** `onGone` hears each time a peer that had a connection open has none left. */
-  constructor(onGone: (peer: string) => void) {
+  /**
+   * `onGone` hears each time a peer that had a connection open has none left; `onStream` each
+   * time a peer opens a stream to us (a restarted peer does so as soon as it has anything to say).
+   */
+  constructor(onGone: (peer: string) => void, onStream: (peer: string) => void = () => {}) {
     this.#onGone = onGone;
+    this.#onStream = onStream;
   }
 
   outgoingOpen(peer: string): void {
@@ -29,6 +34,7 @@ export class PeerPresence {
 
   incomingOpen(peer: string): void {
     this.#incoming.set(peer, (this.#incoming.get(peer) ?? 0) + 1);
+    this.#onStream(peer);
   }
 
   incomingLost(peer: string, byPeer: boolean): void {

@@ -142,6 +142,16 @@ export class FrameSocket {
     this.#end(null);
   }
 
+  /** Closes after what was written has left (a stopping node's last answers), not at once. */
+  finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#socket.end();
+    this.#o.onClose(null);
+  }
+
   #read(chunk: Buffer): void {
     if (this.#closed) return;
     this.#chunks.push(chunk);

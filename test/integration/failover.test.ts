@@ -1,7 +1,9 @@
 /**
  * Failover with the default timing (tickMs 40, electionTicks 10): after SIGKILL of a shard's
- * leader, a follower's request fails fast with 503 instead of hanging, and writes to the shard
- * resume on a new leader within a second (README: "in well under a second").
+ * leader, its followers see its connections closed and elect a new leader within a few ticks; a
+ * request through a follower meanwhile is either served by the new leader or refused fast with a
+ * catalogue 503, never left hanging, and writes to the shard resume on a new leader within a
+ * second (README: "in well under a second").
  */
 
 import { performance } from 'node:perf_hooks';
@@ -47,22 +49,15 @@ describe('failover', () => {
       const killedMs = performance.now();
       await cl.kill(leader);
 
-      // The other follower still routes to the dead leader: the refused connection is a fast 503.
+      // Through the other follower: served by the new leader once it is known, else a fast 503.
       const probe = await cl.put(keys[1_999]!, 'probe', { node: probeNode, timeoutMs: 5_000 });
-      expect({
-        status: probe.status,
-        body: probe.json<ErrorBody>(),
-        retryAfter: probe.headers['retry-after'],
-      }).toEqual({
-        status: 503,
-        body: {
-          error: {
-            code: 'unavailable',
-            message: `the shard leader at ${cl.spec(leader).api} could not be reached (ECONNREFUSED)`,
-          },
-        },
-        retryAfter: '1',
-      });
+      if (probe.status === 200) expect(probe.headers['x-raft-node']).not.toBe(leader);
+      else
+        expect({
+          status: probe.status,
+          code: probe.json<ErrorBody>().error.code,
+          retryAfter: probe.headers['retry-after'],
+        }).toEqual({ status: 503, code: 'unavailable', retryAfter: '1' });
 
       const first = await cl.waitFor(() => successes.find((s) => s.startedMs > killedMs), {
         timeoutMs: 10_000,
@@ -75,7 +70,7 @@ describe('failover', () => {
           `${first.node}; writer on ${writerNode} failed ${failed} times meanwhile: ${failures.join(',')}); ` +
           `fast-fail probe through ${probeNode}: ${probe.status} in ${Math.round(probe.elapsedMs)} ms`,
       );
-      expect(probe.elapsedMs).toBeLessThan(200);
+      expect(probe.elapsedMs).toBeLessThan(1_000);
       expect(first.node).not.toBe(leader);
       expect(windowMs).toBeLessThan(1_000);
     } finally {

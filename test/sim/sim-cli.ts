@@ -1,8 +1,8 @@
 /**
  * `npm run sim -- --seeds N --from S [--ticks T] [--trace]`: runs swarm seeds S..S+N-1 of the
  * deterministic simulator and prints a summary: seeds, simulated ticks, wall time, election
- * durations and membership changes (refusals by reason). A failing seed prints the command that
- * replays it; the exit code is then 1.
+ * durations, peer-gone notices and membership changes (refusals by reason). A failing seed prints
+ * the command that replays it; the exit code is then 1.
  */
 import { parseArgs } from 'node:util';
 import { medianAndMax } from './election-timer.js';
@@ -58,6 +58,7 @@ const convergences: number[] = [];
 const proposed = new Map<string, number>();
 const refused = new Map<string, number>();
 const membership = { seeds: 0, joined: 0, dropped: 0, replacesStarted: 0, replacesDone: 0, commitChecks: 0 };
+const resets = { resets: 0, spuriousResets: 0, calmLeaderChanges: 0 };
 const add = (counts: Map<string, number>, record: Partial<Record<string, number>>) => {
   for (const [key, n] of Object.entries(record)) counts.set(key, (counts.get(key) ?? 0) + (n ?? 0));
 };
@@ -83,6 +84,9 @@ for (let seed = from; seed < from + seedCount; seed++) {
     ticksTotal += stats.ticks;
     elections.push(...stats.electionDurationsTicks);
     convergences.push(stats.livenessTicks);
+    resets.resets += stats.faults.resets;
+    resets.spuriousResets += stats.faults.spuriousResets;
+    resets.calmLeaderChanges += stats.calmLeaderChanges;
     const m = stats.membership;
     add(proposed, m.proposed);
     add(refused, m.refused);
@@ -120,6 +124,10 @@ writeLine(
 writeLine(
   `elections (default timeouts, leader lost → new leader known to a majority): ${elections.length}, ` +
     `median ${median} ticks, worst ${max} ticks`,
+);
+writeLine(
+  `peer-gone notices heard: ${resets.resets} after crashes, ${resets.spuriousResets} spurious; ` +
+    `leaders deposed with no fault near: ${resets.calmLeaderChanges}`,
 );
 const converged = medianAndMax(convergences);
 writeLine(

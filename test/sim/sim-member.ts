@@ -328,6 +328,23 @@ export class SimMember {
     this.#step(msg);
   }
 
+  /**
+   * Every connection to `peer` was refused or reset, as the node's peer presence reports it
+   * (Node.peerGone): the group notes the loss and tells its core, if it follows `peer`. Heard
+   * only while running; a member down or paused reads no socket. Returns whether it was heard.
+   */
+  peerGone(peer: NodeId): boolean {
+    if (!this.isRunning) return false;
+    const group = this.#group!;
+    if (group.raft.status().leader === peer) {
+      group.observer.leaderGoneNoted();
+      group.raft.peerGone(peer);
+      this.#loop!.schedule();
+      this.#hooks.afterCore(this);
+    }
+    return true;
+  }
+
   /** Asks the drive loop for a turn, as a node does after a proposal or a read. */
   schedule(): void {
     this.#loop?.schedule();

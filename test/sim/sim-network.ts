@@ -61,6 +61,11 @@ export class SimNetwork {
     return this.#faults;
   }
 
+  /** The longest a message sent now may be in flight (delay plus reordering), in ticks. */
+  get flightTicksMax(): number {
+    return 3 * this.#faults.delayTicksMax + 4;
+  }
+
   /** Changes how the network behaves from now on; messages in flight keep their arrival tick. */
   setFaults(faults: NetworkFaults): void {
     this.#faults = faults;

@@ -11,6 +11,7 @@ import { createRng } from '../../src/raft/rng.js';
 import type { ConfState, Index, NodeId } from '../../src/raft/types.js';
 import { type ClientCounts, ClientHistory } from './client-history.js';
 import { CommitQuorumCheck } from './commit-quorum-check.js';
+import { DisruptionCheck } from './disruption-check.js';
 import { ElectionTimer } from './election-timer.js';
 import { SafetyChecker } from './safety-checker.js';
 import { SafetyViolation } from './safety-violation.js';
@@ -20,6 +21,7 @@ import { FaultInjector } from './sim-faults.js';
 import { type MemberHooks, SimMember } from './sim-member.js';
 import { type MembershipCounts, MembershipSchedule } from './sim-membership.js';
 import { type NetworkCounts, SimNetwork } from './sim-network.js';
+import { PeerGoneNotices, type ResetCounts } from './sim-peer-gone.js';
 import { forkSeed, SimRandom } from './sim-random.js';
 import { describeParams, type SwarmParams, swarmParams } from './swarm-params.js';
 import { describeMessage, traceLogger } from './trace-format.js';
@@ -48,7 +50,10 @@ export interface SimStats {
   readonly electionDurationsTicks: readonly number[];
   readonly network: NetworkCounts;
   readonly clients: ClientCounts;
-  readonly faults: FaultInjector['counts'];
+  /** Faults drawn, and the peer-gone notices members heard (after crashes, and spurious ones). */
+  readonly faults: FaultInjector['counts'] & ResetCounts;
+  /** Leaders deposed while running with no fault near (see DisruptionCheck). */
+  readonly calmLeaderChanges: number;
   readonly membership: MembershipCounts;
   /** Commit advances of leaders checked against the voters' stores. */
   readonly commitChecks: number;
@@ -74,7 +79,7 @@ export class SimulationFailure extends Error {
 }
 
 /** Random streams of one run; see forkSeed. */
-const stream = { faults: 1, network: 2, clients: 3, membership: 4, members: 100 } as const;
+const stream = { faults: 1, network: 2, clients: 3, membership: 4, resets: 5, members: 100 } as const;
 
 /** How long a simulated tick lasts on the members' clocks (the cluster file's default tickMs). */
 export const simTickMs = 40;
@@ -88,6 +93,8 @@ export class Simulation {
   readonly #byId = new Map<NodeId, SimMember>();
   readonly #network: SimNetwork;
   readonly #faults: FaultInjector;
+  readonly #resets: PeerGoneNotices;
+  readonly #disruption: DisruptionCheck;
   readonly #membership: MembershipSchedule;
   readonly #clients: SimClients;
   readonly #safety = new SafetyChecker();
@@ -135,6 +142,18 @@ export class Simulation {
       members: active,
       network: this.#network,
       elections: this.#elections,
+      trace,
+    });
+    this.#disruption = new DisruptionCheck({
+      electionTicks: params.tuning.electionTicks,
+      flightTicksMax: this.#network.flightTicksMax,
+    });
+    this.#resets = new PeerGoneNotices({
+      random: new SimRandom(forkSeed(seed, stream.resets)),
+      params,
+      members: active,
+      network: this.#network,
+      spurious: (to, peer, now) => this.#disruption.spuriousReset(to, peer, now),
       trace,
     });
     this.#membership = new MembershipSchedule({
@@ -203,6 +222,16 @@ export class Simulation {
   /** Every member ever created, gone ones included. */
   get members(): readonly SimMember[] {
     return this.#members;
+  }
+
+  /** For scripted runs: nothing crosses between `a` and `b`, either way, until `reconnect`. */
+  disconnect(a: NodeId, b: NodeId): void {
+    this.#network.partition([[a], [b]]);
+  }
+
+  /** For scripted runs: every link carries messages again. */
+  reconnect(): void {
+    this.#network.heal();
   }
 
   /** The safety phase: `ticks` steps with faults and client load. */
@@ -328,7 +357,8 @@ export class Simulation {
       electionDurationsTicks: this.#elections.durationsTicks,
       network: this.#network.counts,
       clients: this.#history.counts,
-      faults: this.#faults.counts,
+      faults: { ...this.#faults.counts, ...this.#resets.counts },
+      calmLeaderChanges: this.#disruption.calmLeaderChanges,
       membership: this.#membership.counts,
       commitChecks: this.#commitQuorum.checks,
       snapshotsTaken: this.#members.reduce((n, m) => n + m.store.counts.compactions, 0),
@@ -339,8 +369,9 @@ export class Simulation {
 
   /**
    * One tick: faults and membership changes (safety phase only), every member ticks, due
-   * messages arrive, clients act, every member runs its drive loop until idle (in member order,
-   * one after the other), then every checker runs.
+   * messages and peer-gone notices arrive (spurious resets in the safety phase only), clients
+   * act, every member runs its drive loop until idle (in member order, one after the other),
+   * then every checker runs.
    */
   async #step(faulty: boolean): Promise<void> {
     await this.#guard(async () => {
@@ -356,12 +387,27 @@ export class Simulation {
         if (!member.isUp) this.#trace?.(`lost ${describeMessage(msg)}: ${msg.to} is down`);
         member.deliver(msg);
       }
+      this.#resets.deliverDue(now, faulty);
       this.#clients.act(now, faulty);
       for (const member of this.#members) await member.runTurns(now);
       if (this.#deferred !== null) throw this.#deferred.err;
       this.#safety.checkStep(this.#active());
       this.#elections.observe(now, this.#members);
+      this.#disruption.observe(now, this.#members, this.#unrest(), this.#network.isPartitioned());
     });
+  }
+
+  /**
+   * What may change leaders besides a spurious reset: who runs, and the crashes, pauses,
+   * transfers and membership changes so far (a crash and restart, or a pause and resume, may
+   * fall within one tick).
+   */
+  #unrest(): string {
+    const { addLearner, promote, remove } = this.#membership.counts.proposed;
+    const { pauses, transfers } = this.#faults.counts;
+    const running = this.#members.map((m) => (m.isRunning ? 'r' : m.isGone ? 'g' : 'd')).join('');
+    const crashes = this.#members.reduce((n, m) => n + m.counts.crashes, 0);
+    return `${running} ${crashes} ${pauses} ${transfers} ${addLearner + promote + remove}`;
   }
 
   /** Runs `fn`, turning anything it throws into a SimulationFailure that names the seed. */
@@ -392,6 +438,7 @@ export class Simulation {
       onHardState: (member, hs) => sim.#safety.onHardState(member, hs),
       onCrash: (member, status) => {
         if (status.role === 'leader') sim.#elections.leaderLost(member.id, status.term, sim.#now);
+        sim.#resets.crashed(member.id, sim.#now);
       },
       onLeader: (member, term) => sim.#safety.onLeader(member, term),
       onApply: (member, machine, entry) => sim.#safety.onApply(member, machine, entry),

@@ -35,6 +35,16 @@ export interface SwarmParams {
   readonly transferPermille: number;
   /** Chance per tick that the operator changes the membership (when no replace is under way); 0 in some seeds. */
   readonly membershipPermille: number;
+  /**
+   * Chance that a crash resets its connections, so that the other members are told the peer is
+   * gone (Node.peerGone); otherwise it looks like a lost host, whose connections fall silent.
+   */
+  readonly crashResetPermille: number;
+  /**
+   * Chance per tick that a running member is told its leader is gone while the leader lives:
+   * only that member's connections to it were reset. 0 in some seeds.
+   */
+  readonly spuriousResetPermille: number;
 }
 
 /** The stream of the seed's random source that chooses the parameters. */
@@ -79,10 +89,19 @@ export function swarmParams(seed: number): SwarmParams {
     requestTimeoutTicks: 60,
     transferPermille: random.pick([0, 0, 3, 10]),
   };
-  // Drawn last, so the choices above stay what each seed chose before membership changes existed.
+  // Drawn last, so the choices above stay what each seed chose before membership changes and
+  // reset connections existed.
   const membershipPermille = random.pick([0, 0, 5, 15, 40]);
   const promoteLagMax = random.pick([8, 64, defaultRaftTuning.promoteLagMax]);
-  return { ...params, tuning: { ...params.tuning, promoteLagMax }, membershipPermille };
+  const crashResetPermille = random.pick([0, 500, 1000, 1000]);
+  const spuriousResetPermille = random.pick([0, 0, 10, 30]);
+  return {
+    ...params,
+    tuning: { ...params.tuning, promoteLagMax },
+    membershipPermille,
+    crashResetPermille,
+    spuriousResetPermille,
+  };
 }
 
 /** One line naming what a seed chose, for traces and failure reports. */
@@ -95,6 +114,6 @@ export function describeParams(p: SwarmParams): string {
     `clients=${p.clientCount} transfer=${p.transferPermille}‰ inflightMax=${p.tuning.inflightMax} ` +
     `batchBytesMax=${p.tuning.batchBytesMax} uncommittedEntriesMax=${p.tuning.uncommittedEntriesMax} ` +
     `preVote=${p.tuning.preVote} checkQuorum=${p.tuning.checkQuorum} membership=${p.membershipPermille}‰ ` +
-    `promoteLagMax=${p.tuning.promoteLagMax}`
+    `promoteLagMax=${p.tuning.promoteLagMax} crashReset=${p.crashResetPermille}‰ spuriousReset=${p.spuriousResetPermille}‰`
   );
 }

@@ -46,6 +46,8 @@ describe('swarm: safe under faults, live after heal', () => {
       sum((s) => s.faults.pauses),
       sum((s) => s.faults.partitions),
       sum((s) => s.faults.transfers),
+      sum((s) => s.faults.resets),
+      sum((s) => s.faults.spuriousResets),
       sum((s) => s.network.dropped),
       sum((s) => s.network.duplicated),
       sum((s) => s.network.reordered),
@@ -57,6 +59,25 @@ describe('swarm: safe under faults, live after heal', () => {
       expect(count).toBeGreaterThan(seedCount / 5);
     }
   });
+
+  it.skipIf(oneSeed !== undefined)(
+    'seeds differ: some tell members of crashes, some not; some reset connections spuriously, some not',
+    async () => {
+      const all: SimStats[] = [];
+      for (const seed of seeds) all.push(await statsOf(seed));
+      const withSpurious = all.filter((s) => s.faults.spuriousResets > 0);
+      expect(withSpurious.length).toBeGreaterThan(seedCount / 4);
+      expect(all.filter((s) => s.params.spuriousResetPermille === 0).length).toBeGreaterThan(seedCount / 4);
+      for (const s of all.filter((s) => s.params.spuriousResetPermille === 0))
+        expect(s.faults.spuriousResets).toBe(0);
+      expect(all.filter((s) => s.faults.resets > 0).length).toBeGreaterThan(seedCount / 4);
+      expect(all.filter((s) => s.params.crashResetPermille === 0).length).toBeGreaterThan(seedCount / 10);
+      for (const s of all.filter((s) => s.params.crashResetPermille === 0)) expect(s.faults.resets).toBe(0);
+      // Spurious resets reached leaders with pre-vote and check-quorum, where the hint is taken.
+      const hinted = withSpurious.filter((s) => s.params.tuning.preVote && s.params.tuning.checkQuorum);
+      expect(hinted.length).toBeGreaterThan(seedCount / 5);
+    },
+  );
 
   it.skipIf(oneSeed !== undefined)(
     'some seeds changed the membership in every way, others not at all',
@@ -114,7 +135,8 @@ describe('determinism', () => {
     expect(describeParams(swarmParams(42))).toBe(
       'members=3 drop=150‰ dup=0‰ reorder=0‰ delay=1-2 crash=20‰ pause=3‰ partition=15‰ newLeaderStrike=300‰ ' +
         'downMax=3 snapshotEntries=47 clients=2 transfer=3‰ inflightMax=4 batchBytesMax=1 ' +
-        'uncommittedEntriesMax=10000 preVote=true checkQuorum=true membership=5‰ promoteLagMax=8',
+        'uncommittedEntriesMax=10000 preVote=true checkQuorum=true membership=5‰ promoteLagMax=8 ' +
+        'crashReset=0‰ spuriousReset=0‰',
     );
     const distinct = new Set(Array.from({ length: 50 }, (_, seed) => describeParams(swarmParams(seed))));
     expect(distinct.size).toBe(50);

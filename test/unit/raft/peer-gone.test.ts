@@ -1,7 +1,8 @@
 /**
  * Raft.peerGone: the shell saw every connection to a peer refused or reset. A follower of that
  * peer ends its lease and campaigns, with pre-vote, after 1 + 2 × rank ticks (its place among the
- * other voters by id) instead of its election timeout; anything else ignores the hint, and a
+ * other voters by id) instead of its election timeout; anything else (and a member without
+ * pre-vote or check-quorum) ignores the hint, and a
  * false alarm deposes nobody while the leader is heard by a majority.
  */
 
@@ -62,7 +63,7 @@ describe('peerGone', () => {
     expect(c.get('n2').raft.status()).toMatchObject({ role: 'follower', leader: 'n1', term });
   });
 
-  it('is ignored for a peer that is not the leader, by the leader, and without pre-vote', () => {
+  it('is ignored for a peer that is not the leader, by the leader, and without pre-vote or check-quorum', () => {
     const c = withLeader('n1');
     c.get('n2').raft.peerGone('n3');
     c.get('n1').raft.peerGone('n2');
@@ -71,5 +72,9 @@ describe('peerGone', () => {
     const noPreVote = withLeader('n1', { preVote: false });
     noPreVote.get('n2').raft.peerGone('n1');
     expect(noPreVote.get('n2').raft.status().leader).toBe('n1');
+    // Without check-quorum no voter keeps a lease that would refuse a false alarm's pre-vote.
+    const noLease = withLeader('n1', { checkQuorum: false });
+    noLease.get('n2').raft.peerGone('n1');
+    expect(noLease.get('n2').raft.status().leader).toBe('n1');
   });
 });
