@@ -24,16 +24,21 @@ export function preferredLeader(g: Group, chosen?: NodeId | null): NodeId | null
   return chosen !== null && g.raft.conf().voters.includes(chosen) ? chosen : null;
 }
 
-/** Hands leadership of every group `self` leads to the group's preferred member, where it is due. */
+/**
+ * Hands leadership of every group `self` leads to the group's preferred member, where it is due
+ * and the member can take it: `eligible` says no to a member that is stopping (it would refuse,
+ * and writes would wait out the transfer) or not connected.
+ */
 export function balanceLeaders(
   self: NodeId,
   groups: Iterable<Group>,
   log: Logger,
   chosen: (shard: number) => NodeId | null | undefined = () => undefined,
+  eligible: (member: NodeId) => boolean = () => true,
 ): void {
   for (const g of groups) {
     const preferred = preferredLeader(g, chosen(g.id));
-    if (preferred === null || preferred === self) continue;
+    if (preferred === null || preferred === self || !eligible(preferred)) continue;
     const s = g.raft.status();
     if (s.role !== 'leader' || s.transferee !== null) continue;
     const f = g.raft.followers().find((x) => x.id === preferred);

@@ -351,8 +351,12 @@ export class RaftKVNode {
     if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped) {
       // Once the table is written, only its choices count (none: leave the leader be).
       const table = this.membership();
-      balanceLeaders(this.id, this.groups.values(), this.#log, (shard) =>
-        table.epoch === 0 ? undefined : (table.shards[shard]?.leader ?? null),
+      balanceLeaders(
+        this.id,
+        this.groups.values(),
+        this.#log,
+        (shard) => (table.epoch === 0 ? undefined : (table.shards[shard]?.leader ?? null)),
+        (member) => !this.#shutdown.isStopping(member) && (this.#transport.peerUp?.(member) ?? true),
       );
       this.#bootstrapMembership();
     }

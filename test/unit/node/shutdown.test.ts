@@ -8,6 +8,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { membershipGroup } from '../../../src/membership/index.js';
+import { balanceEveryTicks } from '../../../src/node/leader-balance.js';
 import type { RaftKVNode } from '../../../src/node/node.js';
 import { InMemoryCluster } from './in-memory-cluster.js';
 
@@ -90,6 +91,26 @@ describe('hand-over on stop', () => {
       .flatMap((r) => Object.keys(r.handedTo).map(Number))
       .filter((g) => g !== membershipGroup);
     expect(handed.sort()).toEqual(leaders.flatMap((l, s) => (l === staying ? [] : [s])));
+  });
+
+  it('the new leader does not hand a shard back to its preferred member while that member is stopping', async () => {
+    const { c, leaders } = await started();
+    const leaving = c.nodes.get(leaders[0]!)!;
+    const r = await leaving.handOver(transferMs);
+    const newLeader = c.nodes.get(r.handedTo[0]!)!;
+    // Watch the new leader over two of its leader-balancing rounds: it must never try to give
+    // shard 0 back to its preferred (stopping) member, who would refuse and stall its writes.
+    const transferees = new Set<string>();
+    const until = Date.now() + 2 * balanceEveryTicks * c.config.tickMs + 100;
+    while (Date.now() < until) {
+      const t = newLeader.groupStatus(0)?.transferee;
+      if (t !== null && t !== undefined) transferees.add(t);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect({ leader: newLeader.groupStatus(0)?.role, transferees: [...transferees] }).toEqual({
+      leader: 'leader',
+      transferees: [],
+    });
   });
 
   it('a member that is down is no target: with the only other voters cut off, the leader keeps its shards', async () => {
