@@ -14,6 +14,7 @@ import type { Message } from '../raft/types.js';
 import { peerAuthHeader, peerMac } from './peer-auth.js';
 import type { PeerPresence } from './peer-presence.js';
 import { endedByPeer, FrameSocket } from './peer-stream.js';
+import { CallNotSentError, PendingCalls } from './pending-calls.js';
 import { openStream } from './stream-opener.js';
 import {
   decodeFrame,
@@ -27,21 +28,7 @@ import {
   wireVersion,
 } from './wire.js';
 
-/** A call that never left this node: there was no open stream to the peer. Nothing was done. */
-export class CallNotSentError extends Error {}
-/** A call that left but got no answer (the stream closed, or the deadline passed): outcome unknown. */
-export class CallLostError extends Error {}
-/** The peer got the call and could not handle it. */
-export class CallFailedError extends Error {}
-
-/** How often calls waiting for an answer are checked against their deadlines. */
-const callSweepMs = 100;
-
-interface PendingCall {
-  readonly deadline: number;
-  readonly resolve: (payload: Uint8Array) => void;
-  readonly reject: (err: Error) => void;
-}
+export { CallFailedError, CallLostError, CallNotSentError } from './pending-calls.js';
 
 export interface PeerLinkOptions {
   readonly clusterId: string;
@@ -82,9 +69,7 @@ export class PeerLink {
   #calls: StreamCall[] = [];
   #answers: StreamAnswer[] = [];
   #notices: PeerNotice[] = [];
-  readonly #pending = new Map<number, PendingCall>();
-  #nextCall = 1;
-  #sweep: NodeJS.Timeout | null = null;
+  readonly #pending: PendingCalls;
   #stream: FrameSocket | null = null;
   #opening = false;
   #postOnlyUntil = 0;
@@ -97,6 +82,7 @@ export class PeerLink {
 
   constructor(o: PeerLinkOptions) {
     this.#o = o;
+    this.#pending = new PendingCalls(o.peer);
     this.#pool = new Pool(o.url, {
       connections: 2,
       pipelining: 1,
@@ -125,13 +111,10 @@ export class PeerLink {
       if (!this.#closed) this.#schedule();
       return Promise.reject(new CallNotSentError(`no open stream to ${this.#o.peer}`));
     }
-    const id = this.#nextCall++;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.#pending.set(id, { deadline: Date.now() + timeoutMs, resolve, reject });
-      this.#calls.push({ id, payload });
-      this.#sweep ??= setInterval(() => this.#expireCalls(), callSweepMs);
-      this.#schedule();
-    });
+    const { id, answer } = this.#pending.add(timeoutMs);
+    this.#calls.push({ id, payload });
+    this.#schedule();
+    return answer;
   }
 
   /**
@@ -160,13 +143,7 @@ export class PeerLink {
 
   /** Answers to this node's calls that came on the peer's own stream to us. */
   takeAnswers(answers: readonly StreamAnswer[]): void {
-    for (const a of answers) {
-      const p = this.#pending.get(a.id);
-      if (p === undefined) continue;
-      this.#pending.delete(a.id);
-      if (a.payload !== null) p.resolve(a.payload);
-      else p.reject(new CallFailedError(a.error ?? 'the peer could not handle the call'));
-    }
+    this.#pending.settle(answers);
   }
 
   // Everything queued in one turn of the event loop leaves together.
@@ -283,34 +260,17 @@ export class PeerLink {
     // Answers not yet written are lost with the stream: their callers learn it by their deadline.
     this.#answers = [];
     const lost = this.#pending.size;
-    for (const p of this.#pending.values())
-      p.reject(new CallLostError(`the stream to ${this.#o.peer} closed`));
-    this.#pending.clear();
+    this.#pending.lose();
     if (reason !== null && !this.#closed)
       this.#o.log.info({ peer: this.#o.peer, reason, lostCalls: lost }, 'peer stream closed');
     if (this.#queue.length > 0) this.#schedule();
   }
 
   #failCalls(calls: readonly StreamCall[], err: (id: number) => Error): void {
-    for (const c of calls) {
-      const p = this.#pending.get(c.id);
-      if (p === undefined) continue;
-      this.#pending.delete(c.id);
-      p.reject(err(c.id));
-    }
-  }
-
-  #expireCalls(): void {
-    const now = Date.now();
-    for (const [id, p] of this.#pending) {
-      if (p.deadline > now) continue;
-      this.#pending.delete(id);
-      p.reject(new CallLostError(`no answer from ${this.#o.peer} in time`));
-    }
-    if (this.#pending.size === 0 && this.#sweep !== null) {
-      clearInterval(this.#sweep);
-      this.#sweep = null;
-    }
+    this.#pending.fail(
+      calls.map((c) => c.id),
+      err,
+    );
   }
 
   // A peer without streams: one request per batch, one in flight at a time.
@@ -415,7 +375,7 @@ export class PeerLink {
     this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the link closed first`));
     this.#calls = [];
     this.#stream?.close();
-    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#pending.lose();
     await this.#pool.destroy();
   }
 }
