@@ -262,16 +262,25 @@ export class Raft {
    * Takes one message from a peer. Input that is not for us, or stale, is dropped. Messages from
    * outside our configuration are taken (a replica catching up replays configurations that may
    * predate its leader). Votes do not depend on our configuration (thesis §4.1): our log may
-   * lack the entry that made the candidate a voter. But while we know a leader, a vote request
-   * from outside our configuration (a removed member) is ignored: it cannot make us change term
-   * or vote, so it cannot disrupt the group, with or without check-quorum's lease (§4.2.3).
+   * lack the entry that made the candidate a voter. But while we lead, or hear from a leader
+   * (within an election timeout), a vote request from outside our configuration (a removed
+   * member) is ignored: it cannot make us change term or vote, so it cannot disrupt the group, with or
+   * without check-quorum's lease (§4.2.3). Only while we hear from it: a member whose
+   * configuration is stale (it missed the change that made the candidate a voter) and who cannot
+   * campaign itself would otherwise keep a leader that is gone forever, and refuse the vote the
+   * group needs to elect a new one.
    */
   step(m: Message): void {
     if (m.to !== this.id || m.from === this.id) {
       this.logger.warn({ from: m.from, to: m.to, type: m.type }, 'dropped message not for this group member');
       return;
     }
-    if (m.type === 'requestVote' && this.leader !== null && !isMember(this.log.conf(), m.from)) {
+    if (
+      m.type === 'requestVote' &&
+      this.leader !== null &&
+      (this.role === 'leader' || this.electionElapsed < this.config.electionTicks) &&
+      !isMember(this.log.conf(), m.from)
+    ) {
       this.logger.debug({ from: m.from, term: m.term }, 'ignored vote request from a non-member');
       return;
     }

@@ -7,7 +7,8 @@
 
 import { describe, expect, it } from 'vitest';
 import type { ConfState, NodeId } from '../../../src/raft/types.js';
-import { bytes, positions, TestCluster, voteRequest } from './cluster.js';
+import { defaultRaftTuning } from '../../../src/raft/types.js';
+import { bytes, drain, lone, positions, TestCluster, voteRequest } from './cluster.js';
 
 const voters = ['n1', 'n2', 'n3'];
 
@@ -534,6 +535,24 @@ describe('thesis §4.2.2, §4.2.3 removing a member', () => {
         .raft.followers()
         .map((f) => f.id),
     ).toEqual(['n2']);
+  });
+
+  it('a member whose configuration is stale ignores a non-member only while it hears its leader', () => {
+    // n2's log does not have it as a voter (it missed its own promotion) nor n4 (the candidate the
+    // group elects now); n2 cannot campaign. Once its leader is silent for an election timeout,
+    // it must answer n4, or a group that needs n2's vote could never elect anyone.
+    const n2 = lone('n2', ['n1', 'n3']);
+    n2.step({ type: 'heartbeat', from: 'n1', to: 'n2', term: 1, commit: 0, read: 0 });
+    drain(n2);
+    n2.step(voteRequest('n4', 'n2', 2, { index: 0, term: 0 }));
+    const whileHeard = drain(n2).messages;
+    for (let t = 0; t < defaultRaftTuning.electionTicks; t++) n2.tick();
+    n2.step(voteRequest('n4', 'n2', 2, { index: 0, term: 0 }));
+    const afterSilence = drain(n2).messages;
+    expect({ whileHeard, afterSilence }).toEqual({
+      whileHeard: [],
+      afterSilence: [{ type: 'voteReply', from: 'n2', to: 'n4', term: 2, pre: false, granted: true }],
+    });
   });
 
   it('a removed member cannot disrupt: its vote requests at higher terms, pre-vote or not, are ignored and the leader stays', () => {
