@@ -356,7 +356,7 @@ export class RaftKVNode {
         this.groups.values(),
         this.#log,
         (shard) => (table.epoch === 0 ? undefined : (table.shards[shard]?.leader ?? null)),
-        (member) => !this.#shutdown.isStopping(member) && (this.#transport.peerUp?.(member) ?? true),
+        (member) => this.#shutdown.staying(member),
       );
       this.#bootstrapMembership();
     }

@@ -90,6 +90,11 @@ export class Shutdown {
     this.#stopping.delete(peer);
   }
 
+  /** Whether `peer` can take leadership over: it is connected and did not say it is stopping. */
+  staying(peer: NodeId): boolean {
+    return !this.isStopping(peer) && (this.#d.transport.peerUp?.(peer) ?? true);
+  }
+
   /** Whether `peer` said lately that it is stopping. */
   isStopping(peer: NodeId): boolean {
     const at = this.#stopping.get(peer);
@@ -106,12 +111,11 @@ export class Shutdown {
     this.#handingOver = true;
     this.#d.transport.notify?.('stopping');
     await new Promise<void>((resolve) => this.#d.clock.after(this.#d.noticeWaitMs, resolve));
-    const staying = (peer: NodeId) => !this.isStopping(peer) && (this.#d.transport.peerUp?.(peer) ?? true);
     const handed: AnyGroup[] = [];
     const kept: number[] = [];
     for (const g of this.#d.groups) {
       if (g.raft.status().role !== 'leader' || g.raft.conf().voters.length < 2) continue;
-      const target = g.bestTransferee(staying);
+      const target = g.bestTransferee((peer) => this.staying(peer));
       if (target !== null && g.raft.transferLeadership(target).ok) {
         this.#handedTo.set(g.id, target);
         g.observer.transferNoted();

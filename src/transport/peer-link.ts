@@ -25,6 +25,7 @@ import {
   type PeerNotice,
   type StreamAnswer,
   type StreamCall,
+  type StreamFrame,
   wireVersion,
 } from './wire.js';
 
@@ -166,23 +167,28 @@ export class PeerLink {
     this.#flushing = true;
     try {
       while (!this.#closed && this.#stream !== null && this.#waiting()) {
-        const msgs = this.#queue.splice(0, this.#o.batchMessagesMax);
-        const { calls, answers, notices } = {
-          calls: this.#calls,
-          answers: this.#answers,
-          notices: this.#notices,
-        };
-        this.#calls = [];
-        this.#answers = [];
-        this.#notices = [];
         const stream = this.#stream;
-        if (!stream.write(encodeFrame({ msgs, calls, answers, notices }))) await stream.drained();
+        if (!stream.write(encodeFrame(this.#takeFrame()))) await stream.drained();
       }
     } finally {
       this.#flushing = false;
     }
     // The stream closed while it drained: what is left goes on the next one.
     if (!this.#closed && this.#waiting()) this.#schedule();
+  }
+
+  /** What waits, as one frame: at most a batch of messages, and every call, answer and notice. */
+  #takeFrame(): StreamFrame {
+    const frame = {
+      msgs: this.#queue.splice(0, this.#o.batchMessagesMax),
+      calls: this.#calls,
+      answers: this.#answers,
+      notices: this.#notices,
+    };
+    this.#calls = [];
+    this.#answers = [];
+    this.#notices = [];
+    return frame;
   }
 
   #waiting(): boolean {
@@ -230,8 +236,7 @@ export class PeerLink {
       this.#o.presence?.outgoingLost(this.#o.peer, endedByPeer(opened.reason));
     // Unreachable or refused: what waited is dropped (Raft resends); the next send tries again.
     this.#queue = [];
-    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: ${this.#o.peer} unreachable`));
-    this.#calls = [];
+    this.#failQueuedCalls(`${this.#o.peer} unreachable`);
     const why =
       opened.kind === 'refused'
         ? opened.status === 401
@@ -255,8 +260,7 @@ export class PeerLink {
     this.#stream = null;
     this.#o.presence?.outgoingLost(this.#o.peer, endedByPeer(reason));
     // Calls not yet written never left; the others may have been handled.
-    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the stream closed first`));
-    this.#calls = [];
+    this.#failQueuedCalls('the stream closed first');
     // Answers not yet written are lost with the stream: their callers learn it by their deadline.
     this.#answers = [];
     const lost = this.#pending.size;
@@ -266,11 +270,13 @@ export class PeerLink {
     if (this.#queue.length > 0) this.#schedule();
   }
 
-  #failCalls(calls: readonly StreamCall[], err: (id: number) => Error): void {
+  /** The calls not yet written never leave: they fail as not sent, saying `why`. */
+  #failQueuedCalls(why: string): void {
     this.#pending.fail(
-      calls.map((c) => c.id),
-      err,
+      this.#calls.map((c) => c.id),
+      (id) => new CallNotSentError(`call ${id}: ${why}`),
     );
+    this.#calls = [];
   }
 
   // A peer without streams: one request per batch, one in flight at a time.
@@ -356,24 +362,14 @@ export class PeerLink {
   }
 
   async close(): Promise<void> {
-    // What waits (a stopping node's last answers and messages) leaves before the stream ends.
+    // Calls would get no answer now; what else waits (a stopping node's last answers and
+    // messages) leaves before the stream ends.
+    this.#failQueuedCalls('the link closed first');
     const stream = this.#stream;
-    if (stream !== null && this.#waiting()) {
-      stream.write(
-        encodeFrame({
-          msgs: this.#queue.splice(0, this.#o.batchMessagesMax),
-          calls: [],
-          answers: this.#answers,
-          notices: this.#notices,
-        }),
-      );
-      this.#answers = [];
-    }
+    if (stream !== null && this.#waiting()) stream.write(encodeFrame(this.#takeFrame()));
     stream?.finish();
     this.#closed = true;
     this.#queue = [];
-    this.#failCalls(this.#calls, (id) => new CallNotSentError(`call ${id}: the link closed first`));
-    this.#calls = [];
     this.#stream?.close();
     this.#pending.lose();
     await this.#pool.destroy();

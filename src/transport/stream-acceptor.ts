@@ -99,7 +99,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
         o.presence?.incomingLost(from, endedByPeer(reason));
         // A peer that stops or restarts just closes; anything else (a bad MAC, a frame over the
         // limit, silence) is worth one line.
-        if (reason !== null && reason !== 'connection closed' && !reason.startsWith('read ECONNRESET'))
+        if (reason !== null && !endedByPeer(reason))
           o.refuse(source, `stream from ${from} closed: ${reason}`);
       },
       onFrame: (body) => {
