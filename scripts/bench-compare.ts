@@ -21,7 +21,13 @@ import { renderChart } from './bench-chart.js';
 import { preload, startRaftkv } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
 import { startEtcd } from './etcd-cluster.js';
-import { type IndependentRun, independentLoad, type RequestShape } from './independent-load.js';
+import {
+  benchValue,
+  type IndependentRun,
+  independentLoad,
+  type RequestShape,
+  raftkvPut,
+} from './independent-load.js';
 import { cpuSince } from './proc-cpu.js';
 
 const { values: args } = parseArgs({
@@ -44,16 +50,10 @@ const kinds: Kind[] = ['put', 'get', 'stale get'];
 type Driver = 'raftkv' | 'etcd' | 'raftkv client library';
 const drivers: Driver[] = ['raftkv', 'etcd', 'raftkv client library'];
 
-const value = Buffer.alloc(100, 'x');
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const shapes: Record<'raftkv' | 'etcd', Record<Kind, RequestShape>> = {
   raftkv: {
-    put: {
-      method: 'PUT',
-      path: (k) => `/v1/kv/${encodeURIComponent(k)}`,
-      body: () => value,
-      headers: { 'content-type': 'application/octet-stream' },
-    },
+    put: raftkvPut,
     get: { method: 'GET', path: (k) => `/v1/kv/${encodeURIComponent(k)}` },
     'stale get': { method: 'GET', path: (k) => `/v1/kv/${encodeURIComponent(k)}?consistency=stale` },
   },
@@ -61,7 +61,7 @@ const shapes: Record<'raftkv' | 'etcd', Record<Kind, RequestShape>> = {
     put: {
       method: 'POST',
       path: () => '/v3/kv/put',
-      body: (k) => JSON.stringify({ key: b64(k), value: b64(value) }),
+      body: (k) => JSON.stringify({ key: b64(k), value: b64(benchValue) }),
       headers: { 'content-type': 'application/json' },
     },
     get: {

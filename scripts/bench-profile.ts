@@ -19,7 +19,7 @@ import { repoRoot, waitFor } from '../harness/index.js';
 import { raftkvClientTarget } from '../src/bench/targets.js';
 import { preload, startRaftkv } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
-import { independentLoad } from './independent-load.js';
+import { independentLoad, raftkvPut } from './independent-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,8 +56,6 @@ interface CpuProfile {
   readonly timeDeltas: readonly number[];
 }
 
-const value = Buffer.alloc(100, 'x');
-
 async function profileRun(): Promise<Summary> {
   const work = mkdtempSync(join(tmpdir(), 'raftkv-profile-'));
   const profiles = join(work, 'profiles');
@@ -78,12 +76,7 @@ async function profileRun(): Promise<Summary> {
       connections: Number(args.connections),
       keys,
       pids: cluster.pids,
-      shape: {
-        method: 'PUT' as const,
-        path: (k: string) => `/v1/kv/${encodeURIComponent(k)}`,
-        body: () => value,
-        headers: { 'content-type': 'application/octet-stream' },
-      },
+      shape: raftkvPut,
     };
     await independentLoad({ ...load, durationS: 3 }); // warm-up, not profiled
     for (const pid of cluster.pids) process.kill(pid, 'SIGUSR2');

@@ -14,7 +14,7 @@ import { repoRoot } from '../harness/index.js';
 import { raftkvClientTarget } from '../src/bench/targets.js';
 import { preload, startRaftkv } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
-import { independentLoad } from './independent-load.js';
+import { independentLoad, raftkvPut } from './independent-load.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,7 +49,6 @@ const cluster = await startRaftkv(join(dir, 'cluster'), { shards: 3, portBase: 2
 try {
   const keys = Number(args.keys);
   await preload(raftkvClientTarget(cluster.endpoints), keys);
-  const value = Buffer.alloc(100, 'x');
   const before = await groups(cluster.endpoints);
   const startedMs = Date.now();
   const run = await independentLoad({
@@ -58,12 +57,7 @@ try {
     durationS: Number(args.minutes) * 60,
     keys,
     pids: cluster.pids,
-    shape: {
-      method: 'PUT',
-      path: (k) => `/v1/kv/${encodeURIComponent(k)}`,
-      body: () => value,
-      headers: { 'content-type': 'application/octet-stream' },
-    },
+    shape: raftkvPut,
   });
   const after = await groups(cluster.endpoints);
   const changesDuring = after.flatMap((g) => g.leaderChanges.filter((c) => c.electedAtMs >= startedMs));

@@ -27,6 +27,17 @@ export interface IndependentRun {
   readonly cpuUsPerOp: number;
 }
 
+/** The value every benchmark writes: 100 bytes. */
+export const benchValue = Buffer.alloc(100, 'x');
+
+/** A raftkv PUT of `benchValue` to the key, through the HTTP API of any node. */
+export const raftkvPut: RequestShape = {
+  method: 'PUT',
+  path: (k) => `/v1/kv/${encodeURIComponent(k)}`,
+  body: () => benchValue,
+  headers: { 'content-type': 'application/octet-stream' },
+};
+
 /** The key of index `i`, as the benchmarks preload them. */
 export const benchKey = (i: number) => `bench/${i.toString().padStart(8, '0')}`;
 
