@@ -67,6 +67,10 @@ export function buildApi({
     // The router's own refusals (a path that is not valid %-encoded UTF-8) in the API's error format (README) too.
     frameworkErrors: (err, _req, reply) => sendError(reply, badRequest(err.message)),
   });
+  // Client I/O keeps the node's ticks going while a burst of it holds the event loop (LoopClock).
+  const keepTime = () => node.keepTime();
+  app.server.on('connection', keepTime);
+  app.server.on('request', keepTime);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const metrics = new ApiMetrics(node);

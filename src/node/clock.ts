@@ -1,6 +1,6 @@
 /**
- * The node's only way to read time and to be called back later. The real clock is the system's;
- * the simulator (test/sim) passes one it advances itself, so the same drive loop, groups and
+ * The node's only way to read time and to be called back later. The real clock is a LoopClock
+ * (Node's timers); the simulator (test/sim) passes one it advances itself, so the same drive loop, groups and
  * waiters run there, one seed replaying a whole run.
  */
 
@@ -16,20 +16,9 @@ export interface Clock {
   after(ms: number, fn: () => void): Cancel;
   /** Calls `fn` once the current event-loop turn is over (after its I/O callbacks). */
   soon(fn: () => void): void;
+  /**
+   * Called as I/O reaches the node: runs periodic callbacks that a busy event loop holds back
+   * (LoopClock). The simulator's clock, which advances itself, has none.
+   */
+  keepTime?(): void;
 }
-
-/** The system clock and Node's timers. */
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  every(ms, fn) {
-    const t = setInterval(fn, ms);
-    return () => clearInterval(t);
-  },
-  after(ms, fn) {
-    const t = setTimeout(fn, ms);
-    return () => clearTimeout(t);
-  },
-  soon(fn) {
-    setImmediate(fn);
-  },
-};

@@ -17,6 +17,7 @@ export type OverloadReason = 'in_flight' | 'event_loop_delay';
 
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5];
 const sizeBuckets = [1_024, 16_384, 131_072, 1_048_576, 8_388_608, 67_108_864, 536_870_912];
+const tickBuckets = [0.02, 0.04, 0.05, 0.06, 0.08, 0.1, 0.2, 0.4, 0.8, 1.6];
 const windowBuckets = [0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30];
 
 export class NodeMetrics {
@@ -29,12 +30,17 @@ export class NodeMetrics {
   readonly #snapshots: Counter<'shard' | 'kind'>;
   readonly #snapshotBytes: Histogram<'shard' | 'kind'>;
   readonly #overloadRefused: Counter<'reason'>;
+  readonly #tickIntervals: Histogram;
 
   /**
-   * `loop` reads the drive loop's counters and `inFlight` the requests in flight, both at scrape
-   * time.
+   * `loop` reads the drive loop's counters, `inFlight` the requests in flight and `keptTicks` the
+   * ticks a busy event loop would have held back (LoopClock.keptTicks), all at scrape time.
    */
-  constructor(loop: () => { turns: number; syncs: number }, inFlight: () => number = () => 0) {
+  constructor(
+    loop: () => { turns: number; syncs: number },
+    inFlight: () => number = () => 0,
+    keptTicks: () => number = () => 0,
+  ) {
     const registers = [this.registry];
     this.#proposals = new Counter({
       name: 'raftkv_proposals_total',
@@ -96,6 +102,21 @@ export class NodeMetrics {
         this.set(inFlight());
       },
     });
+    this.#tickIntervals = new Histogram({
+      name: 'raftkv_tick_interval_seconds',
+      help: 'Time between two Raft ticks (tickMs when the event loop keeps time; longer when it is held)',
+      buckets: tickBuckets,
+      registers,
+    });
+    new Counter({
+      name: 'raftkv_ticks_kept_total',
+      help: 'Ticks run as I/O reached the node because a busy event loop held its timers back',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(keptTicks());
+      },
+    });
     new Counter({
       name: 'raftkv_drive_loop_turns_total',
       help: 'Drive-loop turns (one Ready handled for every group with work)',
@@ -121,6 +142,11 @@ export class NodeMetrics {
     const s = String(shard);
     this.#proposals.inc({ shard: s, outcome });
     if (seconds !== undefined) this.#commitLatency.observe({ shard: s }, seconds);
+  }
+
+  /** A tick ran, `ms` after the one before. */
+  ticked(ms: number): void {
+    this.#tickIntervals.observe(ms / 1000);
   }
 
   /** A client request was refused with 503 to shed load. */

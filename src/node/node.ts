@@ -40,7 +40,7 @@ import { HashRing, placeShards } from '../shard/index.js';
 import { type GroupId, type RaftStore, type StoreIdentity, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage, PeerNotice } from '../transport/wire.js';
-import { type Cancel, type Clock, systemClock } from './clock.js';
+import type { Cancel, Clock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
 import { badRequest, NotLeaderError, unavailable } from './errors.js';
 import { type AnyGroup, Group } from './group.js';
@@ -48,6 +48,7 @@ import { checkIdentity } from './identity.js';
 import { InFlightLimit } from './in-flight.js';
 import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
 import { leaderKnown, roleChange } from './leader-waits.js';
+import { LoopClock } from './loop-clock.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { answerCall, RemoteShardServer, remoteCallGraceMs, type ShardServer } from './remote.js';
@@ -86,7 +87,7 @@ export interface NodeDeps {
   readonly transport: (peers: ReadonlyMap<NodeId, string>) => Transport;
   readonly log: Logger;
   readonly onFatal: (err: Error) => void;
-  /** Time and timers; the system's unless a test passes its own. */
+  /** Time and timers; a LoopClock unless a test passes its own. */
   readonly clock?: Clock;
   /**
    * Claims a new data directory's incarnation with every other node (claimOwnIdentity); `serve`
@@ -100,6 +101,9 @@ export interface NodeDeps {
   readonly joined?: boolean;
 }
 
+/** NodeDeps once start() chose the clock. */
+type StartedDeps = NodeDeps & { readonly clock: Clock };
+
 /** The membership group's machine: the node table, placement and epoch. */
 const membershipMachine = {
   empty: () => new MembershipMachine(),
@@ -111,12 +115,12 @@ const membershipMachine = {
  * `initial` is the group's first configuration.
  */
 function loadReplica<M extends StateMachine<unknown>>(
-  deps: NodeDeps,
+  deps: StartedDeps,
   group: GroupId,
   initial: ConfState,
   machine: StateMachineFactory<M>,
 ): Promise<Group<M>> {
-  const groupDeps = { machine, clock: deps.clock ?? systemClock };
+  const groupDeps = { machine, clock: deps.clock };
   return Group.load(
     group,
     deps.id,
@@ -172,7 +176,7 @@ export class RaftKVNode {
   readonly #transport: Transport;
 
   private constructor(
-    deps: NodeDeps,
+    deps: StartedDeps,
     groups: Map<number, Group>,
     membership: Group<MembershipMachine> | null,
     transport: Transport,
@@ -186,7 +190,7 @@ export class RaftKVNode {
     this.#membership = membership;
     this.#transport = transport;
     const live = { [Symbol.iterator]: () => this.#allGroups() };
-    this.#clock = deps.clock ?? systemClock;
+    this.#clock = deps.clock;
     this.#startedAtMs = this.#clock.now();
     this.#log = deps.log;
     this.#fileNodes = deps.config.nodes.map((n) => ({ ...n, state: 'active' as const }));
@@ -194,6 +198,7 @@ export class RaftKVNode {
     this.metrics = new NodeMetrics(
       () => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }),
       () => this.inFlight.count,
+      () => (this.#clock instanceof LoopClock ? this.#clock.keptTicks : 0),
     );
     this.inFlight = new InFlightLimit(deps.id, deps.config.requestsInFlightMax, () =>
       this.metrics.overloadRefused('in_flight'),
@@ -231,7 +236,7 @@ export class RaftKVNode {
     if (this.#membership !== null) yield this.#membership;
   }
 
-  readonly #deps: NodeDeps;
+  readonly #deps: StartedDeps;
   readonly #store: RaftStore;
   readonly #onFatal: (err: Error) => void;
 
@@ -244,7 +249,8 @@ export class RaftKVNode {
    * Checks the store's identity, loads the replicas the store records (at the first start, those
    * the cluster file places here) and starts ticking.
    */
-  static async start(deps: NodeDeps): Promise<RaftKVNode> {
+  static async start(nodeDeps: NodeDeps): Promise<RaftKVNode> {
+    const deps: StartedDeps = { ...nodeDeps, clock: nodeDeps.clock ?? new LoopClock() };
     const { config, id, store, log } = deps;
     const checked = await checkIdentity(store, config, id);
     let identity = checked.identity;
@@ -337,11 +343,16 @@ export class RaftKVNode {
     if (this.#deleting.get(g.id) === deleted) this.#deleting.delete(g.id);
   }
 
+  /** When the last tick ran (clock.now()); 0 before the first. */
+  #tickedAt = 0;
+
   /** Per group, the deletion of a retired replica under way: a new replica of it waits for it. */
   readonly #deleting = new Map<number, Promise<void>>();
 
   #tick(): void {
     const now = this.#clock.now();
+    if (this.#tickedAt !== 0) this.metrics.ticked(now - this.#tickedAt);
+    this.#tickedAt = now;
     for (const g of this.#allGroups()) {
       g.raft.tick();
       g.waiters.expire(now);
@@ -632,6 +643,17 @@ export class RaftKVNode {
       g?.raft.step(msg);
     }
     this.#loop.schedule();
+    // After the messages: a heartbeat in them counts before a tick held back by a busy loop.
+    this.keepTime();
+  }
+
+  /**
+   * Called as I/O reaches the node (a client connection or request, a peer's frame or call):
+   * runs the tick if a busy event loop holds it back, so heartbeats keep leaving under any client
+   * load (LoopClock).
+   */
+  keepTime(): void {
+    this.#clock.keepTime?.();
   }
 
   shardOf(key: string): number {
@@ -749,6 +771,7 @@ export class RaftKVNode {
 
   /** Answers another node's call (remote.ts) as this node's own API would serve it. */
   answerCall(payload: Uint8Array): Promise<Uint8Array> {
+    this.keepTime();
     return answerCall(
       {
         propose: (s, c) => this.propose(s, c),

@@ -11,6 +11,7 @@ import { ClusterAuth } from '../api/cluster-auth.js';
 import { Rebalancer } from '../api/rebalancer.js';
 import { type ClusterConfig, ConfigError, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
 import { checkIdentity, claimOwnIdentity, PeerIdentities } from '../node/identity.js';
+import { LoopClock } from '../node/loop-clock.js';
 import { RaftKVNode, StartupError } from '../node/node.js';
 import { LevelStore } from '../storage/level-store.js';
 import type { StoreIdentity } from '../storage/raft-store.js';
@@ -86,6 +87,9 @@ export async function serve(o: ServeOptions): Promise<void> {
   await checkIdentity(store, config, o.id, joined?.incarnation);
   const identities = await PeerIdentities.load(store);
   let node: RaftKVNode | null = null;
+  // Ticks that a burst of client I/O cannot hold back; the transport's turns follow it too.
+  const clock = new LoopClock();
+  const soon = (fn: () => void) => clock.soon(fn);
   // The node's transport, once it made it: answers to calls ride on its streams both ways.
   let transport: HttpTransport | null = null;
   let isMember: ((peer: string) => boolean) | null = null;
@@ -112,6 +116,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     },
     sink: (from, msgs) => node?.receive(from, msgs),
     presence,
+    soon,
     answerOwnWay: (to, a) => transport?.answer(to, a) ?? false,
     answers: (from, answers) => transport?.takeAnswers(from, answers),
     notices: (from, notices) => {
@@ -165,6 +170,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     store,
     log,
     onFatal: fatal,
+    clock,
     ...(joined === null ? { claim } : { joined: true }),
     transport: (peers) =>
       (transport = new HttpTransport({
@@ -177,6 +183,7 @@ export async function serve(o: ServeOptions): Promise<void> {
         log,
         frameBytesMax: peerBodyBytesMax,
         presence,
+        soon,
       })),
   });
   const started = node;

@@ -24,6 +24,8 @@ export interface HttpTransportOptions {
   readonly frameBytesMax: number;
   /** Hears when our streams to peers open and end (peer-presence.ts). */
   readonly presence?: PeerPresence;
+  /** See PeerLinkOptions.soon. */
+  readonly soon?: PeerLinkOptions['soon'];
 }
 
 /** The most messages waiting for one peer; past it new ones are dropped (Raft resends). */
@@ -66,6 +68,7 @@ export class HttpTransport implements Transport {
         idleMs: peerTimeouts.connectionTimeout,
         postOnlyMs: peerPostOnlyMs,
         presence: o.presence,
+        soon: o.soon,
       });
       this.#links.set(peer, { url, link });
     }

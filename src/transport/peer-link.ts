@@ -57,6 +57,11 @@ export interface PeerLinkOptions {
   readonly postOnlyMs: number;
   /** Hears when our stream to the peer opens and ends. */
   readonly presence?: PeerPresence | undefined;
+  /**
+   * Runs `fn` once the current event-loop turn's I/O is done, so what one turn queues leaves
+   * together; setImmediate unless the node's clock says otherwise (LoopClock.soon).
+   */
+  readonly soon?: ((fn: () => void) => void) | undefined;
 }
 
 export const batchPath = '/raft/v1/batch';
@@ -151,7 +156,7 @@ export class PeerLink {
   #schedule(): void {
     if (this.#scheduled || this.#flushing) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    (this.#o.soon ?? setImmediate)(() => {
       this.#scheduled = false;
       void this.#flush();
     });

@@ -40,6 +40,7 @@ export interface PeerServerOptions {
   readonly answers?: StreamAcceptorOptions['answers'];
   readonly notices?: StreamAcceptorOptions['notices'];
   readonly presence?: StreamAcceptorOptions['presence'];
+  readonly soon?: StreamAcceptorOptions['soon'];
   /**
    * Answers a peer's claim of a new data directory's incarnation (node/identity.ts); null when
    * this node cannot tell yet (its groups are loading): the peer asks again.
@@ -104,6 +105,7 @@ export function buildPeerServer(o: PeerServerOptions): FastifyInstance {
     ...(o.answers === undefined ? {} : { answers: o.answers }),
     ...(o.notices === undefined ? {} : { notices: o.notices }),
     presence: o.presence,
+    soon: o.soon,
     frameBytesMax: o.bodyBytesMax,
     messagesMax: o.messagesMax,
     idleMs: peerTimeouts.connectionTimeout,

@@ -52,6 +52,11 @@ export interface StreamAcceptorOptions {
   readonly presence?: PeerPresence | undefined;
   /** Logs a refusal (once per source and reason). */
   readonly refuse: (source: string, reason: string) => void;
+  /**
+   * Runs `fn` once the current event-loop turn's I/O is done, so what one turn queues leaves
+   * together; setImmediate unless the node's clock says otherwise (LoopClock.soon).
+   */
+  readonly soon?: ((fn: () => void) => void) | undefined;
 }
 
 /** Takes peer streams on `server`; close() ends every open one. */
@@ -82,7 +87,7 @@ export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close
       if (flushing) return;
       flushing = true;
       // Answers that are ready in the same turn leave in one frame.
-      setImmediate(() => {
+      (o.soon ?? setImmediate)(() => {
         flushing = false;
         const out = answers;
         answers = [];
