@@ -25,7 +25,7 @@ export interface NodeSpec {
   readonly bind?: string;
 }
 
-/** Writes the cluster file at `path`; `tuning` and `security` only when given. */
+/** Writes the cluster file at `path`; `clusterId`, `tuning` and `security` only when given. */
 export function writeClusterFile(
   path: string,
   o: {
@@ -34,9 +34,12 @@ export function writeClusterFile(
     readonly replicas: number;
     readonly tuning?: Tuning | undefined;
     readonly security?: Record<string, unknown> | undefined;
+    /** The cluster file's clusterId; by default none (the digest of ids, shards and replicas). */
+    readonly clusterId?: string | undefined;
   },
 ): void {
   const file = {
+    ...(o.clusterId === undefined ? {} : { clusterId: o.clusterId }),
     nodes: o.nodes.map(({ id, api, peer }) => ({ id, api, peer })),
     shards: o.shards,
     replicas: o.replicas,

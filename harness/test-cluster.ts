@@ -38,6 +38,8 @@ export interface ClusterOptions {
   readonly specs?: readonly NodeSpec[];
   readonly shards?: number;
   readonly replicas?: number;
+  /** The cluster file's clusterId (e.g. a cluster restored from another's backup needs its own). */
+  readonly clusterId?: string;
   readonly tuning?: Tuning;
   /** Both ports https (the `security.tls` files must then be given in `security`). */
   readonly https?: boolean;
@@ -115,6 +117,7 @@ export class TestCluster {
       replicas: cluster.replicas,
       tuning: o.tuning,
       security: o.security,
+      clusterId: o.clusterId,
     });
     return cluster;
   }

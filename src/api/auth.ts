@@ -30,6 +30,8 @@ const openable: ReadonlyMap<string, OpenableRoute> = new Map([
   ['/v1/ui/state', 'ui'],
 ]);
 const readMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Reads that copy the whole store (a backup): a read-write token, like a write. */
+const wholeStoreRoutes: ReadonlySet<string> = new Set(['/v1/admin/backup', '/v1/admin/backup/shards/:shard']);
 
 export function authHook(app: FastifyInstance, o: AuthOptions, cluster?: ClusterAuth): void {
   const open = new Set<string>([...alwaysOpen]);
@@ -53,7 +55,8 @@ export function authHook(app: FastifyInstance, o: AuthOptions, cluster?: Cluster
         errorStatuses.unauthorized,
         'the API token is not known to this cluster',
       );
-    if (!readMethods.has(req.method) && holder.access !== 'read-write')
+    const needsWrite = !readMethods.has(req.method) || (route !== undefined && wholeStoreRoutes.has(route));
+    if (needsWrite && holder.access !== 'read-write')
       throw new KVError('forbidden', errorStatuses.forbidden, `token "${holder.name}" is read-only`);
   });
 }

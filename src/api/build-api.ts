@@ -19,6 +19,7 @@ import { registerOverloadGuard } from './overload.js';
 import type { Rebalancer } from './rebalancer.js';
 import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
+import { backupRoutes } from './routes/backup.js';
 import { kvRoutes } from './routes/kv.js';
 import { listRoutes } from './routes/list.js';
 import { memberRoutes } from './routes/members.js';
@@ -110,6 +111,7 @@ export function buildApi({
   memberRoutes(app, { node, forwarder, auth: clusterAuth });
   nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });
   adminRoutes(app, { node, metrics });
+  backupRoutes(app, { node, clusterAuth, outboundTls, log });
   uiRoutes(app, { node, outboundTls, rebalancer: rebalancer ?? null });
   return app;
 }

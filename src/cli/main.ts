@@ -75,6 +75,27 @@ program
     },
   );
 
+withConnection(
+  program
+    .command('backup')
+    .description("copy every shard's state, linearizable at an index recorded per shard, into one file"),
+)
+  .requiredOption('--out <file>', 'the backup file to write (must not exist)')
+  .action(async (o: ConnectionFlags & { out: string }) =>
+    (await import('./backup-commands.js')).backupCommand(connectionOf(o), o),
+  );
+
+program
+  .command('restore')
+  .description("prepare a node's data directory of a NEW cluster from a backup file")
+  .requiredOption('--from <file>', 'the backup file')
+  .requiredOption('--config <file>', "the new cluster's file (its clusterId must differ from the backup's)")
+  .requiredOption('--id <id>', 'the node to prepare, as in the cluster file')
+  .requiredOption('--data <dir>', 'its data directory (must be empty or absent)')
+  .action(async (o: { from: string; config: string; id: string; data: string }) =>
+    (await import('./backup-commands.js')).restoreCommand(o),
+  );
+
 const nodes = program.command('node').description("add, remove (drain) and list the cluster's nodes");
 withConnection(nodes.command('list').description('every node: state, up, replica and leader counts'))
   .option('--json', 'print the node list as JSON')

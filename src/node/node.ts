@@ -811,6 +811,19 @@ export class RaftKVNode {
     return { page: g.sm.list(prefix, after, limit), at: this.#provenance(g) };
   }
 
+  /**
+   * The shard's whole state for a backup, linearizable: as leader, ReadIndex confirms that it
+   * leads and the state has applied every write acknowledged before the call; the snapshot is
+   * then taken at once, at the applied index it records (which may be later still).
+   */
+  async backupShard(shard: number): Promise<{ index: number; term: number; keys: number; data: Uint8Array }> {
+    const g = this.#group(shard);
+    if (g.raft.status().role !== 'leader') throw new NotLeaderError(shard);
+    await this.#confirmRead(g);
+    const { index, term } = g.raft.snapshotMeta(g.applied);
+    return { index, term, keys: g.sm.size, data: g.sm.snapshot() };
+  }
+
   /** ReadIndex (§6.4) and the wait until applied; holds an in-flight slot throughout. */
   async #confirmRead(g: Group): Promise<void> {
     return this.inFlight.run(() => this.#readIndex(g));
