@@ -53,7 +53,12 @@ class FileReader {
     const b = Buffer.alloc(Math.max(0, Math.min(n, this.size - at)));
     let got = 0;
     while (got < b.byteLength) {
-      const r = readSync(this.fd, b, got, b.byteLength - got, at + got);
+      let r: number;
+      try {
+        r = readSync(this.fd, b, got, b.byteLength - got, at + got);
+      } catch (err) {
+        throw new BackupFormatError(`cannot read the backup: ${(err as Error).message}`);
+      }
       if (r === 0) break;
       got += r;
     }
@@ -73,13 +78,35 @@ class FileReader {
   }
 }
 
+/** The line as a JSON object; anything else (not JSON, null, an array, a number) is damage. */
 function json<T>(text: string, what: string): T {
+  let v: unknown;
   try {
-    return JSON.parse(text) as T;
+    v = JSON.parse(text);
   } catch {
     return refuse(`the ${what} is not valid JSON: the file is damaged`);
   }
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    refuse(`the ${what} is not a JSON object: the file is damaged`);
+  return v as T;
 }
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/** A manifest's part: every field of the right kind. */
+const isPartEntry = (p: unknown): p is PartEntry => {
+  if (typeof p !== 'object' || p === null) return false;
+  const e = p as Record<string, unknown>;
+  return (
+    isCount(e.shard) &&
+    isCount(e.index) &&
+    isCount(e.term) &&
+    isCount(e.keys) &&
+    isCount(e.bytes) &&
+    typeof e.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(e.sha256)
+  );
+};
 
 /** The format on the first line; refuses a file that is not a backup or is of a newer format. */
 function checkMagic(f: FileReader): number {
@@ -106,10 +133,18 @@ function readManifest(f: FileReader): { manifest: Manifest; at: number } {
   if (sha256Hex(manifestLine) !== last[1])
     refuse('the manifest does not match its digest: the file is damaged');
   const manifest = json<Manifest>(manifestLine.toString('utf8'), 'manifest');
-  if (typeof manifest.format !== 'number' || manifest.format > backupFormat)
+  if (!isCount(manifest.format) || manifest.format < 1)
+    refuse('the manifest has no valid format number: the file is damaged');
+  if (manifest.format > backupFormat)
     refuse(`the manifest has format ${manifest.format}, newer than this build's ${backupFormat}`);
-  if (!Array.isArray(manifest.parts) || typeof manifest.sha256 !== 'string')
-    refuse('the manifest lacks its parts or digest');
+  if (
+    !Array.isArray(manifest.parts) ||
+    !manifest.parts.every(isPartEntry) ||
+    typeof manifest.sha256 !== 'string' ||
+    typeof manifest.clusterId !== 'string' ||
+    !isCount(manifest.shards)
+  )
+    refuse('the manifest lacks its cluster id, shards, parts or digest: the file is damaged');
   return { manifest, at: f.size - tailBytes + manifestStart };
 }
 

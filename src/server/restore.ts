@@ -9,7 +9,7 @@
  * the same file, so their replicas agree. A failure while writing removes the directory again.
  */
 
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPart, type VerifiedBackup, verifyBackup } from '../backup/read.js';
 import { type ClusterConfig, loadClusterConfig, nodeSpec } from '../config/cluster-file.js';
@@ -48,7 +48,9 @@ function checkTarget(config: ClusterConfig, backup: VerifiedBackup, dataDir: str
     throw new RestoreError(
       `the cluster file has the backed-up cluster's id (${m.clusterId}); a restored cluster is a new one: give its cluster file another "clusterId", so nodes of the old cluster are refused as peers`,
     );
-  if (existsSync(dataDir) && readdirSync(dataDir).length > 0)
+  if (!existsSync(dataDir)) return;
+  if (!statSync(dataDir).isDirectory()) throw new RestoreError(`${dataDir} is not a directory`);
+  if (readdirSync(dataDir).length > 0)
     throw new RestoreError(`data directory ${dataDir} is not empty: restore only prepares a new one`);
 }
 
@@ -82,8 +84,8 @@ export async function restore(o: RestoreOptions): Promise<RestoreSummary> {
     config.shards,
     config.replicas,
   );
-  const created = !existsSync(o.dataDir);
-  mkdirSync(o.dataDir, { recursive: true });
+  // The first directory this creates (the data dir or a parent of it), to remove on failure.
+  const created = mkdirSync(o.dataDir, { recursive: true });
   const restored: { shard: number; index: number; keys: number }[] = [];
   try {
     const store = await LevelStore.open(join(o.dataDir, 'raft'));
@@ -113,7 +115,7 @@ export async function restore(o: RestoreOptions): Promise<RestoreSummary> {
     }
   } catch (err) {
     // Nothing half-restored: the directory goes again (only its contents if it existed, empty).
-    if (created) rmSync(o.dataDir, { recursive: true, force: true });
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
     else
       for (const name of readdirSync(o.dataDir))
         rmSync(join(o.dataDir, name), { recursive: true, force: true });
