@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verifyBackup } from '../../src/backup/read.js';
 import { RaftKV, RaftKVError } from '../../src/client/index.js';
 import { peerAuthHeader, peerMac } from '../../src/transport/peer-auth.js';
 import { batchPath } from '../../src/transport/peer-link.js';
@@ -91,6 +92,28 @@ describe('a cluster with API tokens and a cluster secret', () => {
       });
     }
     expect((await c.get('tok/a')).text()).toBe('one');
+  });
+
+  it('makes a backup only for a read-write token; the node collects the shards from their leaders', async () => {
+    const c = cluster();
+    const ro = { headers: { authorization: `Bearer ${readOnly}` } };
+    for (const path of ['/v1/admin/backup', '/v1/admin/backup/shards/0']) {
+      const refused = await c.request('GET', path, ro);
+      expect([refused.status, refused.json<ErrorBody>().error.code], path).toEqual([403, 'forbidden']);
+      expect((await c.request('GET', path, anonymous)).status, path).toBe(401);
+    }
+    expect((await c.put('backup/a', 'kept')).status).toBe(200);
+    const out = join(c.dir, 'secured.backup');
+    const endpoints = c.nodes.map((n) => n.api).join(',');
+    const viewer = await runCli(['backup', '--out', out, '--endpoints', endpoints, '--token', readOnly]);
+    expect([viewer.code, viewer.stderr]).toEqual([
+      1,
+      'raftkv: backup failed: forbidden (403): token "viewer" is read-only\n',
+    ]);
+    expect(existsSync(out)).toBe(false);
+    const made = await runCli(['backup', '--out', out, '--endpoints', endpoints, '--token', readWrite]);
+    expect([made.code, made.stderr]).toEqual([0, '']);
+    expect(verifyBackup(out).manifest.parts.map((p) => p.shard)).toEqual([0, 1, 2]);
   });
 
   it("changes a shard's members only with a read-write token, carried to the leader and to the new replica", async () => {
