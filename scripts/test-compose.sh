@@ -11,6 +11,9 @@
 #      nodes; then node5 and node4 are drained (the CLI in a container, DELETE /v1/admin/nodes)
 #      until the table has three nodes again; a key written on five nodes reads back on three
 #      (node4 is restarted once in between: it comes back from its volume, no second join)
+#   8. raftkv backup from the host, down -v, restore each node in a one-shot container (docker
+#      compose run) into a new cluster (cluster/compose-restored.json), up: every acknowledged
+#      write reads back, and the restored cluster takes writes
 # Always ends with `down -v` of its own project (raftkv-test), also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -454,3 +457,44 @@ dc --profile grow stop node4 node5 >"$work/stop.log" 2>&1 || {
 dc --profile grow rm -f node4 node5 >/dev/null 2>&1 || true
 ok "node4 and node5 stopped and removed in $(($(now_ms) - t)) ms"
 check_all
+
+step "8. raftkv backup from the host; down -v; restore every node into a new cluster; up: every acknowledged write is there"
+t=$(now_ms)
+endpoints=$(printf 'http://127.0.0.1:%s,' "${ports[@]}")
+node dist/cli.js backup --out "$work/raftkv.backup" --endpoints "${endpoints%,}" >"$work/backup.log" 2>&1 || {
+  cat "$work/backup.log"
+  fail "raftkv backup failed"
+}
+sed 's/^/      /' "$work/backup.log"
+ok "backup taken and verified in $(($(now_ms) - t)) ms"
+dc --profile grow down -v >"$work/down3.log" 2>&1 || {
+  cat "$work/down3.log"
+  fail "down -v before the restore failed"
+}
+# The containers run as the unprivileged `node` user: the backup must be readable by it.
+chmod 755 "$work"
+chmod 644 "$work/raftkv.backup"
+t=$(now_ms)
+for l in "${nodes[@]}"; do
+  read -r id svc _ <<<"$l"
+  # A one-shot container of the node's service: its own data volume on /data, the backup mounted.
+  dc run --rm --no-deps -T -v "$work:/backup:ro" "$svc" \
+    restore --from /backup/raftkv.backup --config /app/cluster/compose-restored.json --id "$id" --data /data \
+    >"$work/restore-$id.log" 2>&1 || {
+    cat "$work/restore-$id.log"
+    fail "restore of $id failed"
+  }
+  sed 's/^/      /' "$work/restore-$id.log"
+done
+ok "three data volumes restored in $(($(now_ms) - t)) ms"
+t=$(now_ms)
+RAFTKV_CLUSTER_FILE=/app/cluster/compose-restored.json dc up -d --wait --wait-timeout 120 >"$work/up4.log" 2>&1 || {
+  cat "$work/up4.log"
+  fail "the restored cluster did not become healthy"
+}
+for p in "${ports[@]}"; do wait_ready "$p" 30; done
+cluster_id=$(curl -s --max-time 3 "http://127.0.0.1:${ports[0]}/v1/cluster" | node -e 'console.log(JSON.parse(require("fs").readFileSync(0, "utf8")).clusterId)')
+[ "$cluster_id" = raftkv-restored ] || fail "the restored cluster says its id is $cluster_id"
+ok "restored cluster $cluster_id healthy in $(($(now_ms) - t)) ms"
+check_all
+write_keys restored 3

@@ -25,6 +25,8 @@ const answerTimeoutMs = 120_000;
 class Failed extends Error {}
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+/** A size as people read it: bytes, kB or MB. */
+const size = (n: number) => (n < 1e3 ? `${n} bytes` : n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : mb(n));
 
 /** Draws "backup [#####-----]  50% 12.0 MB of 24.0 MB" on stderr, at most 10 times a second. */
 class ProgressBar {
@@ -139,7 +141,7 @@ export async function backupCommand(c: Connection, o: { out: string }): Promise<
     const keys = manifest.parts.reduce((n, p) => n + p.keys, 0);
     const bytes = manifest.parts.reduce((n, p) => n + p.bytes, 0);
     process.stdout.write(
-      `backup of cluster ${manifest.clusterId}: ${manifest.shards} shards, ${keys} keys, ${mb(bytes)} -> ${o.out}\n`,
+      `backup of cluster ${manifest.clusterId}: ${manifest.shards} shards, ${keys} keys, ${size(bytes)} -> ${o.out}\n`,
     );
     for (const p of manifest.parts)
       process.stdout.write(`  shard ${p.shard}: index ${p.index} (term ${p.term}), ${p.keys} keys\n`);

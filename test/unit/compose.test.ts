@@ -82,11 +82,16 @@ function sourceInImage(path: string): string | null {
   return found !== null && existsSync(join(repo, found)) ? found : null;
 }
 
+/** A value as compose gives it when the variable it names is unset: `${VAR:-default}` is the default. */
+const unsetDefault = (v: string) => v.replace(/^\$\{[A-Z_]+:-(.*)\}$/, '$1');
+
 function env(s: Service): Record<string, string> {
   const e = s.environment ?? {};
   if (Array.isArray(e))
-    return Object.fromEntries(e.map((kv) => [kv.split('=')[0]!, kv.slice(kv.indexOf('=') + 1)]));
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, String(v ?? '')]));
+    return Object.fromEntries(
+      e.map((kv) => [kv.split('=')[0]!, unsetDefault(kv.slice(kv.indexOf('=') + 1))]),
+    );
+  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, unsetDefault(String(v ?? ''))]));
 }
 
 function ports(s: Service): { hostIp: string; published: number; target: number }[] {
@@ -133,6 +138,19 @@ describe('docker-compose.yml, Dockerfile and cluster file agree', () => {
     JSON.parse(read('cluster/compose.json')),
     'cluster/compose.json',
   );
+
+  it('has a second cluster file for a restored cluster: the same nodes and settings, its own cluster id', () => {
+    const raw = (s: Service) => (s.environment as Record<string, unknown> | undefined)?.RAFTKV_CONFIG;
+    expect(new Set(services.map(([, s]) => raw(s)))).toEqual(
+      new Set(['${RAFTKV_CLUSTER_FILE:-/app/cluster/compose.json}']),
+    );
+    const restored = parseClusterConfig(
+      JSON.parse(read('cluster/compose-restored.json')),
+      'cluster/compose-restored.json',
+    );
+    expect(restored.clusterId).not.toBe(config.clusterId);
+    expect({ ...restored, clusterId: config.clusterId }).toEqual(config);
+  });
 
   it('has one service per node of the cluster file, named as the host of its URLs', () => {
     expect(fileServices.map(([name]) => name).sort()).toEqual(

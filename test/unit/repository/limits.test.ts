@@ -7,7 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as backupStream from '../../../src/api/backup-stream.js';
 import * as clusterAuth from '../../../src/api/cluster-auth.js';
+import * as backupFormat from '../../../src/backup/format.js';
 import * as forward from '../../../src/api/forward.js';
 import * as rebalancer from '../../../src/api/rebalancer.js';
 import * as uiRoute from '../../../src/api/routes/ui.js';
@@ -26,6 +28,8 @@ const doc = readFileSync(fileURLToPath(new URL('../../../ARCHITECTURE.md', impor
 /** Every constant the table may name, by the name it has there. */
 const constants: Record<string, unknown> = {
   ...serve,
+  ...backupStream,
+  ...backupFormat,
   ...transport,
   ...group,
   ...balance,
