@@ -25,6 +25,7 @@ import { listRoutes } from './routes/list.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { uiRoutes } from './routes/ui.js';
+import { watchRoutes } from './routes/watch.js';
 
 export interface ApiDeps {
   readonly node: RaftKVNode;
@@ -112,6 +113,7 @@ export function buildApi({
   nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });
   adminRoutes(app, { node, metrics });
   backupRoutes(app, { node, clusterAuth, outboundTls, log });
+  watchRoutes(app, { node, clusterAuth, outboundTls, log });
   uiRoutes(app, { node, outboundTls, rebalancer: rebalancer ?? null });
   return app;
 }

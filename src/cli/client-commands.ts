@@ -103,6 +103,36 @@ export class ClientCli {
   }
 
   /** One page (`limit` keys after `after`), or every page with `all`. */
+  /**
+   * Prints the changes under `prefix` as they come, one line each (`--json`: one JSON object
+   * each, with the cursor to resume from), until Ctrl-C; the watch resumes by itself across
+   * node failures.
+   */
+  watch(prefix: string, o: OutputOptions & { cursor?: string }): Promise<void> {
+    return this.#run(o, async () => {
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      const options = { signal: stop.signal, ...(o.cursor === undefined ? {} : { cursor: o.cursor }) };
+      for await (const e of this.#kv.watch(prefix, options)) {
+        if (o.json === true) {
+          const value = e.value === null ? {} : encodeValue(e.value);
+          const line = {
+            type: e.type,
+            key: e.key,
+            ...value,
+            version: e.version,
+            shard: e.shard,
+            cursor: e.cursor,
+          };
+          process.stdout.write(`${JSON.stringify(line)}\n`);
+        } else {
+          const what = e.value === null ? '' : ` = ${preview(e.value)}`;
+          process.stdout.write(`${e.type.padEnd(6)} ${e.key}${what}  (version ${e.version})\n`);
+        }
+      }
+    });
+  }
+
   list(prefix: string, o: OutputOptions & { limit: number; after?: string; all?: boolean }): Promise<void> {
     return this.#run(o, async () => {
       const items: { key: string; value: Uint8Array; version: string }[] = [];

@@ -155,6 +155,17 @@ withConnection(program.command('del <key>').description('delete a key; exit 3 if
     client(o).del(key, o),
   );
 
+withConnection(
+  program
+    .command('watch <prefix>')
+    .description('print every change under a prefix as it is committed, until Ctrl-C'),
+)
+  .option('--cursor <cursor>', 'resume after this cursor (from a --json line)')
+  .option('--json', 'one JSON object per change, with the cursor to resume from')
+  .action(async (prefix: string, o: ConnectionFlags & { json?: boolean; cursor?: string }) =>
+    client(o).watch(prefix, o),
+  );
+
 withConnection(program.command('list [prefix]').description('list keys by prefix across all shards, sorted'))
   .option('--limit <n>', `keys per page (${listLimitMin}-${listLimitMax})`, String(listLimitDefault))
   .option('--after <key>', 'start after this key (the "next" of the previous page)')

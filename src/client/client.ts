@@ -21,6 +21,7 @@ import { type ClusterDescription, ClusterMap } from './cluster-map.js';
 import { agentFor, authHeaders } from './connect.js';
 import { RaftKVError, type RaftKVErrorCode } from './errors.js';
 import { type Lane, Lanes } from './lanes.js';
+import { type WatchEvent, type WatchOptions, watchChanges } from './watch.js';
 
 export interface RaftKVOptions {
   /** API URLs of one or more nodes, e.g. http://127.0.0.1:7001. */
@@ -243,6 +244,20 @@ export class RaftKV {
       more: page.more,
       next: page.more ? (page.next ?? null) : null,
     };
+  }
+
+  /**
+   * The changes under `prefix`, from every shard, as they are committed: an async iterator that
+   * reconnects and resumes by itself (watch.ts). Start it after `cursor` to resume.
+   */
+  watch(prefix: string, o: WatchOptions = {}): AsyncGenerator<WatchEvent, void, undefined> {
+    return watchChanges(
+      () => [...new Set([...this.#endpoints, ...(this.#map?.apiUrls() ?? [])])],
+      this.#agent,
+      this.#auth,
+      prefix,
+      o,
+    );
   }
 
   /** The cluster map as the nodes describe it (fetched afresh). */

@@ -13,3 +13,4 @@ export {
 } from './client.js';
 export type { ClusterDescription } from './cluster-map.js';
 export { RaftKVError, type RaftKVErrorCode } from './errors.js';
+export type { WatchEvent, WatchOptions } from './watch.js';

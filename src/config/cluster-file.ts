@@ -39,6 +39,8 @@ export const clusterDefaults = {
   rebalance: true,
   rebalanceMovesMax: 2,
   nodeDownReplaceMs: 300_000,
+  watchHistoryEvents: 100_000,
+  watchHistoryMs: 600_000,
 } as const;
 
 /**
@@ -90,6 +92,10 @@ const clusterSchema = z
     rebalanceMovesMax: z.number().int().min(1).max(64).default(clusterDefaults.rebalanceMovesMax),
     /** A node down this long has its replicas re-created on other nodes, where there is room. */
     nodeDownReplaceMs: z.number().int().min(1_000).default(clusterDefaults.nodeDownReplaceMs),
+    /** Changes each shard replica keeps for watchers to resume from: at most this many … */
+    watchHistoryEvents: z.number().int().min(1).max(10_000_000).default(clusterDefaults.watchHistoryEvents),
+    /** … and none older than this. */
+    watchHistoryMs: z.number().int().min(1_000).max(86_400_000).default(clusterDefaults.watchHistoryMs),
     security: securitySchema.default({ openRoutes: [], createSecret: false }),
   })
   .superRefine((c, ctx) => {

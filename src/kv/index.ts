@@ -15,4 +15,10 @@ export { KVCommandError, KVInvariantError, KVSnapshotError } from './errors.js';
 export { compareKeys, keyBytesMax, keyProblem, utf8ByteLength } from './keys.js';
 export { type KVFailureCode, type KVResult, versionOf } from './results.js';
 export { defaultSessionLimits, type SessionLimits } from './sessions.js';
-export { type KVEntry, type KVItem, type KVListPage, KVStateMachine } from './state-machine.js';
+export {
+  type KVChange,
+  type KVEntry,
+  type KVItem,
+  type KVListPage,
+  KVStateMachine,
+} from './state-machine.js';

@@ -50,6 +50,15 @@ const deleted: KVResult = { ok: true, op: 'delete' };
  * for every committed entry, in log order, each index once; then `appliedIndex` is the group's
  * applied index. Reads (`get`, `list`, `size`) see the state after the last applied entry.
  */
+/** One change the machine applied: a put (its value; its version is `index`) or a delete. */
+export interface KVChange {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  readonly value: Uint8Array | null;
+  /** The log index of the write. */
+  readonly index: number;
+}
+
 export class KVStateMachine {
   // Invariant: appliedIndex only grows; every stored versionIndex is ≤ appliedIndex.
   #appliedIndex = 0;
@@ -57,6 +66,17 @@ export class KVStateMachine {
   // Invariant: holds exactly the keys of #map.
   #index = new SortedKeys();
   #sessions: SessionTable;
+  /** Hears every change applied (not part of the state: a snapshot does not carry it). */
+  #onChange: ((c: KVChange) => void) | null = null;
+
+  /**
+   * `listener` hears every put and delete that changed the state, as it is applied, in log
+   * order: what a watch feed is made of. Writes that changed nothing (a failed condition, a
+   * delete of an absent key, a retried write its session answers) are not changes.
+   */
+  onChange(listener: ((c: KVChange) => void) | null): void {
+    this.#onChange = listener;
+  }
 
   /** A machine with no keys, no sessions and applied index 0. Throws RangeError on bad limits. */
   constructor(limits: SessionLimits = defaultSessionLimits) {
@@ -231,10 +251,12 @@ export class KVStateMachine {
       if (current === undefined) return notFound;
       this.#map.delete(cmd.key);
       this.#index.delete(cmd.key);
+      this.#onChange?.({ type: 'delete', key: cmd.key, value: null, index });
       return deleted;
     }
     if (current === undefined) this.#index.insert(cmd.key);
     this.#map.set(cmd.key, { value: cmd.value, versionIndex: index });
+    this.#onChange?.({ type: 'put', key: cmd.key, value: cmd.value, index });
     return { ok: true, op: 'put', version: versionOf(index) };
   }
 

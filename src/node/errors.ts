@@ -11,6 +11,7 @@ export type KVErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'compacted'
   | 'precondition_failed'
   | 'too_large'
   | 'unavailable'

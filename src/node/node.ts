@@ -40,6 +40,7 @@ import { HashRing, placeShards } from '../shard/index.js';
 import { type GroupId, type RaftStore, type StoreIdentity, storeFormat } from '../storage/raft-store.js';
 import type { Transport } from '../transport/transport.js';
 import type { GroupMessage, PeerNotice } from '../transport/wire.js';
+import type { ChangeHistory } from './change-history.js';
 import type { Cancel, Clock } from './clock.js';
 import { DriveLoop } from './drive-loop.js';
 import { badRequest, NotLeaderError, unavailable } from './errors.js';
@@ -52,18 +53,13 @@ import { LoopClock } from './loop-clock.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { answerCall, RemoteShardServer, remoteCallGraceMs, type ShardServer } from './remote.js';
+import { ShardHistories } from './shard-histories.js';
 import { type HandOver, Shutdown } from './shutdown.js';
 import type { StateMachine, StateMachineFactory } from './state-machine.js';
 import { groupStatus, type NodeStatus, Readiness } from './status.js';
 
 export { StartupError } from './identity.js';
 export type { GroupStatus, NodeStatus } from './status.js';
-
-/** How this node's groups make their state machine, the key-value store: empty or from a snapshot. */
-const kvMachine = {
-  empty: () => new KVStateMachine(),
-  restore: (data: Uint8Array) => KVStateMachine.restore(data),
-};
 
 /** Where a shard's requests go from this node. */
 export type ShardRoute =
@@ -101,8 +97,8 @@ export interface NodeDeps {
   readonly joined?: boolean;
 }
 
-/** NodeDeps once start() chose the clock. */
-type StartedDeps = NodeDeps & { readonly clock: Clock };
+/** NodeDeps once start() chose the clock and made the shards' change histories. */
+type StartedDeps = NodeDeps & { readonly clock: Clock; readonly histories: ShardHistories };
 
 /** The membership group's machine: the node table, placement and epoch. */
 const membershipMachine = {
@@ -250,7 +246,12 @@ export class RaftKVNode {
    * the cluster file places here) and starts ticking.
    */
   static async start(nodeDeps: NodeDeps): Promise<RaftKVNode> {
-    const deps: StartedDeps = { ...nodeDeps, clock: nodeDeps.clock ?? new LoopClock() };
+    const clock = nodeDeps.clock ?? new LoopClock();
+    const histories = new ShardHistories(
+      { events: nodeDeps.config.watchHistoryEvents, ageMs: nodeDeps.config.watchHistoryMs },
+      () => clock.now(),
+    );
+    const deps: StartedDeps = { ...nodeDeps, clock, histories };
     const { config, id, store, log } = deps;
     const checked = await checkIdentity(store, config, id);
     let identity = checked.identity;
@@ -283,7 +284,8 @@ export class RaftKVNode {
     for (const [shard, record] of [...records].sort((a, b) => a[0] - b[0])) {
       if (shard === membershipGroup)
         membership = await loadReplica(deps, membershipGroup, record.initial, membershipMachine);
-      else groups.set(shard, await loadReplica(deps, shard, record.initial, kvMachine));
+      else
+        groups.set(shard, await loadReplica(deps, shard, record.initial, deps.histories.machineFor(shard)));
     }
     // Any node of the cluster may come to host a replica of any shard.
     const peers = new Map(config.nodes.filter((n) => n.id !== id).map((n) => [n.id, n.peer]));
@@ -496,7 +498,7 @@ export class RaftKVNode {
       this.#membership = m;
       this.#watch(m);
     } else {
-      const g = await loadReplica(this.#deps, shard, initial, kvMachine);
+      const g = await loadReplica(this.#deps, shard, initial, this.#deps.histories.machineFor(shard));
       this.#groups.set(shard, g);
       this.#departed.delete(shard);
       this.#readiness.add(g);
@@ -822,6 +824,16 @@ export class RaftKVNode {
     await this.#confirmRead(g);
     const { index, term } = g.raft.snapshotMeta(g.applied);
     return { index, term, keys: g.sm.size, data: g.sm.snapshot() };
+  }
+
+  /**
+   * The recent changes of the shard's replica here, for watchers, with the index it has applied;
+   * null when this node hosts no replica of it.
+   */
+  changesOf(shard: number): { readonly history: ChangeHistory; readonly applied: () => number } | null {
+    const g = this.#groups.get(shard);
+    if (g === undefined || this.#shutdown.stopped) return null;
+    return { history: this.#deps.histories.of(shard), applied: () => g.applied };
   }
 
   /** ReadIndex (§6.4) and the wait until applied; holds an in-flight slot throughout. */

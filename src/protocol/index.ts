@@ -18,3 +18,5 @@ export {
   sessionSeqPattern,
 } from './headers.js';
 export { isListLimit, keyBytesMax, listLimitDefault, listLimitMax, listLimitMin } from './limits.js';
+export { formatSse, type SseEvent, SseParser } from './sse.js';
+export { clusterTag, decodeCursor, encodeCursor } from './watch-cursor.js';

@@ -35,6 +35,7 @@ describe('the HTTP contract', () => {
       forbidden: 403,
       not_found: 404,
       conflict: 409,
+      compacted: 410,
       precondition_failed: 412,
       too_large: 413,
       unavailable: 503,

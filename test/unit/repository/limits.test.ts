@@ -12,11 +12,13 @@ import * as clusterAuth from '../../../src/api/cluster-auth.js';
 import * as forward from '../../../src/api/forward.js';
 import * as rebalancer from '../../../src/api/rebalancer.js';
 import * as uiRoute from '../../../src/api/routes/ui.js';
+import * as watchStream from '../../../src/api/watch-stream.js';
 import * as backupFormat from '../../../src/backup/format.js';
 import * as plan from '../../../src/membership/plan.js';
 import * as group from '../../../src/node/group.js';
 import * as balance from '../../../src/node/leader-balance.js';
 import * as remote from '../../../src/node/remote.js';
+import * as shardHistories from '../../../src/node/shard-histories.js';
 import * as status from '../../../src/node/status.js';
 import { defaultRaftTuning } from '../../../src/raft/types.js';
 import * as join from '../../../src/server/join.js';
@@ -29,6 +31,8 @@ const doc = readFileSync(fileURLToPath(new URL('../../../ARCHITECTURE.md', impor
 const constants: Record<string, unknown> = {
   ...serve,
   ...backupStream,
+  ...watchStream,
+  ...shardHistories,
   ...backupFormat,
   ...transport,
   ...group,
