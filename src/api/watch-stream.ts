@@ -24,11 +24,12 @@ export const watchBufferBytesMax = 4 * 1024 * 1024;
 /** How often a watcher gets a progress event. */
 export const watchProgressMs = 1_000;
 
-export const compacted = (shard: number) =>
+/** The 410 of a cursor at index `at` of `shard`, where the replica keeps only what came after `floor`. */
+export const compacted = (shard: number, at: number, floor: number) =>
   new KVError(
     'compacted',
     errorStatuses.compacted,
-    `the cursor is older than the changes shard ${shard} keeps: read the current state and watch from there`,
+    `the cursor is at index ${at} of shard ${shard}, older than the changes it keeps (after index ${floor}): read the current state and watch from there`,
   );
 
 export interface WatchDeps {
@@ -82,7 +83,7 @@ function localSource(
     async start(sink) {
       const from = after ?? applied();
       const past = history.since(from);
-      if (past === 'compacted') throw compacted(shard);
+      if (past === 'compacted') throw compacted(shard, from, history.floor);
       // Replay and follow in one step: nothing applied in between is missed or sent twice.
       for (const c of past) send(sink, c);
       unsubscribe = history.subscribe((c) => send(sink, c));
@@ -97,7 +98,12 @@ function localSource(
   };
 }
 
-function relaySource(deps: WatchDeps, dispatcher: Agent, shard: number, req: WatchRequest): ShardSource {
+function relaySource(
+  deps: WatchDeps,
+  dispatcher: () => Agent,
+  shard: number,
+  req: WatchRequest,
+): ShardSource {
   const abort = new AbortController();
   return {
     async start(sink) {
@@ -115,7 +121,7 @@ function relaySource(deps: WatchDeps, dispatcher: Agent, shard: number, req: Wat
           ...(req.authorization === undefined ? {} : { authorization: req.authorization }),
           ...deps.clusterAuth.headers('GET', path),
         },
-        dispatcher,
+        dispatcher: dispatcher(),
         signal: abort.signal,
         headersTimeout: deps.node.config.requestTimeoutMs,
         bodyTimeout: 0,
@@ -126,7 +132,8 @@ function relaySource(deps: WatchDeps, dispatcher: Agent, shard: number, req: Wat
         try {
           err = (JSON.parse(body) as { error?: typeof err }).error ?? {};
         } catch {}
-        if (err.code === 'compacted') throw compacted(shard);
+        if (err.code === 'compacted')
+          throw new KVError('compacted', errorStatuses.compacted, err.message ?? body);
         throw new KVError(
           'unavailable',
           errorStatuses.unavailable,
@@ -199,7 +206,12 @@ function track(feed: { tick(): void }): () => void {
  */
 export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(res: ServerResponse) => void> {
   const { clusterId } = deps.node.config;
-  const dispatcher = new Agent({ connect: { ...deps.outboundTls } });
+  // Only a watch that relays a shard needs connections of its own.
+  const relays: { agent: Agent | null } = { agent: null };
+  const dispatcher = () => {
+    relays.agent ??= new Agent({ connect: { ...deps.outboundTls } });
+    return relays.agent;
+  };
   const sources = req.shards.map((shard) => {
     const local = deps.node.changesOf(shard);
     const after = req.after[shard] ?? null;
@@ -263,7 +275,7 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
     ended = true;
     untrack();
     for (const s of sources) s.close();
-    void dispatcher.close().catch(() => undefined);
+    void relays.agent?.close().catch(() => undefined);
     res?.end();
   };
   try {
@@ -271,7 +283,7 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
   } catch (err) {
     ended = true;
     for (const s of sources) s.close();
-    void dispatcher.close().catch(() => undefined);
+    void relays.agent?.close().catch(() => undefined);
     throw err;
   }
   return (out) => {

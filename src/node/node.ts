@@ -9,14 +9,7 @@
 
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-file.js';
-import {
-  encodeCommand,
-  type KVCommand,
-  type KVEntry,
-  type KVListPage,
-  type KVResult,
-  KVStateMachine,
-} from '../kv/index.js';
+import { encodeCommand, type KVCommand, type KVEntry, type KVListPage, type KVResult } from '../kv/index.js';
 import {
   encodeMembershipCommand,
   groupLabel,

@@ -7,12 +7,15 @@
  *   ReadIndex round and without asking the leader, so a lagging replica answers stale values.
  * - `early-ack`: a leader acknowledges a write as soon as it is in its own log, before a majority
  *   has it (and before the state machine applied it, so conditions are not checked either).
+ * - `watch-at-propose`: watch events are emitted when a leader proposes a write, not when a
+ *   replica applies it (a write that is lost, or whose condition fails, is still announced, and a
+ *   follower's watchers hear nothing of what they apply).
  */
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type BrokenVariant = 'local-reads' | 'early-ack';
+export type BrokenVariant = 'local-reads' | 'early-ack' | 'watch-at-propose';
 
 const patches: Record<BrokenVariant, string> = {
   'local-reads': `
@@ -32,6 +35,18 @@ RaftKVNode.prototype.propose = function (shard, cmd) {
   const s = this.groups.get(shard).raft.status();
   const result = cmd.op === 'put' ? { ok: true, op: 'put', version: String(s.lastIndex) } : { ok: true, op: 'delete' };
   return Promise.resolve({ result, at: { shard, node: this.id, term: s.term, index: s.lastIndex } });
+};`,
+  'watch-at-propose': `
+import { KVStateMachine } from './kv/state-machine.js';
+KVStateMachine.prototype.onChange = function () {};
+const propose = RaftKVNode.prototype.propose;
+RaftKVNode.prototype.propose = function (shard, cmd) {
+  const g = this.groups.get(shard);
+  if (g !== undefined && g.raft.status().role === 'leader') {
+    const index = g.raft.status().lastIndex + 1;
+    this.changesOf(shard)?.history.append({ type: cmd.op, key: cmd.key, value: cmd.op === 'put' ? cmd.value : null, index });
+  }
+  return propose.call(this, shard, cmd);
 };`,
 };
 

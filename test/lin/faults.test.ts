@@ -54,6 +54,7 @@ async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
       .map((v) => `key ${v.key}: ${v.unknown ? 'no verdict' : 'violation'}`),
     ...r.report.lost.map((l) => `key ${l.key}: acknowledged write missing (final ${l.finalRead})`),
     ...r.report.problems,
+    ...(r.report.watch?.problems ?? []).map((p) => `watch: ${p}`),
   ];
   const okOps = r.history.filter((o) => o.outcome === 'ok').length;
   const context =
@@ -176,11 +177,13 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       log: () => {},
     });
     const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
-    const caught = violations.length + r.report.lost.length > 0 && !r.report.valid;
+    const watchProblems = r.report.watch?.problems ?? [];
+    const caught = violations.length + r.report.lost.length + watchProblems.length > 0 && !r.report.valid;
     process.stdout.write(
       `broken node ${broken} (seed ${seed}): ${caught ? 'caught' : 'not seen in this round'} ` +
-        `(${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost)\n` +
-        (violations[0]?.explanation ?? '') +
+        `(${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost, ` +
+        `${watchProblems.length} watch problems)\n` +
+        (violations[0]?.explanation ?? watchProblems[0] ?? '') +
         '\n',
     );
     rmSync(outDir, { recursive: true, force: true });
@@ -205,6 +208,18 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       clients: 8,
       keys: 3,
       holdMs: [3_000, 5_000],
+      quietMs: [1_000, 1_500],
+      clientTimeoutMs: 3_000,
+    });
+    expect(caught).toBe(true);
+  }, 120_000);
+
+  it('catches a broken node that announces watch events when a write is proposed, not when it is applied', async () => {
+    const caught = await brokenRound('watch-at-propose', 'kill', ['leader'], 107, {
+      timeMs: 10_000,
+      clients: 8,
+      keys: 6,
+      holdMs: [2_000, 3_000],
       quietMs: [1_000, 1_500],
       clientTimeoutMs: 3_000,
     });

@@ -11,6 +11,7 @@ import { growShrinkVariants, type NodeChange } from './grow-shrink.js';
 import { describeOp, type Operation } from './history.js';
 import { describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
+import type { WatchVerdict } from './watch-checker.js';
 
 export interface KindCounts {
   ok: number;
@@ -142,6 +143,8 @@ export interface Report {
   readonly nodeChanges?: readonly NodeChange[] | null;
   /** Liveness and harness problems: no leader after the heal, a final read that never succeeded... */
   readonly problems: readonly string[];
+  /** What the watchers saw, judged (watch-checker.ts); absent in rounds from before watch. */
+  readonly watch?: WatchVerdict;
   readonly checkMs: number;
   /** Linearizable on every key, decided (no `unknown`), nothing lost, no problem. */
   readonly valid: boolean;
@@ -237,6 +240,17 @@ export function formatReport(r: Report): string {
     lines.push(`  worst per kind: ${[...byKind].map(([k, ms]) => `${k} ${secs(ms)}`).join(', ')}`);
   if (r.membership != null) lines.push('', ...formatMembership(r.membership));
   if (r.nodeChanges != null) lines.push('', ...formatNodeChanges(r.nodeChanges));
+  if (r.watch !== undefined) {
+    const w = r.watch;
+    lines.push(
+      '',
+      `watch: ${w.watchers} watchers, ${w.events} events in ${w.segments} segments, ${w.compactions} 410s: ` +
+        (w.problems.length === 0
+          ? 'every event committed, in order, once, no gap'
+          : `${w.problems.length} problems`),
+      ...w.problems.map((p) => `  ${p}`),
+    );
+  }
   if (r.problems.length > 0) lines.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
   return `${lines.join('\n')}\n`;
 }

@@ -33,6 +33,8 @@ import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
 import { countOperations, findLostWrites, formatReport, type Report, recoveryOf } from './report.js';
 import { Rng } from './rng.js';
 import { renderTimeline } from './timeline.js';
+import { checkWatches } from './watch-checker.js';
+import { Watchers } from './watchers.js';
 import { Workload } from './workload.js';
 
 export interface RoundOptions {
@@ -71,6 +73,8 @@ export interface RoundOptions {
   readonly statesMax?: number;
   /** Run deliberately broken nodes (broken-node.ts), to show the suite catches them. */
   readonly broken?: BrokenVariant;
+  /** Watchers of every key through the client library (watchers.ts); 3 by default. */
+  readonly watchers?: number;
 }
 
 export interface RoundResult {
@@ -165,6 +169,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   let net: NetLab | null = null;
   let cluster: TestCluster | null = null;
   let workload: Workload | null = null;
+  let watchers: Watchers | null = null;
   const runDir = join(o.outDir, 'run');
   const problems: string[] = [];
   let faults: Fault[] = [];
@@ -245,6 +250,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     });
     cl.mark('nemesis phase begins (history time 0)', { t0Epoch });
     wl.start();
+    watchers = new Watchers(o.watchers ?? 3, () => cl.nodes.map((n) => n.api), 'k', now);
     nemesis.start();
     const progress = setInterval(() => {
       const c = wl.counts;
@@ -299,7 +305,10 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       if (!done) problems.push(`the final read of key ${key} did not succeed within 30 s of the heal`);
     }
     log(`[${(now() / 1000).toFixed(1).padStart(6)}s] final reads done`);
+    // The watchers get a moment to receive the last changes before they stop.
+    await sleep(1_500);
   } finally {
+    await watchers?.stop();
     await workload?.close();
     await cluster?.stop();
     net?.destroy();
@@ -317,6 +326,19 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   );
   const checkMs = performance.now() - checkStart;
   const lost = findLostWrites(history, o.clients);
+  const w = watchers!;
+  const watch = checkWatches(history, w.records, w.compactions, o.watchers ?? 3, shardOf);
+  const acked = history.some((op) => op.outcome === 'ok' && op.output?.kind === 'written');
+  const watchProblems = [
+    ...w.errors,
+    ...(acked && watch.events === 0 ? ['the watchers saw no event although writes were acknowledged'] : []),
+  ];
+  writeFileSync(
+    join(o.outDir, 'watch.jsonl'),
+    [...w.records, ...w.compactions.map((c) => ({ compaction: c }))]
+      .map((r) => `${JSON.stringify(r)}\n`)
+      .join(''),
+  );
   // What the nodes logged around each violation (wall clock = t0Epoch + history time).
   const nodeLogs: Record<string, string[]> = {};
   for (const v of verdicts) {
@@ -349,9 +371,15 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     faults: faults.map((f) => ({ ...f, ...recoveryOf(f, history, shardOf, o.shards) })),
     membership,
     nodeChanges,
-    problems,
+    problems: [...problems, ...watchProblems],
+    watch,
     checkMs,
-    valid: verdicts.every((v) => v.ok && !v.unknown) && lost.length === 0 && problems.length === 0,
+    valid:
+      verdicts.every((v) => v.ok && !v.unknown) &&
+      lost.length === 0 &&
+      problems.length === 0 &&
+      watchProblems.length === 0 &&
+      watch.problems.length === 0,
   };
   const text = formatReport(report);
   const byInvocation = [...history].sort((a, b) => a.id - b.id);
