@@ -137,3 +137,53 @@ describe('watch', () => {
     expect(text).toContain(ending);
   }, 60_000);
 });
+
+describe('watch through a node without a replica of every shard', () => {
+  // One replica per shard: each node hosts one shard, and relays the other two from their nodes.
+  const cluster = useCluster({ name: 'watch-relay', shards: 3, replicas: 1 });
+
+  it('relays the shards it does not host, and resumes them from a cursor', async () => {
+    const cl = cluster();
+    const via = cl.ids[0]!;
+    const kv = new RaftKV({ endpoints: [cl.spec(via).api] });
+    const writer = new RaftKV({ endpoints: cl.nodes.map((n) => n.api) });
+    const stop = new AbortController();
+    const seen: WatchEvent[] = [];
+    const watching = (async () => {
+      for await (const e of kv.watch('r/', { signal: stop.signal })) seen.push(e);
+    })().catch((err: unknown) => {
+      if (!stop.signal.aborted) throw err;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const keys = Array.from({ length: 30 }, (_, i) => `r/${i}`);
+    for (const key of keys) await writer.put(key, `${key}!`);
+    const deadline = Date.now() + 10_000;
+    while (seen.length < keys.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    stop.abort();
+    await watching;
+    expect(seen.map((e) => e.key).sort()).toEqual([...keys].sort());
+    expect(new Set(seen.map((e) => e.shard))).toEqual(new Set([0, 1, 2]));
+
+    // From the cursor after the 10th event: exactly the 20 that came after it, relayed again.
+    const from = seen[9]!.cursor;
+    const again: WatchEvent[] = [];
+    const resumeStop = new AbortController();
+    const resumed = (async () => {
+      for await (const e of kv.watch('r/', { cursor: from, signal: resumeStop.signal })) again.push(e);
+    })().catch((err: unknown) => {
+      if (!resumeStop.signal.aborted) throw err;
+    });
+    const until = Date.now() + 10_000;
+    while (again.length < 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    resumeStop.abort();
+    await resumed;
+    expect(again.map((e) => e.key).sort()).toEqual(
+      seen
+        .slice(10)
+        .map((e) => e.key)
+        .sort(),
+    );
+    await kv.close();
+    await writer.close();
+  }, 60_000);
+});
