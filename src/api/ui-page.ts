@@ -236,6 +236,71 @@ const script = `
       .finally(function () { clearTimeout(timer); setTimeout(poll, 1000); });
   }
   poll();
+
+  // Live tail of changes: GET /v1/watch as a stream (fetch, so that a token can go along), the
+  // last 30 events shown newest first; on its end it resumes from the last cursor.
+  var tail = { ctl: null, rows: [], cursor: null, prefix: '' };
+  function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]; }); }
+  function showTail(note) {
+    $('tail-note').textContent = note;
+    $('tail').innerHTML = tail.rows.length === 0 ? '' : '<table><tr><th>time</th><th>change</th><th>key</th><th>value</th><th>version</th><th>shard</th></tr>' +
+      tail.rows.map(function (r) {
+        return '<tr><td>' + clock(r.at) + '</td><td>' + r.type + '</td><td>' + esc(r.key) + '</td><td>' + esc(r.value) + '</td><td>' + r.version + '</td><td>' + r.shard + '</td></tr>';
+      }).join('') + '</table>';
+  }
+  function follow() {
+    var ctl = new AbortController();
+    tail.ctl = ctl;
+    var h = Object.assign({}, headers);
+    if (tail.cursor) h['last-event-id'] = tail.cursor;
+    fetch('/v1/watch?prefix=' + encodeURIComponent(tail.prefix), { signal: ctl.signal, headers: h, cache: 'no-store' })
+      .then(function (r) {
+        if (!r.ok) return r.json().then(function (b) { throw new Error(b.error ? b.error.message : 'status ' + r.status); });
+        showTail('following ' + tail.prefix);
+        var reader = r.body.getReader();
+        var decoder = new TextDecoder();
+        var buf = '';
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) return;
+            buf += decoder.decode(chunk.value, { stream: true });
+            var end;
+            while ((end = buf.indexOf('\\n\\n')) >= 0) {
+              var block = buf.slice(0, end); buf = buf.slice(end + 2);
+              var ev = {}; block.split('\\n').forEach(function (l) { var i = l.indexOf(': '); if (i > 0) ev[l.slice(0, i)] = l.slice(i + 2); });
+              if (ev.id) tail.cursor = ev.id;
+              if (ev.event === 'put' || ev.event === 'delete') {
+                var d = JSON.parse(ev.data);
+                var value = d.value === undefined ? '' : atob(d.value);
+                tail.rows.unshift({ at: Date.now(), type: ev.event, key: d.key, value: value.length > 60 ? value.slice(0, 60) + '…' : value, version: d.version, shard: d.shard });
+                tail.rows.length = Math.min(tail.rows.length, 30);
+                showTail('following ' + tail.prefix);
+              }
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .then(function () { if (tail.ctl === ctl) setTimeout(follow, 1000); })
+      .catch(function (e) {
+        if (tail.ctl !== ctl) return;
+        showTail(e.message + '; trying again');
+        if (/compacted|cursor/.test(e.message)) tail.cursor = null;
+        setTimeout(follow, 2000);
+      });
+  }
+  $('tail-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    if (tail.ctl) tail.ctl.abort();
+    tail.ctl = null;
+    tail.prefix = $('tail-prefix').value;
+    tail.rows = [];
+    tail.cursor = null;
+    if (tail.prefix === '') { showTail('give a key prefix to follow'); return; }
+    showTail('connecting…');
+    follow();
+  });
 })();
 `;
 
@@ -260,6 +325,10 @@ export const dashboardHtml = `<!doctype html>
   <section><h2>Shards</h2><div id="shards"></div></section>
   <section><h2>Leader changes</h2><div id="changes"></div></section>
   <section><h2>Joins, moves and removals</h2><div id="moves"></div></section>
+  <section><h2>Changes</h2>
+    <form id="tail-form"><input id="tail-prefix" placeholder="key prefix, e.g. user/" size="30"> <button>follow</button> <span class="meta" id="tail-note"></span></form>
+    <div id="tail"></div>
+  </section>
 </main>
 <script>${script}</script>
 </body>

@@ -189,4 +189,39 @@ describe.skipIf(!haveChromium)('dashboard /ui in headless Chromium', () => {
       await page.close();
     }
   });
+
+  it('follows the changes under a prefix live, newest first', async () => {
+    const cl = cluster();
+    const viewer = cl.running()[0]!;
+    const page = await context!.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${cl.spec(viewer).api}/ui`);
+    await page.fill('#tail-prefix', 'tail/');
+    await page.click('#tail-form button');
+    await cl.waitFor(async () => (await page.textContent('#tail-note')) === 'following tail/', {
+      what: 'the page to follow tail/',
+    });
+    const kv = new RaftKV({ endpoints: cl.running().map((id) => cl.spec(id).api) });
+    try {
+      for (let i = 0; i < 5; i++) await kv.put(`tail/${i}`, `value ${i}`);
+      await kv.delete('tail/0');
+      await kv.put('elsewhere', 'not followed');
+      const rows = () => page.locator('#tail tr td:nth-child(3)').allTextContents();
+      await cl.waitFor(async () => (await rows()).length === 6, { what: 'six changes on the page' });
+      expect(await rows()).toEqual(['tail/0', 'tail/4', 'tail/3', 'tail/2', 'tail/1', 'tail/0']);
+      expect(await page.locator('#tail tr td:nth-child(2)').allTextContents()).toEqual([
+        'delete',
+        'put',
+        'put',
+        'put',
+        'put',
+        'put',
+      ]);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await kv.close();
+      await page.close();
+    }
+  });
 });
