@@ -86,7 +86,10 @@ function localSource(
       if (past === 'compacted') throw compacted(shard, from, history.floor);
       // Replay and follow in one step: nothing applied in between is missed or sent twice.
       for (const c of past) send(sink, c);
-      unsubscribe = history.subscribe((c) => send(sink, c));
+      unsubscribe = history.subscribe(
+        (c) => send(sink, c),
+        (why) => sink.failed(shard, `${why}: shard ${shard}'s changes continue through another node`),
+      );
       sink.progress(shard, Math.max(from, applied()));
     },
     tick(sink) {

@@ -38,6 +38,8 @@ export class ChangeHistory {
   #bytes = 0;
   #floor: number;
   readonly #listeners = new Set<(c: Recorded) => void>();
+  /** Followers told when the history can no longer be followed from where they are. */
+  readonly #breaks = new Set<(why: string) => void>();
 
   constructor(bounds: HistoryBounds, now: () => number, floor = 0) {
     this.#bounds = bounds;
@@ -63,12 +65,29 @@ export class ChangeHistory {
     for (const l of this.#listeners) l(r);
   }
 
-  /** A snapshot replaced the state: nothing before `index` is known any more. */
+  /**
+   * A snapshot replaced the state: nothing before `index` is known any more. Whoever follows the
+   * history is told: the changes up to the snapshot were never seen here, so a follower's feed
+   * from this replica has a hole and must resume elsewhere (or get 410 here).
+   */
   reset(index: number): void {
     this.#events = [];
     this.#head = 0;
     this.#bytes = 0;
     this.#floor = index;
+    this.#broken(`the replica here installed a snapshot at index ${index}`);
+  }
+
+  /** The replica here is gone (removed from its group): whoever follows it must resume elsewhere. */
+  end(): void {
+    this.#broken('the replica here was removed');
+  }
+
+  #broken(why: string): void {
+    const breaks = [...this.#breaks];
+    this.#listeners.clear();
+    this.#breaks.clear();
+    for (const b of breaks) b(why);
   }
 
   /**
@@ -89,10 +108,17 @@ export class ChangeHistory {
     return this.#events.slice(lo);
   }
 
-  /** `listener` hears every change appended from now on; returns how to stop. */
-  subscribe(listener: (c: Recorded) => void): () => void {
+  /**
+   * `listener` hears every change appended from now on, until `broken` is called (a snapshot or
+   * the replica's removal: see reset and end), which ends the subscription; returns how to stop.
+   */
+  subscribe(listener: (c: Recorded) => void, broken: (why: string) => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.#breaks.add(broken);
+    return () => {
+      this.#listeners.delete(listener);
+      this.#breaks.delete(broken);
+    };
   }
 
   #trim(nowMs: number): void {

@@ -326,6 +326,7 @@ export class RaftKVNode {
       if (this.#groups.get(g.id) !== g) return;
       this.#groups.delete(g.id);
       this.#departed.set(g.id, { conf: g.raft.conf(), leader: g.raft.status().leader });
+      this.#deps.histories.end(g.id);
     }
     g.retire();
     g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);

@@ -32,6 +32,11 @@ export class ShardHistories {
     return h;
   }
 
+  /** The shard's replica here is gone: its followers resume elsewhere. */
+  end(shard: number): void {
+    this.#byShard.get(shard)?.end();
+  }
+
   /** How the shard's replica makes its machine: wired to the shard's history. */
   machineFor(shard: number): StateMachineFactory<KVStateMachine> {
     const wire = (m: KVStateMachine) => {

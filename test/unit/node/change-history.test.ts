@@ -28,7 +28,10 @@ describe('ChangeHistory', () => {
     expect((h.since(4) as readonly { index: number }[]).map((c) => c.index)).toEqual([5, 8]);
     expect(h.since(8)).toEqual([]);
     const heard: number[] = [];
-    const stop = h.subscribe((c) => heard.push(c.index));
+    const stop = h.subscribe(
+      (c) => heard.push(c.index),
+      () => undefined,
+    );
     h.append(put(9));
     stop();
     h.append(put(10));
@@ -59,12 +62,21 @@ describe('ChangeHistory', () => {
     expect(h.floor).toBe(3);
   });
 
-  it('is reset by a snapshot: only what comes after its index is known', () => {
+  it('is reset by a snapshot: only what comes after its index is known, and followers are told', () => {
     const h = new ChangeHistory(roomy, () => 0);
     for (const i of [1, 2, 3]) h.append(put(i));
+    const heard: number[] = [];
+    const told: string[] = [];
+    h.subscribe(
+      (c) => heard.push(c.index),
+      (why) => told.push(why),
+    );
     h.reset(10);
+    h.append(put(11));
+    expect(told).toEqual(['the replica here installed a snapshot at index 10']);
+    expect(heard).toEqual([]);
     expect(h.since(3)).toBe('compacted');
-    expect(h.since(10)).toEqual([]);
+    expect(h.since(10)).toEqual([expect.objectContaining({ index: 11 })]);
   });
 });
 
