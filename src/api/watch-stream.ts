@@ -184,10 +184,22 @@ function relaySource(
   };
 }
 
-/** All watchers of this node, for the one progress timer. */
-const feeds = new Set<{ tick(): void }>();
+interface Feed {
+  tick(): void;
+  /** Ends the feed with `event: error` and this code (the watcher resumes elsewhere). */
+  close(code: string, why: string): void;
+}
+
+/** All watchers of this node, for the one progress timer and for closing them all at stop. */
+const feeds = new Set<Feed>();
 let progressTimer: NodeJS.Timeout | null = null;
-function track(feed: { tick(): void }): () => void {
+
+/** Ends every watch of this node (it is stopping): each watcher resumes through another node. */
+export function endAllWatches(): void {
+  for (const f of [...feeds]) f.close('unavailable', 'this node is stopping');
+}
+
+function track(feed: Feed): () => void {
   feeds.add(feed);
   progressTimer ??= setInterval(() => {
     for (const f of feeds) f.tick();
@@ -310,6 +322,10 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
       tick() {
         for (const s of sources) s.tick(sink);
         write(formatSse({ event: 'progress', id: cursor(), data: '' }));
+      },
+      close(code, why) {
+        write(formatSse({ event: 'error', id: null, data: JSON.stringify({ code, message: why }) }));
+        end();
       },
     });
   };

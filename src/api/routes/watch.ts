@@ -11,7 +11,7 @@ import { badRequest, type RaftKVNode } from '../../node/index.js';
 import { decodeCursor, keyBytesMax } from '../../protocol/index.js';
 import type { ClusterAuth } from '../cluster-auth.js';
 import type { OutboundTls } from '../forward.js';
-import { openWatch } from '../watch-stream.js';
+import { endAllWatches, openWatch } from '../watch-stream.js';
 
 export interface WatchRouteDeps {
   readonly node: RaftKVNode;
@@ -30,6 +30,8 @@ const wholeNumber = (raw: string, what: string): number => {
 
 export function watchRoutes(app: FastifyInstance, deps: WatchRouteDeps): void {
   const { node } = deps;
+  // A stopping node ends its watches first: their streams would hold its close for a second.
+  app.addHook('preClose', async () => endAllWatches());
   app.get<{ Querystring: WatchQuery }>('/v1/watch', async (req, reply) => {
     const { prefix, cursor: fromQuery, shard: oneShard, after: afterRaw } = req.query;
     if (typeof prefix !== 'string' || prefix === '')
