@@ -23,6 +23,9 @@ export interface BackupRouteDeps {
 export function backupRoutes(app: FastifyInstance, deps: BackupRouteDeps): void {
   const { node } = deps;
   app.get('/v1/admin/backup', async (req, reply) => {
+    // Nothing is sent until every shard is collected (tens of seconds for a large store): the
+    // client port's idle-socket limit must not cut the answer off meanwhile.
+    req.raw.socket.setTimeout(0);
     const body = await backupStream(deps, req.headers.authorization);
     const name = `raftkv-${node.config.clusterId}-${new Date().toISOString().replace(/[:.]/g, '-')}.backup`;
     return reply
@@ -32,6 +35,7 @@ export function backupRoutes(app: FastifyInstance, deps: BackupRouteDeps): void 
   });
 
   app.get<{ Params: { shard: string } }>('/v1/admin/backup/shards/:shard', async (req, reply) => {
+    req.raw.socket.setTimeout(0);
     const raw = req.params.shard;
     const shard = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
     if (!Number.isInteger(shard) || shard >= node.config.shards)
