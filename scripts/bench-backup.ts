@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { cliPath, installSignalCleanup, onExit, repoRoot, sleep } from '../harness/index.js';
 import { RaftKV } from '../src/client/index.js';
 import { type BenchCluster, startRaftkv, writeBenchClusterFile } from './bench-cluster.js';
-import { writeSection } from './bench-report.js';
+import { median, writeSection } from './bench-report.js';
 import { type IndependentRun, independentLoad, raftkvPut } from './independent-load.js';
 import { awaitSettled } from './settled.js';
 
@@ -820,11 +820,6 @@ try {
   const restoreTotalS = (restoreResult?.restores ?? []).reduce((n, r) => n + r.run.seconds, 0);
   const backupCell = (b: BackupRun) =>
     b.failed === null ? `${f1(b.seconds)} (${f1(mb(b.fileBytes))} MB)` : `FAILED after ${f1(b.seconds)}`;
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const loadRow = (r: LoadRun) =>
     `| ${r.round} | ${r.withBackup ? 'yes' : 'no'} | ${int(r.load.opsPerSec)} | ${r.load.p50Ms} | ${r.load.p99Ms} | ${r.load.errors} | ${r.backup === null ? '–' : backupCell(r.backup)} | ${r.backup === null ? '–' : f1(r.overlapS)} | ${r.events.changes.length} | ${r.events.ticksOver.join(' / ')} | ${int(r.longestHealthzMs)} | ${r.events.snapshotsTaken} | ${f1(mb(peakOfNodes(r.peaks)))} |`;
   const summaryRow = (withBackup: boolean) => {

@@ -19,7 +19,8 @@ import { runLoad } from '../src/bench/runner.js';
 import { raftkvClientTarget } from '../src/bench/targets.js';
 import { renderChart } from './bench-chart.js';
 import { preload, startRaftkv } from './bench-cluster.js';
-import { writeSection } from './bench-report.js';
+import { median, writeSection } from './bench-report.js';
+import { etcdTerm, raftkvTerms } from './cluster-terms.js';
 import { startEtcd } from './etcd-cluster.js';
 import {
   benchValue,
@@ -85,31 +86,6 @@ interface Row {
   results: Record<Driver, IndependentRun[]>;
   /** Rounds in which some leader changed (raftkv: a shard's term rose; etcd: the raft term rose). */
   leaderChanges: Record<'raftkv' | 'etcd', number>;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length === 0
-    ? Number.NaN
-    : s.length % 2 === 1
-      ? s[(s.length - 1) / 2]!
-      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-/** Each raftkv shard's highest term, as the nodes report it. */
-async function raftkvTerms(endpoints: readonly string[]): Promise<string> {
-  const terms = new Map<number, number>();
-  for (const e of endpoints) {
-    const s = (await (await fetch(`${e}/v1/status`)).json()) as { groups: { shard: number; term: number }[] };
-    for (const g of s.groups) terms.set(g.shard, Math.max(terms.get(g.shard) ?? 0, g.term));
-  }
-  return JSON.stringify([...terms].sort((a, b) => a[0] - b[0]));
-}
-
-/** etcd's raft term, as its first member reports it. */
-async function etcdTerm(endpoints: readonly string[]): Promise<string> {
-  const res = await fetch(`${endpoints[0]}/v3/maintenance/status`, { method: 'POST', body: '{}' });
-  return String(((await res.json()) as { raftTerm?: string }).raftTerm);
 }
 
 async function main(): Promise<void> {

@@ -19,3 +19,11 @@ export function writeSection(path: string, name: string, md: string): void {
       : `${old.trimEnd()}${old.length > 0 ? '\n\n' : ''}${block}\n`;
   writeFileSync(path, next);
 }
+
+/** The median of the finite values of `xs` (NaN when there are none). */
+export function median(xs: readonly number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}

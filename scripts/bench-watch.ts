@@ -35,6 +35,7 @@ import { installSignalCleanup, onExit, repoRoot, sleep } from '../harness/index.
 import { SseParser } from '../src/protocol/index.js';
 import { startRaftkv } from './bench-cluster.js';
 import { writeSection } from './bench-report.js';
+import { etcdTerm, raftkvTerms } from './cluster-terms.js';
 import { startEtcd } from './etcd-cluster.js';
 import { benchKey, benchValue, type RequestShape, raftkvPut } from './independent-load.js';
 import { cpuSince } from './proc-cpu.js';
@@ -459,20 +460,6 @@ interface System {
   readonly pids: readonly number[];
   /** The leaders' terms, to compare before and after a run. */
   terms(): Promise<string>;
-}
-
-async function raftkvTerms(endpoints: readonly string[]): Promise<string> {
-  const terms = new Map<number, number>();
-  for (const e of endpoints) {
-    const s = (await (await fetch(`${e}/v1/status`)).json()) as { groups: { shard: number; term: number }[] };
-    for (const g of s.groups) terms.set(g.shard, Math.max(terms.get(g.shard) ?? 0, g.term));
-  }
-  return JSON.stringify([...terms].sort((a, b) => a[0] - b[0]));
-}
-
-async function etcdTerm(endpoints: readonly string[]): Promise<string> {
-  const res = await fetch(`${endpoints[0]}/v3/maintenance/status`, { method: 'POST', body: '{}' });
-  return String(((await res.json()) as { raftTerm?: string }).raftTerm);
 }
 
 /** Leader changes every raftkv node recorded since `sinceMs` (bench:soak's count). */
