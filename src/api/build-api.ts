@@ -21,6 +21,7 @@ import { RefusalLog } from './refusals.js';
 import { adminRoutes } from './routes/admin.js';
 import { backupRoutes } from './routes/backup.js';
 import { kvRoutes } from './routes/kv.js';
+import { leaseRoutes } from './routes/leases.js';
 import { listRoutes } from './routes/list.js';
 import { memberRoutes } from './routes/members.js';
 import { nodeRoutes } from './routes/nodes.js';
@@ -108,6 +109,7 @@ export function buildApi({
   );
   if (auth !== undefined) authHook(app, auth, clusterAuth);
   kvRoutes(app, { node, forwarder, onRemote: () => metrics.forwarded.inc() });
+  leaseRoutes(app, { node, onRemote: () => metrics.forwarded.inc() });
   listRoutes(app, { node, forwarder });
   memberRoutes(app, { node, forwarder, auth: clusterAuth });
   nodeRoutes(app, { node, forwarder, rebalancer: rebalancer ?? null });

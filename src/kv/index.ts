@@ -4,15 +4,28 @@
  */
 export {
   type Condition,
+  checkpointLeasesMax,
   clientBytesMax,
   commandProblem,
   decodeCommand,
   encodeCommand,
+  type KeyCommand,
   type KVCommand,
+  type LeaseCommand,
   type Session,
 } from './commands.js';
 export { KVCommandError, KVInvariantError, KVSnapshotError } from './errors.js';
 export { compareKeys, keyBytesMax, keyProblem, utf8ByteLength } from './keys.js';
+export {
+  type LeaseId,
+  leaseIdMax,
+  leaseIdProblem,
+  leaseIdText,
+  leaseTtlMaxMs,
+  leaseTtlMinMs,
+  leaseTtlProblem,
+  parseLeaseId,
+} from './leases.js';
 export { type KVFailureCode, type KVResult, versionOf } from './results.js';
 export { defaultSessionLimits, type SessionLimits } from './sessions.js';
 export {
@@ -21,4 +34,5 @@ export {
   type KVItem,
   type KVListPage,
   KVStateMachine,
+  type LeaseEvent,
 } from './state-machine.js';

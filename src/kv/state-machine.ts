@@ -6,9 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Packr, Unpackr } from 'msgpackr';
-import { decodeCommand, type KVCommand } from './commands.js';
+import { decodeCommand, type KeyCommand, type LeaseCommand } from './commands.js';
 import { KVInvariantError, KVSnapshotError } from './errors.js';
 import { compareKeys, keyProblem, utf8ByteLength } from './keys.js';
+import { type LeaseId, LeaseTable, leaseIdProblem, leaseTtlProblem } from './leases.js';
 import { type KVResult, versionOf } from './results.js';
 import { defaultSessionLimits, type SessionLimits, SessionTable } from './sessions.js';
 import { SortedKeys } from './sorted-keys.js';
@@ -38,12 +39,15 @@ interface StoredEntry {
   readonly versionIndex: number;
 }
 
-const snapshotFormat = 1;
+/** Format 1: keys and sessions; format 2 adds leases (written only when the shard holds any). */
+const snapshotFormat = 2;
+const snapshotFormatWithoutLeases = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, copyBuffers: true, int64AsType: 'number' });
 const preconditionFailed: KVResult = { ok: false, code: 'precondition_failed' };
 const notFound: KVResult = { ok: false, code: 'not_found' };
 const deleted: KVResult = { ok: true, op: 'delete' };
+const leaseNotFound: KVResult = { ok: false, code: 'lease_not_found' };
 
 /**
  * The state machine. The node calls `apply` (commands) or `applyNoop` (entries without a command)
@@ -59,6 +63,22 @@ export interface KVChange {
   readonly index: number;
 }
 
+/**
+ * What an applied lease command means for the lease's timer (node/lease-timers.ts), which lives
+ * outside the machine: `renewed` (granted or kept alive at log index `index`: a whole `ttlMs`
+ * from now), `checkpoint` (`remainingMs` from now, unless renewed after index `asOf`),
+ * `revoked` (gone, with its keys).
+ */
+export type LeaseEvent =
+  | { readonly type: 'renewed'; readonly lease: LeaseId; readonly ttlMs: number; readonly index: number }
+  | {
+      readonly type: 'checkpoint';
+      readonly lease: LeaseId;
+      readonly remainingMs: number;
+      readonly asOf: number;
+    }
+  | { readonly type: 'revoked'; readonly lease: LeaseId };
+
 export class KVStateMachine {
   // Invariant: appliedIndex only grows; every stored versionIndex is ≤ appliedIndex.
   #appliedIndex = 0;
@@ -68,6 +88,35 @@ export class KVStateMachine {
   #sessions: SessionTable;
   /** Hears every change applied (not part of the state: a snapshot does not carry it). */
   #onChange: ((c: KVChange) => void) | null = null;
+  // Invariant: every key attached to a lease is a key of #map.
+  #leases = new LeaseTable();
+  /** Hears every lease command applied (not part of the state). */
+  #onLease: ((e: LeaseEvent) => void) | null = null;
+
+  /** `listener` hears what every applied lease command means for the lease's timer. */
+  onLease(listener: ((e: LeaseEvent) => void) | null): void {
+    this.#onLease = listener;
+  }
+
+  /** The number of leases this shard holds. */
+  get leaseCount(): number {
+    return this.#leases.size;
+  }
+
+  /** Every lease this shard holds (ascending id) with its time to live. */
+  leases(): IterableIterator<[LeaseId, number]> {
+    return this.#leases.entries();
+  }
+
+  /** The time to live of lease `id`, or null if this shard does not hold it. */
+  leaseTtl(id: LeaseId): number | null {
+    return this.#leases.ttlOf(id);
+  }
+
+  /** The lease `key` is attached to, or null. */
+  leaseOf(key: string): LeaseId | null {
+    return this.#leases.leaseOf(key);
+  }
 
   /**
    * `listener` hears every put and delete that changed the state, as it is applied, in log
@@ -113,6 +162,7 @@ export class KVStateMachine {
     const cmd = decodeCommand(data);
     this.#appliedIndex = index;
     this.#sessions.expire(index);
+    if (cmd.op !== 'put' && cmd.op !== 'delete') return this.#executeLease(cmd, index);
     if (cmd.session === null) return this.#execute(cmd, index);
     return this.#sessions.once(cmd.session, index, () => this.#execute(cmd, index));
   }
@@ -163,15 +213,17 @@ export class KVStateMachine {
       values.push(entry.value);
     }
     const { seqWindow, clientsMax, idleEntriesMax } = this.#sessions.limits;
-    return packr.pack([
-      snapshotFormat,
-      this.#appliedIndex,
-      [seqWindow, clientsMax, idleEntriesMax],
-      keys,
-      versions,
-      values,
-      this.#sessions.rows(),
-    ]);
+    const common = [[seqWindow, clientsMax, idleEntriesMax], keys, versions, values, this.#sessions.rows()];
+    if (this.#leases.size === 0)
+      return packr.pack([snapshotFormatWithoutLeases, this.#appliedIndex, ...common]);
+    const leaseIds: number[] = [];
+    const ttls: number[] = [];
+    for (const [id, ttlMs] of this.#leases.entries()) {
+      leaseIds.push(id);
+      ttls.push(ttlMs);
+    }
+    const keyLeases = keys.map((key) => this.#leases.leaseOf(key) ?? 0);
+    return packr.pack([snapshotFormat, this.#appliedIndex, ...common, leaseIds, ttls, keyLeases]);
   }
 
   /**
@@ -185,10 +237,13 @@ export class KVStateMachine {
     } catch (err) {
       throw new KVSnapshotError(`snapshot is not msgpack: ${(err as Error).message}`);
     }
-    if (!Array.isArray(raw) || raw.length !== 7 || raw[0] !== snapshotFormat) {
-      throw new KVSnapshotError('snapshot has an unknown format');
-    }
-    const [, appliedIndex, limits, keys, versions, values, rows] = raw as unknown[];
+    const known =
+      Array.isArray(raw) &&
+      ((raw.length === 7 && raw[0] === snapshotFormatWithoutLeases) ||
+        (raw.length === 10 && raw[0] === snapshotFormat));
+    if (!known) throw new KVSnapshotError('snapshot has an unknown format');
+    const [, appliedIndex, limits, keys, versions, values, rows, leaseIds, ttls, keyLeases] =
+      raw as unknown[];
     if (!Number.isSafeInteger(appliedIndex) || (appliedIndex as number) < 0) {
       throw new KVSnapshotError('bad applied index');
     }
@@ -207,6 +262,7 @@ export class KVStateMachine {
     machine.#appliedIndex = appliedIndex as number;
     machine.#restoreKeys(keys, versions, values);
     machine.#sessions = SessionTable.fromRows(machine.#sessions.limits, rows, machine.#appliedIndex);
+    if (leaseIds !== undefined) machine.#restoreLeases(keys as string[], leaseIds, ttls, keyLeases);
     return machine;
   }
 
@@ -227,6 +283,10 @@ export class KVStateMachine {
     this.#sessions.forEach((client, lastIndex, seqMax, results) => {
       hash.update(`${client.length}:${client} ${lastIndex} ${seqMax} ${results.join(' ')}\n`);
     });
+    for (const [id, ttlMs] of this.#leases.entries()) hash.update(`lease ${id} ${ttlMs}\n`);
+    if (this.#leases.size > 0) {
+      for (const key of this.#index.from('', false)) hash.update(`${this.#leases.leaseOf(key) ?? 0}\n`);
+    }
     return hash.digest('hex');
   }
 
@@ -238,7 +298,9 @@ export class KVStateMachine {
     }
   }
 
-  #execute(cmd: KVCommand, index: number): KVResult {
+  #execute(cmd: KeyCommand, index: number): KVResult {
+    const lease = cmd.op === 'put' ? (cmd.lease ?? null) : null;
+    if (lease !== null && !this.#leases.has(lease)) return leaseNotFound;
     const current = this.#map.get(cmd.key);
     if (
       cmd.cond.ifMatch !== null &&
@@ -249,15 +311,66 @@ export class KVStateMachine {
     if (cmd.cond.ifNoneMatch && current !== undefined) return preconditionFailed;
     if (cmd.op === 'delete') {
       if (current === undefined) return notFound;
-      this.#map.delete(cmd.key);
-      this.#index.delete(cmd.key);
-      this.#onChange?.({ type: 'delete', key: cmd.key, value: null, index });
+      this.#deleteKey(cmd.key, index);
       return deleted;
     }
     if (current === undefined) this.#index.insert(cmd.key);
     this.#map.set(cmd.key, { value: cmd.value, versionIndex: index });
+    this.#leases.attach(cmd.key, lease);
     this.#onChange?.({ type: 'put', key: cmd.key, value: cmd.value, index });
     return { ok: true, op: 'put', version: versionOf(index) };
+  }
+
+  #deleteKey(key: string, index: number): void {
+    this.#map.delete(key);
+    this.#index.delete(key);
+    this.#leases.detach(key);
+    this.#onChange?.({ type: 'delete', key, value: null, index });
+  }
+
+  #executeLease(cmd: LeaseCommand, index: number): KVResult {
+    switch (cmd.op) {
+      case 'leaseGrant':
+        if (!this.#leases.grant(cmd.lease, cmd.ttlMs)) return { ok: false, code: 'lease_exists' };
+        this.#onLease?.({ type: 'renewed', lease: cmd.lease, ttlMs: cmd.ttlMs, index });
+        return { ok: true, op: 'lease', ttlMs: cmd.ttlMs };
+      case 'leaseKeepalive': {
+        const ttlMs = this.#leases.ttlOf(cmd.lease);
+        if (ttlMs === null) return leaseNotFound;
+        this.#onLease?.({ type: 'renewed', lease: cmd.lease, ttlMs, index });
+        return { ok: true, op: 'lease', ttlMs };
+      }
+      case 'leaseRevoke': {
+        const ttlMs = this.#leases.ttlOf(cmd.lease);
+        const keys = this.#leases.revoke(cmd.lease);
+        if (keys === null || ttlMs === null) return leaseNotFound;
+        // One entry deletes them all: no replica ever shows some of the lease's keys gone and not others.
+        for (const key of keys) this.#deleteKey(key, index);
+        this.#onLease?.({ type: 'revoked', lease: cmd.lease });
+        return { ok: true, op: 'lease', ttlMs };
+      }
+      case 'leaseCheckpoint':
+        cmd.leases.forEach((lease, i) => {
+          if (this.#leases.has(lease))
+            this.#onLease?.({ type: 'checkpoint', lease, remainingMs: cmd.remainingMs[i]!, asOf: cmd.asOf });
+        });
+        return { ok: true, op: 'lease', ttlMs: 0 };
+    }
+  }
+
+  #restoreLeases(keys: string[], leaseIds: unknown, ttls: unknown, keyLeases: unknown): void {
+    const bad = (why: string) => new KVSnapshotError(`bad lease table: ${why}`);
+    if (!Array.isArray(leaseIds) || !Array.isArray(ttls) || !Array.isArray(keyLeases)) throw bad('shape');
+    if (ttls.length !== leaseIds.length || keyLeases.length !== keys.length) throw bad('lengths differ');
+    leaseIds.forEach((id: unknown, i) => {
+      if (leaseIdProblem(id) !== null || leaseTtlProblem(ttls[i]) !== null) throw bad(`lease ${i}`);
+      if (!this.#leases.grant(id as number, ttls[i] as number)) throw bad(`lease ${i} repeated`);
+    });
+    keyLeases.forEach((id: unknown, i) => {
+      if (id === 0) return;
+      if (!this.#leases.has(id as number)) throw bad(`key ${i} names a lease the table lacks`);
+      this.#leases.attach(keys[i]!, id as number);
+    });
   }
 
   #restoreKeys(keys: unknown, versions: unknown, values: unknown): void {

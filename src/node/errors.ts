@@ -31,6 +31,13 @@ export class KVError extends Error {
 export const badRequest = (message: string) => new KVError('bad_request', 400, message);
 export const notFound = (key: string) =>
   new KVError('not_found', 404, `key ${JSON.stringify(key)} not found`);
+/** The lease is not held (never granted, revoked, or expired): nothing was done. */
+export const leaseNotFound = (lease: string) =>
+  new KVError(
+    'not_found',
+    404,
+    `lease ${lease} not found (never granted, revoked, or expired); nothing was done`,
+  );
 /** Another membership change of the shard is pending; nothing was done. */
 export const conflict = (message: string) => new KVError('conflict', 409, message);
 export const preconditionFailed = (message: string) => new KVError('precondition_failed', 412, message);

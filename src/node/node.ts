@@ -9,7 +9,16 @@
 
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/cluster-file.js';
-import { encodeCommand, type KVCommand, type KVEntry, type KVListPage, type KVResult } from '../kv/index.js';
+import {
+  checkpointLeasesMax,
+  encodeCommand,
+  type KVCommand,
+  type KVEntry,
+  type KVListPage,
+  type KVResult,
+  type KVStateMachine,
+  leaseIdText,
+} from '../kv/index.js';
 import {
   encodeMembershipCommand,
   groupLabel,
@@ -42,6 +51,7 @@ import { checkIdentity } from './identity.js';
 import { InFlightLimit } from './in-flight.js';
 import { balanceEveryTicks, balanceLeaders } from './leader-balance.js';
 import { leaderKnown, roleChange } from './leader-waits.js';
+import { LeaseTimers } from './lease-timers.js';
 import { LoopClock } from './loop-clock.js';
 import { caughtUp, changeMembers } from './membership.js';
 import { NodeMetrics } from './metrics.js';
@@ -90,8 +100,31 @@ export interface NodeDeps {
   readonly joined?: boolean;
 }
 
-/** NodeDeps once start() chose the clock and made the shards' change histories. */
-type StartedDeps = NodeDeps & { readonly clock: Clock; readonly histories: ShardHistories };
+/** NodeDeps once start() chose the clock and made the shards' change histories and lease timers. */
+type StartedDeps = NodeDeps & {
+  readonly clock: Clock;
+  readonly histories: ShardHistories;
+  readonly leaseTimers: Map<number, LeaseTimers>;
+};
+
+/** How a shard's replica makes its machine: wired to the shard's change history and lease timers. */
+function shardMachine(deps: StartedDeps, shard: number): StateMachineFactory<KVStateMachine> {
+  return deps.histories.machineFor(shard, (m) => {
+    let timers = deps.leaseTimers.get(shard);
+    if (timers === undefined) {
+      timers = new LeaseTimers(() => deps.clock.now());
+      deps.leaseTimers.set(shard, timers);
+    }
+    timers.wire(m);
+  });
+}
+
+/** How often a shard's leader checkpoints what its leases have left (see LeaseTimers). */
+export const leaseCheckpointMs = 5_000;
+/** The most leases a shard holds; a grant beyond it is refused. */
+export const leasesMax = 10_000;
+/** The most expired leases a shard's leader proposes to revoke per tick. */
+const revokesPerTick = 64;
 
 /** The membership group's machine: the node table, placement and epoch. */
 const membershipMachine = {
@@ -244,7 +277,7 @@ export class RaftKVNode {
       { events: nodeDeps.config.watchHistoryEvents, ageMs: nodeDeps.config.watchHistoryMs },
       () => clock.now(),
     );
-    const deps: StartedDeps = { ...nodeDeps, clock, histories };
+    const deps: StartedDeps = { ...nodeDeps, clock, histories, leaseTimers: new Map() };
     const { config, id, store, log } = deps;
     const checked = await checkIdentity(store, config, id);
     let identity = checked.identity;
@@ -277,8 +310,7 @@ export class RaftKVNode {
     for (const [shard, record] of [...records].sort((a, b) => a[0] - b[0])) {
       if (shard === membershipGroup)
         membership = await loadReplica(deps, membershipGroup, record.initial, membershipMachine);
-      else
-        groups.set(shard, await loadReplica(deps, shard, record.initial, deps.histories.machineFor(shard)));
+      else groups.set(shard, await loadReplica(deps, shard, record.initial, shardMachine(deps, shard)));
     }
     // Any node of the cluster may come to host a replica of any shard.
     const peers = new Map(config.nodes.filter((n) => n.id !== id).map((n) => [n.id, n.peer]));
@@ -327,6 +359,7 @@ export class RaftKVNode {
       this.#groups.delete(g.id);
       this.#departed.set(g.id, { conf: g.raft.conf(), leader: g.raft.status().leader });
       this.#deps.histories.end(g.id);
+      this.#deps.leaseTimers.delete(g.id);
     }
     g.retire();
     g.waiters.failAll(`node ${this.id} no longer hosts shard ${g.id}`);
@@ -355,6 +388,7 @@ export class RaftKVNode {
     }
     this.#readiness.tick(this.groups.values());
     this.#followTable();
+    if (!this.#shutdown.stopped) this.#expireLeases(now);
     if (++this.#ticks % balanceEveryTicks === 0 && !this.#shutdown.stopped) {
       // Once the table is written, only its choices count (none: leave the leader be).
       const table = this.membership();
@@ -368,6 +402,57 @@ export class RaftKVNode {
       this.#bootstrapMembership();
     }
     this.#loop.schedule();
+  }
+
+  /** When this node last checkpointed its shards' leases (clock.now()). */
+  #checkpointedAt = 0;
+
+  /**
+   * On each shard this node leads, proposes the revocation of every lease past its deadline
+   * (LeaseTimers), and every `leaseCheckpointMs` a checkpoint of what the leases have left. Only
+   * once the leader applied an entry of its own term: before that it may not have applied the
+   * keepalives its predecessor committed, and would expire a lease early.
+   */
+  #expireLeases(now: number): void {
+    const checkpoint = now - this.#checkpointedAt >= leaseCheckpointMs;
+    if (checkpoint) this.#checkpointedAt = now;
+    for (const [shard, g] of this.#groups) {
+      const timers = this.#deps.leaseTimers.get(shard);
+      if (timers === undefined || timers.size === 0) continue;
+      const { role, term } = g.raft.status();
+      if (role !== 'leader' || g.raft.termAt(g.applied) !== term) continue;
+      for (const lease of timers.due(revokesPerTick, this.config.requestTimeoutMs)) {
+        this.propose(shard, { op: 'leaseRevoke', lease, expired: true }).then(
+          ({ result, at }) => {
+            if (result.ok)
+              this.#log.info(
+                { shard, lease: leaseIdText(lease), index: at.index },
+                'lease expired; its keys deleted',
+              );
+          },
+          (err: Error) => {
+            timers.revokeFailed(lease);
+            this.#log.debug(
+              { shard, lease: leaseIdText(lease), err: err.message },
+              'lease expiry not applied; trying again',
+            );
+          },
+        );
+      }
+      if (!checkpoint) continue;
+      const { leases, remainingMs } = timers.checkpoints(leaseCheckpointMs);
+      for (let i = 0; i < leases.length; i += checkpointLeasesMax) {
+        const cmd = {
+          op: 'leaseCheckpoint' as const,
+          asOf: g.applied,
+          leases: leases.slice(i, i + checkpointLeasesMax),
+          remainingMs: remainingMs.slice(i, i + checkpointLeasesMax),
+        };
+        this.propose(shard, cmd).catch((err: Error) =>
+          this.#log.debug({ shard, err: err.message }, 'lease checkpoint not applied'),
+        );
+      }
+    }
   }
 
   /** The epoch of the node table the transport was last given peers from. */
@@ -492,7 +577,7 @@ export class RaftKVNode {
       this.#membership = m;
       this.#watch(m);
     } else {
-      const g = await loadReplica(this.#deps, shard, initial, this.#deps.histories.machineFor(shard));
+      const g = await loadReplica(this.#deps, shard, initial, shardMachine(this.#deps, shard));
       this.#groups.set(shard, g);
       this.#departed.delete(shard);
       this.#readiness.add(g);
@@ -717,6 +802,8 @@ export class RaftKVNode {
   }
 
   async #propose(g: Group, shard: number, cmd: KVCommand): Promise<{ result: KVResult; at: Provenance }> {
+    if (cmd.op === 'leaseGrant' && g.sm.leaseCount >= leasesMax)
+      throw unavailable(`shard ${shard} holds ${leasesMax} leases, the most it may; revoke some first`);
     const data = encodeCommand(cmd);
     let res = g.raft.propose(data);
     if (!res.ok && res.reason === 'transferring') {

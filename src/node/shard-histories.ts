@@ -37,12 +37,19 @@ export class ShardHistories {
     this.#byShard.get(shard)?.end();
   }
 
-  /** How the shard's replica makes its machine: wired to the shard's history. */
-  machineFor(shard: number): StateMachineFactory<KVStateMachine> {
+  /**
+   * How the shard's replica makes its machine: wired to the shard's history, and to whatever
+   * else follows each new machine (`alsoWire`: the shard's lease timers).
+   */
+  machineFor(
+    shard: number,
+    alsoWire: (m: KVStateMachine) => void = () => {},
+  ): StateMachineFactory<KVStateMachine> {
     const wire = (m: KVStateMachine) => {
       const h = this.of(shard);
       h.reset(m.appliedIndex);
       m.onChange((c) => h.append(c));
+      alsoWire(m);
       return m;
     };
     return {

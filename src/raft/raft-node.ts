@@ -35,6 +35,7 @@ import type {
   Ready,
   SnapshotMeta,
   SoftState,
+  Term,
   TransferResult,
 } from './types.js';
 
@@ -114,6 +115,11 @@ export class RaftNode {
     const term = log.term(index);
     invariant(term !== null && index <= log.applied, `no snapshot possible at ${index}`);
     return { index, term, ...log.confAt(index) };
+  }
+
+  /** The term of the entry at `index` (the snapshot's at its index), or null if the log no longer or not yet holds it. */
+  termAt(index: Index): Term | null {
+    return this.#raft.log.term(index);
   }
 
   /** The application has a snapshot of its state at `index` (<= applied): the log before it goes. */

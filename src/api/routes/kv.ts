@@ -12,8 +12,13 @@ import {
   type Condition,
   type KVCommand,
   KVError,
+  type KVFailureCode,
   keyProblem,
+  type LeaseId,
+  leaseIdText,
+  leaseNotFound,
   notFound,
+  parseLeaseId,
   preconditionFailed,
   type Session,
 } from '../../node/index.js';
@@ -59,25 +64,37 @@ export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
     setProvenance(reply, localProvenance(node, node.shardOf(key)));
   };
 
-  app.put<{ Params: { '*': string } }>('/v1/kv/*', { onError }, async (req, reply) => {
-    const key = parseKey(req.params['*']);
-    const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const cmd: KVCommand = { op: 'put', key, value, cond: parseCondition(req), session: parseSession(req) };
-    const shard = node.shardOf(key);
-    return serveOrForward(
-      deps,
-      shardRequest(req, shard),
-      async (on) => {
-        const { result, at } = await on.propose(shard, cmd);
-        setProvenance(reply, at);
-        if (!result.ok) throw failure(result.code, key);
-        const version = result.op === 'put' ? result.version : '';
-        return reply.header('etag', `"${version}"`).send({ key, version });
-      },
-      relay(reply),
-      servedAnywhere,
-    );
-  });
+  app.put<{ Params: { '*': string }; Querystring: { lease?: string } }>(
+    '/v1/kv/*',
+    { onError },
+    async (req, reply) => {
+      const key = parseKey(req.params['*']);
+      const value = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const lease = parseLeaseQuery(req.query.lease);
+      const cmd: KVCommand = {
+        op: 'put',
+        key,
+        value,
+        cond: parseCondition(req),
+        session: parseSession(req),
+        ...(lease === null ? {} : { lease }),
+      };
+      const shard = node.shardOf(key);
+      return serveOrForward(
+        deps,
+        shardRequest(req, shard),
+        async (on) => {
+          const { result, at } = await on.propose(shard, cmd);
+          setProvenance(reply, at);
+          if (!result.ok) throw failure(result.code, key, lease);
+          const version = result.op === 'put' ? result.version : '';
+          return reply.header('etag', `"${version}"`).send({ key, version });
+        },
+        relay(reply),
+        servedAnywhere,
+      );
+    },
+  );
 
   app.delete<{ Params: { '*': string } }>('/v1/kv/*', { onError }, async (req, reply) => {
     const key = parseKey(req.params['*']);
@@ -91,7 +108,7 @@ export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
       async (on) => {
         const { result, at } = await on.propose(shard, cmd);
         setProvenance(reply, at);
-        if (!result.ok) throw failure(result.code, key);
+        if (!result.ok) throw failure(result.code, key, null);
         return reply.code(204).send();
       },
       relay(reply),
@@ -178,8 +195,20 @@ function parseSession(req: FastifyRequest): Session | null {
   return { client, seq: Number(seq) };
 }
 
-function failure(code: 'precondition_failed' | 'not_found' | 'session_expired', key: string): KVError {
+/** `?lease=ID` of a put: the lease to attach the key to, or null for none. */
+function parseLeaseQuery(raw: string | undefined): LeaseId | null {
+  if (raw === undefined) return null;
+  const lease = parseLeaseId(raw);
+  if (lease === null)
+    throw badRequest('lease must be a lease id as POST /v1/leases gave it (1-12 hex digits)');
+  return lease;
+}
+
+function failure(code: KVFailureCode, key: string, lease: LeaseId | null): KVError {
   switch (code) {
+    case 'lease_not_found':
+    case 'lease_exists':
+      return leaseNotFound(lease === null ? '(none)' : leaseIdText(lease));
     case 'precondition_failed':
       return preconditionFailed(
         `the condition on key ${JSON.stringify(key)} did not hold; nothing was written`,

@@ -122,7 +122,7 @@ describe('command codec', () => {
       'session seq is not a safe integer ≥ 1',
     );
     expect(commandProblem({ op: 'get', key: 'k' } as unknown as KVCommand)).toBe(
-      'op is neither put nor delete',
+      'op is neither put, delete nor a lease command',
     );
     expect(() => encodeCommand(put({ key: '' }))).toThrow(KVCommandError);
   });
@@ -130,7 +130,7 @@ describe('command codec', () => {
   it('throws KVCommandError on malformed log data', () => {
     expect(decodeError(new Uint8Array())).toMatch(/^command is not msgpack/);
     expect(decodeError(packr.pack({ op: 'put' }))).toBe('command is not an array');
-    expect(decodeError(packr.pack([3, 'k', null, false]))).toBe('command has unknown tag 3');
+    expect(decodeError(packr.pack([9, 'k', null, false]))).toBe('command has unknown tag 9');
     expect(decodeError(packr.pack([1, 'k', bytes('v'), null]))).toBe('put has 4 fields');
     expect(decodeError(packr.pack([2, 'k', null, false, 'c']))).toBe('delete has 5 fields');
     expect(decodeError(packr.pack([1, 'k', 'v', null, false]))).toBe('value is not binary');

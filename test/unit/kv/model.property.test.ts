@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, type KVCommand } from '../../../src/kv/commands.js';
+import { encodeCommand, type KeyCommand } from '../../../src/kv/commands.js';
 import type { KVResult } from '../../../src/kv/results.js';
 import type { SessionLimits } from '../../../src/kv/sessions.js';
 import { KVStateMachine } from '../../../src/kv/state-machine.js';
@@ -21,7 +21,7 @@ class Model {
   /** Least recently seen first. */
   clients: ModelClient[] = [];
 
-  apply(index: number, cmd: KVCommand | null): KVResult | null {
+  apply(index: number, cmd: KeyCommand | null): KVResult | null {
     this.clients = this.clients.filter((c) => c.lastIndex > index - limits.idleEntriesMax);
     if (cmd === null) return null;
     if (cmd.session === null) return this.write(index, cmd);
@@ -42,7 +42,7 @@ class Model {
     return result;
   }
 
-  write(index: number, cmd: KVCommand): KVResult {
+  write(index: number, cmd: KeyCommand): KVResult {
     const current = this.keys.get(cmd.key);
     const matchFails = cmd.cond.ifMatch !== null && current?.version !== cmd.cond.ifMatch;
     const noneMatchFails = cmd.cond.ifNoneMatch && current !== undefined;
@@ -81,7 +81,7 @@ const sessionArb = fc.option(
   }),
   { freq: 4 },
 );
-const commandArb: fc.Arbitrary<KVCommand | null> = fc.oneof(
+const commandArb: fc.Arbitrary<KeyCommand | null> = fc.oneof(
   {
     weight: 5,
     arbitrary: fc.record({
