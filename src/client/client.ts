@@ -21,6 +21,7 @@ import { type ClusterDescription, ClusterMap } from './cluster-map.js';
 import { agentFor, authHeaders } from './connect.js';
 import { RaftKVError, type RaftKVErrorCode } from './errors.js';
 import { type Lane, Lanes } from './lanes.js';
+import { Lease } from './lease.js';
 import { type WatchEvent, type WatchOptions, watchChanges } from './watch.js';
 
 export interface RaftKVOptions {
@@ -41,6 +42,11 @@ export interface PutOptions {
   readonly ifMatch?: string;
   /** Write only if the key is absent. */
   readonly ifNoneMatch?: boolean;
+  /**
+   * Attach the key to this lease (a `Lease`'s `id`): it is deleted when the lease ends. A put
+   * without one detaches the key from any lease.
+   */
+  readonly lease?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -87,7 +93,7 @@ export interface ListResult {
 }
 
 interface Attempt {
-  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'PUT' | 'DELETE' | 'POST';
   readonly path: string;
   readonly shard: number | null;
   readonly leaderOnly: boolean;
@@ -156,7 +162,7 @@ export class RaftKV {
     const answer = await this.#withLane(shard, (lane) =>
       this.#send({
         method: 'PUT',
-        path: keyPath(key),
+        path: o.lease === undefined ? keyPath(key) : `${keyPath(key)}?lease=${encodeURIComponent(o.lease)}`,
         shard,
         leaderOnly: true,
         body,
@@ -258,6 +264,63 @@ export class RaftKV {
       prefix,
       o,
     );
+  }
+
+  /**
+   * Grants a lease of `ttlMs` (1,000 to 86,400,000) that renews itself until closed (lease.ts):
+   * put keys under it with `{ lease: lease.id }`; they are deleted when it is closed, or when it
+   * could not be renewed for `ttlMs`. Watch `lease.lost`.
+   */
+  async lease(ttlMs: number, o: { readonly signal?: AbortSignal } = {}): Promise<Lease> {
+    const sentAt = Date.now();
+    const { lease } = await this.grantLease(ttlMs, o);
+    return new Lease(this, lease, ttlMs, sentAt);
+  }
+
+  /** Grants a lease without renewing it: `{lease, ttlMs}`. Prefer `lease()`. */
+  async grantLease(
+    ttlMs: number,
+    o: { readonly signal?: AbortSignal } = {},
+  ): Promise<{ lease: string; ttlMs: number }> {
+    const answer = await this.#send({
+      method: 'POST',
+      path: '/v1/leases',
+      shard: null,
+      leaderOnly: false,
+      body: Buffer.from(JSON.stringify({ ttlMs })),
+      headers: { 'content-type': 'application/json' },
+      signal: o.signal,
+    });
+    if (answer.status !== 201) throw errorOf(answer, false);
+    return JSON.parse(answer.body.toString('utf8')) as { lease: string; ttlMs: number };
+  }
+
+  /** Renews lease `lease` for its whole time to live; RaftKVError `not_found` once it has ended. */
+  async keepAlive(
+    lease: string,
+    o: { readonly signal?: AbortSignal } = {},
+  ): Promise<{ lease: string; ttlMs: number }> {
+    const answer = await this.#send({
+      method: 'POST',
+      path: `/v1/leases/${encodeURIComponent(lease)}/keepalive`,
+      shard: null,
+      leaderOnly: false,
+      signal: o.signal,
+    });
+    if (answer.status !== 200) throw errorOf(answer, false);
+    return JSON.parse(answer.body.toString('utf8')) as { lease: string; ttlMs: number };
+  }
+
+  /** Revokes lease `lease`, deleting its keys; RaftKVError `not_found` if it had ended already. */
+  async revokeLease(lease: string, o: { readonly signal?: AbortSignal } = {}): Promise<void> {
+    const answer = await this.#send({
+      method: 'DELETE',
+      path: `/v1/leases/${encodeURIComponent(lease)}`,
+      shard: null,
+      leaderOnly: false,
+      signal: o.signal,
+    });
+    if (answer.status !== 204) throw errorOf(answer, false);
   }
 
   /** The cluster map as the nodes describe it (fetched afresh). */

@@ -13,4 +13,5 @@ export {
 } from './client.js';
 export type { ClusterDescription } from './cluster-map.js';
 export { RaftKVError, type RaftKVErrorCode } from './errors.js';
+export { Lease } from './lease.js';
 export type { WatchEvent, WatchOptions } from './watch.js';

@@ -7,6 +7,7 @@
 
 import { pino } from 'pino';
 import { type ClusterConfig, parseClusterConfig } from '../../../src/config/cluster-file.js';
+import type { Clock } from '../../../src/node/clock.js';
 import { RaftKVNode } from '../../../src/node/node.js';
 import { MemoryStore } from '../../../src/storage/memory-store.js';
 import type { Transport } from '../../../src/transport/transport.js';
@@ -35,6 +36,9 @@ export class InMemoryCluster {
   fatal: Error | null = null;
   /** Every onFatal call: which node, with what, and how many messages it had sent by then. */
   readonly fatals: { readonly id: string; readonly err: Error; readonly sentBefore: number }[] = [];
+
+  /** Each node's clock, when a test runs the cluster in its own time; Node's timers otherwise. */
+  clockFor: ((id: string) => Clock) | null = null;
 
   constructor(ids: readonly string[], shards: number, tuning: Record<string, number> = {}) {
     this.config = parseClusterConfig({
@@ -83,6 +87,7 @@ export class InMemoryCluster {
       store: disk,
       transport: () => transport,
       log: pino({ level: 'silent' }),
+      ...(this.clockFor === null ? {} : { clock: this.clockFor(id) }),
       onFatal: (err) => {
         this.fatal = err;
         this.fatals.push({ id, err, sentBefore: this.sentCount(id) });
