@@ -15,7 +15,14 @@ import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { ChangeHistory, Recorded } from '../node/change-history.js';
 import { KVError, type RaftKVNode } from '../node/index.js';
-import { decodeCursor, encodeCursor, errorStatuses, formatSse, SseParser } from '../protocol/index.js';
+import {
+  decodeCursor,
+  encodeCursor,
+  errorStatuses,
+  formatSse,
+  type ShardPosition,
+  SseParser,
+} from '../protocol/index.js';
 import type { ClusterAuth } from './cluster-auth.js';
 import type { OutboundTls } from './forward.js';
 
@@ -41,8 +48,8 @@ export interface WatchDeps {
 
 export interface WatchRequest {
   readonly prefix: string;
-  /** Per shard, the index after which to start; null: from what the source has applied now. */
-  readonly after: readonly (number | null)[];
+  /** Per shard, the position after which to start; null: from what the source has applied now. */
+  readonly after: readonly (ShardPosition | null)[];
   /** The shards to serve (all, unless another node relays one of them). */
   readonly shards: readonly number[];
   readonly authorization: string | undefined;
@@ -69,7 +76,7 @@ function localSource(
   shard: number,
   history: ChangeHistory,
   applied: () => number,
-  after: number | null,
+  after: ShardPosition | null,
 ): ShardSource {
   let unsubscribe: (() => void) | null = null;
   const send = (sink: Sink, c: Recorded) =>
@@ -81,8 +88,8 @@ function localSource(
     });
   return {
     async start(sink) {
-      const from = after ?? applied();
-      const past = history.since(from);
+      const from = after?.index ?? applied();
+      const past = history.since(from, after?.seen ?? null);
       if (past === 'compacted') throw compacted(shard, from, history.floor);
       // Replay and follow in one step: nothing applied in between is missed or sent twice.
       for (const c of past) send(sink, c);
@@ -117,8 +124,10 @@ function relaySource(
           errorStatuses.unavailable,
           `no node of shard ${shard} is known to relay from`,
         );
-      const after = req.after[shard];
-      const path = `/v1/watch?prefix=${encodeURIComponent(req.prefix)}&shard=${shard}${after === null || after === undefined ? '' : `&after=${after}`}`;
+      const after = req.after[shard] ?? null;
+      const from =
+        after === null ? '' : `&after=${after.index}${after.seen === null ? '' : `&seen=${after.seen}`}`;
+      const path = `/v1/watch?prefix=${encodeURIComponent(req.prefix)}&shard=${shard}${from}`;
       const res = await request(new URL(path, route.api), {
         headers: {
           ...(req.authorization === undefined ? {} : { authorization: req.authorization }),
@@ -143,9 +152,11 @@ function relaySource(
           `node ${route.node} did not relay shard ${shard}: ${err.message ?? body}`,
         );
       }
+      /** The index up to which a progress event's cursor has seen every change of the shard. */
       const indexOf = (id: string | null) => {
         const d = id === null ? null : decodeCursor(id, deps.node.config.clusterId, deps.node.config.shards);
-        return d?.ok === true ? d.indexes[shard]! : null;
+        const p = d?.ok === true ? d.positions[shard]! : null;
+        return p === null ? null : p.seen === null ? p.index : p.index - 1;
       };
       let started: () => void = () => {};
       const first = new Promise<void>((resolve) => {
@@ -234,7 +245,7 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
       ? relaySource(deps, dispatcher, shard, req)
       : localSource(shard, local.history, local.applied, after);
   });
-  const position = req.after.map((i) => i ?? 0);
+  const position: ShardPosition[] = req.after.map((p) => p ?? { index: 0, seen: null });
   let open = false;
   let ended = false;
   const pending: string[] = [];
@@ -257,8 +268,10 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
   const cursor = () => encodeCursor(clusterId, position);
   const sink: Sink = {
     change(shard, c) {
-      if (c.index <= position[shard]!) return;
-      position[shard] = c.index;
+      // An entry may make several changes (a lease revoke): the position counts them.
+      const p = position[shard]!;
+      if (c.index < p.index || (c.index === p.index && p.seen === null)) return;
+      position[shard] = { index: c.index, seen: c.index === p.index ? p.seen! + 1 : 1 };
       if (!c.key.startsWith(req.prefix)) return;
       const data = {
         key: c.key,
@@ -270,7 +283,8 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
       write(formatSse({ event: c.type, id: cursor(), data: JSON.stringify(data) }));
     },
     progress(shard, index) {
-      if (index > position[shard]!) position[shard] = index;
+      // Every change of an applied entry was delivered as it was applied.
+      if (index >= position[shard]!.index) position[shard] = { index, seen: null };
     },
     failed(_shard, why, code) {
       deps.log.info({ why }, 'watch: a shard source ended; the watcher resumes elsewhere');

@@ -92,11 +92,18 @@ export class ChangeHistory {
 
   /**
    * The changes after index `after`, oldest first, or `compacted` if some of them are no longer
-   * kept (`after` below the floor).
+   * kept (`after` below the floor). With `seenAt`, those of index `after` itself past its first
+   * `seenAt` come first (an entry may make several changes: a lease revoke).
    */
-  since(after: number): readonly Recorded[] | 'compacted' {
+  since(after: number, seenAt: number | null = null): readonly Recorded[] | 'compacted' {
     this.#trim(this.#now());
-    if (after < this.#floor) return 'compacted';
+    if (after < this.#floor || (seenAt !== null && after === this.#floor && after > 0)) return 'compacted';
+    if (seenAt !== null) {
+      const from = this.since(after - 1);
+      if (from === 'compacted') return 'compacted';
+      const at = from.filter((c) => c.index === after).length;
+      return from.slice(Math.min(at, seenAt));
+    }
     // Indexes grow along the queue: binary search for the first one above `after`.
     let lo = this.#head;
     let hi = this.#events.length;
@@ -130,6 +137,10 @@ export class ChangeHistory {
       const dropped = this.#events[this.#head++]!;
       this.#bytes -= costOf(dropped);
       this.#floor = dropped.index;
+      // An entry's changes go together: the floor means every change of its index is gone.
+      while (this.size > 0 && this.#events[this.#head]!.index === dropped.index) {
+        this.#bytes -= costOf(this.#events[this.#head++]!);
+      }
     }
     // Compact the array once the dropped prefix is as long as what is kept.
     if (this.#head > 1024 && this.#head * 2 > this.#events.length) {

@@ -19,4 +19,4 @@ export {
 } from './headers.js';
 export { isListLimit, keyBytesMax, listLimitDefault, listLimitMax, listLimitMin } from './limits.js';
 export { formatSse, type SseEvent, SseParser } from './sse.js';
-export { clusterTag, decodeCursor, encodeCursor } from './watch-cursor.js';
+export { clusterTag, decodeCursor, encodeCursor, type ShardPosition } from './watch-cursor.js';

@@ -5,8 +5,10 @@
  * the last event it saw through whichever node it reconnects to: log indexes are the same on
  * every replica of a shard.
  *
- * Text form: `<cluster tag>.<index of shard 0>.<index of shard 1>…`, the tag eight hex digits
- * derived from the cluster id, the indexes in base 36.
+ * Text form: `<cluster tag>.<position in shard 0>.<position in shard 1>…`, the tag eight hex
+ * digits derived from the cluster id. A position is an index in base 36 (every change of that
+ * index seen), or `index~k` when only the first k changes of an entry that made several (a
+ * lease revoke deletes all its keys of the shard at one index) were seen.
  */
 
 import { createHash } from 'node:crypto';
@@ -16,8 +18,21 @@ export function clusterTag(clusterId: string): string {
   return createHash('sha256').update(`raftkv-watch:${clusterId}`).digest('hex').slice(0, 8);
 }
 
-export function encodeCursor(clusterId: string, indexes: readonly number[]): string {
-  return [clusterTag(clusterId), ...indexes.map((i) => i.toString(36))].join('.');
+/**
+ * Where a watcher is in one shard: every change up to `index` seen, except that when `seen` is
+ * not null only the first `seen` changes of `index` itself were.
+ */
+export interface ShardPosition {
+  readonly index: number;
+  readonly seen: number | null;
+}
+
+export function encodeCursor(clusterId: string, positions: readonly (number | ShardPosition)[]): string {
+  const text = (p: number | ShardPosition) =>
+    typeof p === 'number'
+      ? p.toString(36)
+      : `${p.index.toString(36)}${p.seen === null ? '' : `~${p.seen.toString(36)}`}`;
+  return [clusterTag(clusterId), ...positions.map(text)].join('.');
 }
 
 /** The indexes of `text`, or why it is not a cursor of this cluster with `shards` shards. */
@@ -25,7 +40,9 @@ export function decodeCursor(
   text: string,
   clusterId: string,
   shards: number,
-): { readonly ok: true; readonly indexes: number[] } | { readonly ok: false; readonly problem: string } {
+):
+  | { readonly ok: true; readonly indexes: number[]; readonly positions: ShardPosition[] }
+  | { readonly ok: false; readonly problem: string } {
   const parts = text.split('.');
   if (parts.length < 2 || !/^[0-9a-f]{8}$/.test(parts[0]!) || parts.length > 1 + 1024)
     return { ok: false, problem: 'the cursor does not parse' };
@@ -33,11 +50,14 @@ export function decodeCursor(
     return { ok: false, problem: 'the cursor belongs to another cluster' };
   if (parts.length - 1 !== shards)
     return { ok: false, problem: `the cursor names ${parts.length - 1} shards, this cluster has ${shards}` };
-  const indexes: number[] = [];
+  const positions: ShardPosition[] = [];
   for (const p of parts.slice(1)) {
-    const n = /^[0-9a-z]{1,11}$/.test(p) ? Number.parseInt(p, 36) : Number.NaN;
-    if (!Number.isSafeInteger(n)) return { ok: false, problem: 'the cursor does not parse' };
-    indexes.push(n);
+    const m = /^([0-9a-z]{1,11})(?:~([0-9a-z]{1,6}))?$/.exec(p);
+    const index = m === null ? Number.NaN : Number.parseInt(m[1]!, 36);
+    const seen = m?.[2] === undefined ? null : Number.parseInt(m[2], 36);
+    if (!Number.isSafeInteger(index) || (seen !== null && seen < 1))
+      return { ok: false, problem: 'the cursor does not parse' };
+    positions.push({ index, seen });
   }
-  return { ok: true, indexes };
+  return { ok: true, indexes: positions.map((p) => p.index), positions };
 }

@@ -19,6 +19,7 @@ export {
   TestCluster,
   type Tuning,
   type WaitOptions,
+  waitFor,
 } from '../../harness/index.js';
 
 /**

@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { badRequest, type RaftKVNode } from '../../node/index.js';
-import { decodeCursor, keyBytesMax } from '../../protocol/index.js';
+import { decodeCursor, keyBytesMax, type ShardPosition } from '../../protocol/index.js';
 import type { ClusterAuth } from '../cluster-auth.js';
 import type { OutboundTls } from '../forward.js';
 import { endAllWatches, openWatch } from '../watch-stream.js';
@@ -20,7 +20,7 @@ export interface WatchRouteDeps {
   readonly log: Logger;
 }
 
-type WatchQuery = { prefix?: string; cursor?: string; shard?: string; after?: string };
+type WatchQuery = { prefix?: string; cursor?: string; shard?: string; after?: string; seen?: string };
 
 const wholeNumber = (raw: string, what: string): number => {
   const n = /^[0-9]{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
@@ -33,27 +33,31 @@ export function watchRoutes(app: FastifyInstance, deps: WatchRouteDeps): void {
   // A stopping node ends its watches first: their streams would hold its close for a second.
   app.addHook('preClose', async () => endAllWatches());
   app.get<{ Querystring: WatchQuery }>('/v1/watch', async (req, reply) => {
-    const { prefix, cursor: fromQuery, shard: oneShard, after: afterRaw } = req.query;
+    const { prefix, cursor: fromQuery, shard: oneShard, after: afterRaw, seen: seenRaw } = req.query;
     if (typeof prefix !== 'string' || prefix === '')
       throw badRequest('prefix is required and must not be empty (a watch names the keys it follows)');
     if (Buffer.byteLength(prefix) > keyBytesMax)
       throw badRequest(`prefix is longer than a key may be (${keyBytesMax} bytes)`);
     const { shards, clusterId } = node.config;
-    let after: (number | null)[] = Array.from({ length: shards }, () => null);
+    let after: (ShardPosition | null)[] = Array.from({ length: shards }, () => null);
     let only: number[] = Array.from({ length: shards }, (_, s) => s);
     if (oneShard !== undefined) {
       const s = wholeNumber(oneShard, 'shard');
       if (s >= shards)
         throw badRequest(`shard ${s} does not exist (this cluster has shards 0..${shards - 1})`);
       only = [s];
-      if (afterRaw !== undefined) after[s] = wholeNumber(afterRaw, 'after');
+      if (afterRaw !== undefined) {
+        const seen = seenRaw === undefined ? null : wholeNumber(seenRaw, 'seen');
+        if (seen === 0) throw badRequest('seen must be at least 1');
+        after[s] = { index: wholeNumber(afterRaw, 'after'), seen };
+      }
     } else {
       const lastEventId = req.headers['last-event-id'];
       const text = fromQuery ?? (typeof lastEventId === 'string' ? lastEventId : undefined);
       if (text !== undefined) {
         const d = decodeCursor(text, clusterId, shards);
         if (!d.ok) throw badRequest(`${d.problem}: ${JSON.stringify(text.slice(0, 100))}`);
-        after = d.indexes;
+        after = d.positions;
       }
     }
     const serve = await openWatch(deps, {

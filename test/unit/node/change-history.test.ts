@@ -107,7 +107,7 @@ describe('ShardHistories', () => {
 describe('watch cursor', () => {
   it('round-trips and refuses what is not a cursor of this cluster', () => {
     const text = encodeCursor('c1', [0, 35, 1_000_000]);
-    expect(decodeCursor(text, 'c1', 3)).toEqual({ ok: true, indexes: [0, 35, 1_000_000] });
+    expect(decodeCursor(text, 'c1', 3)).toMatchObject({ ok: true, indexes: [0, 35, 1_000_000] });
     expect(decodeCursor(text, 'c2', 3)).toEqual({
       ok: false,
       problem: 'the cursor belongs to another cluster',
@@ -116,7 +116,59 @@ describe('watch cursor', () => {
       ok: false,
       problem: expect.stringMatching(/3 shards/),
     });
-    for (const bad of ['', 'x', 'abcdefgh', `${text.split('.')[0]}.-1.2.3`, `${text}.`])
+    for (const bad of [
+      '',
+      'x',
+      'abcdefgh',
+      `${text.split('.')[0]}.-1.2.3`,
+      `${text}.`,
+      `${text}~0`,
+      `${text}~`,
+    ])
       expect(decodeCursor(bad, 'c1', 3).ok, bad).toBe(false);
+  });
+
+  it('names a position inside an entry of several changes (a lease revoke): index~seen', () => {
+    const text = encodeCursor('c1', [{ index: 40, seen: 2 }, 7, { index: 9, seen: null }]);
+    expect(text.split('.').slice(1)).toEqual(['14~2', '7', '9']);
+    expect(decodeCursor(text, 'c1', 3)).toEqual({
+      ok: true,
+      indexes: [40, 7, 9],
+      positions: [
+        { index: 40, seen: 2 },
+        { index: 7, seen: null },
+        { index: 9, seen: null },
+      ],
+    });
+  });
+});
+
+describe('an entry of several changes', () => {
+  const del = (index: number, key: string) => ({ type: 'delete' as const, key, value: null, index });
+
+  it('resumes inside it: the changes of that index past the first `seen`, then the later ones', () => {
+    const h = new ChangeHistory(roomy, () => 0);
+    h.append(put(3));
+    for (const key of ['a', 'b', 'c']) h.append(del(5, key));
+    h.append(put(6));
+    const keys = (r: ReturnType<ChangeHistory['since']>) => (r === 'compacted' ? r : r.map((c) => c.key));
+    expect(keys(h.since(5, 1))).toEqual(['b', 'c', 'k6']);
+    expect(keys(h.since(5, 3))).toEqual(['k6']);
+    expect(keys(h.since(5))).toEqual(['k6']);
+    expect(keys(h.since(4))).toEqual(['a', 'b', 'c', 'k6']);
+  });
+
+  it('is dropped whole: the floor never falls inside it', () => {
+    const h = new ChangeHistory({ ...roomy, events: 3 }, () => 0);
+    h.append(put(3));
+    for (const key of ['a', 'b', 'c']) h.append(del(5, key));
+    // Four changes, three kept at most: index 3 goes; then index 5 goes whole with the next one.
+    expect(h.floor).toBe(3);
+    h.append(put(6));
+    expect(h.floor).toBe(5);
+    expect(h.size).toBe(1);
+    expect(h.since(5, 1)).toBe('compacted');
+    expect(h.since(4)).toBe('compacted');
+    expect(h.since(5)).toEqual([expect.objectContaining({ index: 6 })]);
   });
 });
