@@ -57,7 +57,11 @@ export interface WatchRequest {
 
 /** What a shard source delivers into a feed. */
 interface Sink {
-  change(shard: number, c: { type: string; key: string; value: string | null; index: number }): void;
+  /** `more`: how many more changes of the same entry follow (0: the entry is complete). */
+  change(
+    shard: number,
+    c: { type: string; key: string; value: string | null; index: number; more: number },
+  ): void;
   /** The source has delivered every change of `shard` up to `index`. */
   progress(shard: number, index: number): void;
   /** The source failed: the feed ends (the watcher resumes elsewhere from its cursor). */
@@ -85,6 +89,7 @@ function localSource(
       key: c.key,
       value: c.value === null ? null : Buffer.from(c.value).toString('base64'),
       index: c.index,
+      more: c.more ?? 0,
     });
   return {
     async start(sink) {
@@ -165,7 +170,11 @@ function relaySource(
       const parser = new SseParser((e) => {
         if (e.event === 'put' || e.event === 'delete') {
           const d = JSON.parse(e.data) as { key: string; value?: string; index: number };
-          sink.change(shard, { type: e.event, key: d.key, value: d.value ?? null, index: d.index });
+          // Its cursor says whether the entry has more changes to come (index~seen) or not.
+          const inside =
+            e.id !== null && decodeCursor(e.id, deps.node.config.clusterId, deps.node.config.shards);
+          const more = inside !== false && inside.ok && inside.positions[shard]!.seen !== null ? 1 : 0;
+          sink.change(shard, { type: e.event, key: d.key, value: d.value ?? null, index: d.index, more });
         } else if (e.event === 'progress') {
           const i = indexOf(e.id);
           if (i !== null) sink.progress(shard, i);
@@ -271,7 +280,8 @@ export async function openWatch(deps: WatchDeps, req: WatchRequest): Promise<(re
       // An entry may make several changes (a lease revoke): the position counts them.
       const p = position[shard]!;
       if (c.index < p.index || (c.index === p.index && p.seen === null)) return;
-      position[shard] = { index: c.index, seen: c.index === p.index ? p.seen! + 1 : 1 };
+      const seen = c.index === p.index ? p.seen! + 1 : 1;
+      position[shard] = { index: c.index, seen: c.more === 0 ? null : seen };
       if (!c.key.startsWith(req.prefix)) return;
       const data = {
         key: c.key,

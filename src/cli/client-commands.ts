@@ -65,12 +65,13 @@ export class ClientCli {
   put(
     key: string,
     value: string,
-    o: OutputOptions & { ifMatch?: string; ifAbsent?: boolean },
+    o: OutputOptions & { ifMatch?: string; ifAbsent?: boolean; lease?: string },
   ): Promise<void> {
     return this.#run(o, async () => {
       const r = await this.#kv.put(key, value, {
         ...(o.ifMatch !== undefined ? { ifMatch: o.ifMatch } : {}),
         ...(o.ifAbsent === true ? { ifNoneMatch: true } : {}),
+        ...(o.lease !== undefined ? { lease: o.lease } : {}),
       });
       if (o.json === true) {
         const { key: k, version, shard, node, term, index } = r;
@@ -99,6 +100,64 @@ export class ClientCli {
       process.stdout.write(
         o.json === true ? `${JSON.stringify({ key, deleted: true })}\n` : `deleted ${key}\n`,
       );
+    });
+  }
+
+  /** `lease grant`: a lease that nothing renews (renew it with `lease keepalive`). */
+  leaseGrant(ttlMs: number, o: OutputOptions): Promise<void> {
+    return this.#run(o, async () => {
+      const r = await this.#kv.grantLease(ttlMs);
+      process.stdout.write(
+        o.json === true ? `${JSON.stringify(r)}\n` : `lease ${r.lease} (ttl ${r.ttlMs} ms)\n`,
+      );
+    });
+  }
+
+  leaseKeepalive(lease: string, o: OutputOptions): Promise<void> {
+    return this.#run(o, async () => {
+      const r = await this.#kv.keepAlive(lease);
+      process.stdout.write(
+        o.json === true ? `${JSON.stringify(r)}\n` : `renewed ${r.lease} for ${r.ttlMs} ms\n`,
+      );
+    });
+  }
+
+  leaseRevoke(lease: string, o: OutputOptions): Promise<void> {
+    return this.#run(o, async () => {
+      await this.#kv.revokeLease(lease);
+      process.stdout.write(
+        o.json === true ? `${JSON.stringify({ lease, revoked: true })}\n` : `revoked ${lease}\n`,
+      );
+    });
+  }
+
+  /**
+   * `lease hold`: grants a lease, writes `pairs` (KEY=VALUE) under it and keeps it alive until
+   * Ctrl-C (then revokes it: the keys go) or until it is lost (exit 1).
+   */
+  leaseHold(ttlMs: number, pairs: readonly string[], o: OutputOptions): Promise<void> {
+    return this.#run(o, async () => {
+      const writes = pairs.map((p) => {
+        const at = p.indexOf('=');
+        if (at < 1)
+          throw new RaftKVError('bad_request', null, `${JSON.stringify(p)} is not KEY=VALUE`, false);
+        return [p.slice(0, at), p.slice(at + 1)] as const;
+      });
+      const lease = await this.#kv.lease(ttlMs);
+      const say = (line: Record<string, unknown>, text: string) =>
+        process.stdout.write(o.json === true ? `${JSON.stringify(line)}\n` : `${text}\n`);
+      say({ lease: lease.id, ttlMs }, `holding lease ${lease.id} (ttl ${ttlMs} ms); Ctrl-C revokes it`);
+      for (const [key, value] of writes) {
+        const r = await this.#kv.put(key, value, { lease: lease.id });
+        say({ key, version: r.version }, `put ${key} (version ${r.version})`);
+      }
+      const stopped = new Promise<'stopped'>((resolve) => process.once('SIGINT', () => resolve('stopped')));
+      // The lease's own timers do not hold a process open; this command is there to hold it.
+      const holding = setInterval(() => {}, 60_000);
+      const ended = await Promise.race([stopped, lease.lost]).finally(() => clearInterval(holding));
+      if (ended !== 'stopped') throw ended;
+      await lease.close();
+      say({ lease: lease.id, revoked: true }, `revoked ${lease.id}`);
     });
   }
 

@@ -4,7 +4,7 @@
  * sentence; exit codes (exit-codes.ts): 0 done, 1 refused or failed, 2 usage, 3 key not found.
  */
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../config/cluster-file.js';
 import { StartupError } from '../node/node.js';
 import { isListLimit, listLimitDefault, listLimitMax, listLimitMin } from '../protocol/index.js';
@@ -130,13 +130,48 @@ withConnection(
 )
   .option('--if-match <version>', "write only if the key's current version is this one")
   .option('--if-absent', 'write only if the key is absent')
+  .option('--lease <id>', 'attach the key to this lease: it is deleted when the lease ends')
   .option('--json', 'print {key, version, shard, node, term, index}')
   .action(
     async (
       key: string,
       value: string,
-      o: ConnectionFlags & { ifMatch?: string; ifAbsent?: boolean; json?: boolean },
+      o: ConnectionFlags & { ifMatch?: string; ifAbsent?: boolean; lease?: string; json?: boolean },
     ) => client(o).put(key, value, o),
+  );
+
+const leases = program.command('lease').description('leases: keys that go when their owner stops renewing');
+/** A time to live as the API takes it: a whole number of milliseconds (the nodes check the range). */
+const ttlArg = (raw: string): number => {
+  if (!/^[0-9]{1,9}$/.test(raw)) throw new InvalidArgumentError('a whole number of milliseconds');
+  return Number(raw);
+};
+withConnection(
+  leases
+    .command('grant')
+    .argument('<ttlMs>', 'time to live in ms (1000-86400000)', ttlArg)
+    .description('grant a lease that nothing renews (see lease keepalive, or lease hold)'),
+)
+  .option('--json', 'print {lease, ttlMs}')
+  .action(async (ttlMs: number, o: ConnectionFlags & { json?: boolean }) => client(o).leaseGrant(ttlMs, o));
+withConnection(leases.command('keepalive <id>').description('renew a lease once; exit 3 if it has ended'))
+  .option('--json', 'print {lease, ttlMs}')
+  .action(async (id: string, o: ConnectionFlags & { json?: boolean }) => client(o).leaseKeepalive(id, o));
+withConnection(
+  leases.command('revoke <id>').description('revoke a lease and delete its keys; exit 3 if it had ended'),
+)
+  .option('--json', 'print {lease, revoked}')
+  .action(async (id: string, o: ConnectionFlags & { json?: boolean }) => client(o).leaseRevoke(id, o));
+withConnection(
+  leases
+    .command('hold')
+    .argument('<ttlMs>', 'time to live in ms (1000-86400000)', ttlArg)
+    .argument('[pairs...]', 'KEY=VALUE to write under the lease')
+    .description('grant a lease, write keys under it and renew it until Ctrl-C (which revokes it)'),
+)
+  .option('--json', 'one JSON object per line')
+  .action(async (ttlMs: number, pairs: string[], o: ConnectionFlags & { json?: boolean }) =>
+    client(o).leaseHold(ttlMs, pairs, o),
   );
 
 withConnection(

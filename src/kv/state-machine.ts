@@ -61,6 +61,8 @@ export interface KVChange {
   readonly value: Uint8Array | null;
   /** The log index of the write. */
   readonly index: number;
+  /** How many more changes the same entry makes after this one (a lease revoke's deletes); absent: none. */
+  readonly more?: number;
 }
 
 /**
@@ -321,11 +323,15 @@ export class KVStateMachine {
     return { ok: true, op: 'put', version: versionOf(index) };
   }
 
-  #deleteKey(key: string, index: number): void {
+  #deleteKey(key: string, index: number, more = 0): void {
     this.#map.delete(key);
     this.#index.delete(key);
     this.#leases.detach(key);
-    this.#onChange?.({ type: 'delete', key, value: null, index });
+    this.#onChange?.(
+      more === 0
+        ? { type: 'delete', key, value: null, index }
+        : { type: 'delete', key, value: null, index, more },
+    );
   }
 
   #executeLease(cmd: LeaseCommand, index: number): KVResult {
@@ -345,7 +351,7 @@ export class KVStateMachine {
         const keys = this.#leases.revoke(cmd.lease);
         if (keys === null || ttlMs === null) return leaseNotFound;
         // One entry deletes them all: no replica ever shows some of the lease's keys gone and not others.
-        for (const key of keys) this.#deleteKey(key, index);
+        keys.forEach((key, i) => this.#deleteKey(key, index, keys.length - 1 - i));
         this.#onLease?.({ type: 'revoked', lease: cmd.lease });
         return { ok: true, op: 'lease', ttlMs };
       }

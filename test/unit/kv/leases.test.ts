@@ -86,8 +86,9 @@ describe('leases in the state machine', () => {
       op: 'lease',
       ttlMs: 2000,
     });
+    // The first says one more change of the same entry follows.
     expect(changes).toEqual([
-      { type: 'delete', key: 'a', value: null, index: 5 },
+      { type: 'delete', key: 'a', value: null, index: 5, more: 1 },
       { type: 'delete', key: 'b', value: null, index: 5 },
     ]);
     expect(log.kv.get('a')).toBe(null);
