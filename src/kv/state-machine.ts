@@ -351,7 +351,9 @@ export class KVStateMachine {
         const keys = this.#leases.revoke(cmd.lease);
         if (keys === null || ttlMs === null) return leaseNotFound;
         // One entry deletes them all: no replica ever shows some of the lease's keys gone and not others.
-        keys.forEach((key, i) => this.#deleteKey(key, index, keys.length - 1 - i));
+        keys.forEach((key, i) => {
+          this.#deleteKey(key, index, keys.length - 1 - i);
+        });
         this.#onLease?.({ type: 'revoked', lease: cmd.lease });
         return { ok: true, op: 'lease', ttlMs };
       }
