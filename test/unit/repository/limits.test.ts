@@ -14,9 +14,12 @@ import * as rebalancer from '../../../src/api/rebalancer.js';
 import * as uiRoute from '../../../src/api/routes/ui.js';
 import * as watchStream from '../../../src/api/watch-stream.js';
 import * as backupFormat from '../../../src/backup/format.js';
+import * as kvCommands from '../../../src/kv/commands.js';
+import * as leases from '../../../src/kv/leases.js';
 import * as plan from '../../../src/membership/plan.js';
 import * as group from '../../../src/node/group.js';
 import * as balance from '../../../src/node/leader-balance.js';
+import * as node from '../../../src/node/node.js';
 import * as remote from '../../../src/node/remote.js';
 import * as shardHistories from '../../../src/node/shard-histories.js';
 import * as status from '../../../src/node/status.js';
@@ -45,6 +48,9 @@ const constants: Record<string, unknown> = {
   ...clusterAuth,
   ...plan,
   ...join,
+  ...leases,
+  ...kvCommands,
+  ...node,
   ...Object.fromEntries(Object.entries(defaultRaftTuning).map(([k, v]) => [`defaultRaftTuning.${k}`, v])),
 };
 
