@@ -27,6 +27,7 @@ interface Timer {
 export class LeaseTimers {
   readonly #now: () => number;
   readonly #timers = new Map<LeaseId, Timer>();
+  #machine: KVStateMachine | null = null;
 
   constructor(now: () => number) {
     this.#now = now;
@@ -34,6 +35,8 @@ export class LeaseTimers {
 
   /** Follows `m` (a new machine of the replica: empty, or from a snapshot) from now on. */
   wire(m: KVStateMachine): void {
+    this.#machine?.onLease(null);
+    this.#machine = m;
     this.#timers.clear();
     const now = this.#now();
     for (const [lease, ttlMs] of m.leases())

@@ -31,6 +31,7 @@ export class NodeMetrics {
   readonly #snapshotBytes: Histogram<'shard' | 'kind'>;
   readonly #overloadRefused: Counter<'reason'>;
   readonly #tickIntervals: Histogram;
+  readonly #leasesExpired: Counter<'shard'>;
 
   /**
    * `loop` reads the drive loop's counters, `inFlight` the requests in flight and `keptTicks` the
@@ -40,6 +41,7 @@ export class NodeMetrics {
     loop: () => { turns: number; syncs: number },
     inFlight: () => number = () => 0,
     keptTicks: () => number = () => 0,
+    leases: () => Iterable<[number, number]> = () => [],
   ) {
     const registers = [this.registry];
     this.#proposals = new Counter({
@@ -117,6 +119,22 @@ export class NodeMetrics {
         this.inc(keptTicks());
       },
     });
+    new Gauge({
+      name: 'raftkv_leases',
+      help: 'Leases each shard replica on this node holds',
+      labelNames: ['shard'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [shard, count] of leases()) this.set({ shard: String(shard) }, count);
+      },
+    });
+    this.#leasesExpired = new Counter({
+      name: 'raftkv_leases_expired_total',
+      help: 'Leases this node, as a shard leader, revoked because they were not renewed in time',
+      labelNames: ['shard'],
+      registers,
+    });
     new Counter({
       name: 'raftkv_drive_loop_turns_total',
       help: 'Drive-loop turns (one Ready handled for every group with work)',
@@ -147,6 +165,11 @@ export class NodeMetrics {
   /** A tick ran, `ms` after the one before. */
   ticked(ms: number): void {
     this.#tickIntervals.observe(ms / 1000);
+  }
+
+  /** As `shard`'s leader, this node revoked a lease that was not renewed in time. */
+  leaseExpired(shard: number): void {
+    this.#leasesExpired.inc({ shard: String(shard) });
   }
 
   /** A client request was refused with 503 to shed load. */

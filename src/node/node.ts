@@ -221,6 +221,7 @@ export class RaftKVNode {
       () => ({ turns: this.#loop.turns, syncs: this.#loop.syncs }),
       () => this.inFlight.count,
       () => (this.#clock instanceof LoopClock ? this.#clock.keptTicks : 0),
+      () => [...this.#groups].map(([shard, g]) => [shard, g.sm.leaseCount] as [number, number]),
     );
     this.inFlight = new InFlightLimit(deps.id, deps.config.requestsInFlightMax, () =>
       this.metrics.overloadRefused('in_flight'),
@@ -424,11 +425,12 @@ export class RaftKVNode {
       for (const lease of timers.due(revokesPerTick, this.config.requestTimeoutMs)) {
         this.propose(shard, { op: 'leaseRevoke', lease, expired: true }).then(
           ({ result, at }) => {
-            if (result.ok)
-              this.#log.info(
-                { shard, lease: leaseIdText(lease), index: at.index },
-                'lease expired; its keys deleted',
-              );
+            if (!result.ok) return;
+            this.metrics.leaseExpired(shard);
+            this.#log.info(
+              { shard, lease: leaseIdText(lease), index: at.index },
+              'lease expired; its keys deleted',
+            );
           },
           (err: Error) => {
             timers.revokeFailed(lease);

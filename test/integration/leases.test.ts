@@ -118,6 +118,14 @@ describe('leases', () => {
     expect(text((await kv.get('lock/kept'))?.value)).toBe('kept');
     expect(text((await kv.get('lock/plain'))?.value)).toBe('plain');
     await expect(kv.keepAlive(lease)).rejects.toMatchObject({ code: 'not_found' });
+    // Each shard's leader counted its expiry.
+    let expired = 0;
+    for (const id of cl.running()) {
+      const text = (await cl.request('GET', '/metrics', { node: id })).text();
+      for (const m of text.matchAll(/^raftkv_leases_expired_total\{shard="\d+"\} (\d+)$/gm))
+        expired += Number(m[1]);
+    }
+    expect(expired).toBeGreaterThanOrEqual(3);
     await kept.close();
     expect(await kv.get('lock/kept')).toBe(null);
     await kv.close();

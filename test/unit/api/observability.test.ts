@@ -84,6 +84,8 @@ describe('observability of one node', () => {
       'raftkv_http_request_duration_seconds histogram',
       'raftkv_raft_term gauge',
       'raftkv_raft_applied_index gauge',
+      'raftkv_leases gauge',
+      'raftkv_leases_expired_total counter',
     ]) {
       expect(names).toContain(expected);
     }
@@ -93,6 +95,7 @@ describe('observability of one node', () => {
     expect(text).toMatch(new RegExp(`^raftkv_proposal_commit_seconds_count\\{shard="${shard}"\\} 1$`, 'm'));
     expect(text).toMatch(/^raftkv_leader_changes_total\{shard="\d",kind="initial"\} 1$/m);
     expect(Number(/^raftkv_fsync_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(new RegExp(`^raftkv_leases\\{shard="${shard}"\\} 0$`, 'm'));
   });
 
   it('says in /v1/status which process it is and what it observed', async () => {
