@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { KVCommand, KVResult } from '../../../src/kv/index.js';
 import type { Cancel, Clock } from '../../../src/node/clock.js';
 import type { RaftKVNode } from '../../../src/node/node.js';
+import { createRng } from '../../../src/raft/rng.js';
 import { InMemoryCluster } from './in-memory-cluster.js';
 
 /** A node's clock in virtual time: callbacks run only when the test calls `runDue`. */
@@ -236,6 +237,40 @@ describe('lease expiry with leader changes (virtual time)', () => {
       code: 'lease_not_found',
     });
   }, 120_000);
+
+  it('over 24 seeds of random ttls, renewal times and transfer times: never before the ttl, always within ttl + one election timeout', async () => {
+    for (let seed = 1; seed <= 24; seed++) {
+      const rng = createRng(seed);
+      const c = await started();
+      const ttlMs = 1_000 + rng.nextInt(2_000);
+      // The grant counts as the first renewal; a put under the lease renews nothing.
+      let sentAt = c.time.now;
+      await c.propose({ op: 'leaseGrant', lease: seed, ttlMs });
+      let ackedAt = c.time.now;
+      await c.propose(put(`seed/${seed}`, seed));
+      // A few renewals at random moments, then the owner goes silent.
+      for (let r = rng.nextInt(4); r > 0; r--) {
+        await c.advance(rng.nextInt(Math.floor(ttlMs * 0.9)));
+        sentAt = c.time.now;
+        expect(await c.propose({ op: 'leaseKeepalive', lease: seed })).toMatchObject({ ok: true });
+        ackedAt = c.time.now;
+      }
+      // Five transfers at random moments inside the time to live.
+      const at = Array.from({ length: 5 }, () => rng.nextInt(ttlMs - 150)).sort((a, b) => a - b);
+      for (const t of at) {
+        await c.advance(Math.max(0, ackedAt + t - c.time.now));
+        await c.transfer();
+      }
+      await c.until(
+        () => c.everywhere(`seed/${seed}`).every((v) => v === null),
+        ttlMs + electionTimeoutMs + 1_000,
+        `seed ${seed}: the lease keys deleted`,
+      );
+      expect(c.time.now - sentAt, `seed ${seed}`).toBeGreaterThanOrEqual(ttlMs);
+      expect(c.time.now - ackedAt, `seed ${seed}`).toBeLessThanOrEqual(ttlMs + electionTimeoutMs);
+      await c.run(c.cluster.stopAll());
+    }
+  }, 180_000);
 
   it('a restarted node that becomes leader counts the lease from a checkpoint, not from its restart alone', async () => {
     const c = await started();
