@@ -94,6 +94,29 @@ describe('a cluster with API tokens and a cluster secret', () => {
     expect((await c.get('tok/a')).text()).toBe('one');
   });
 
+  it('grants, renews and revokes leases only for a read-write token', async () => {
+    const c = cluster();
+    const ro = { headers: { authorization: `Bearer ${readOnly}` } };
+    const refusals = [
+      await c.request('POST', '/v1/leases', { ...ro, body: '{"ttlMs":5000}' }),
+      await c.request('POST', '/v1/leases/000000abcdef/keepalive', ro),
+      await c.request('DELETE', '/v1/leases/000000abcdef', ro),
+    ];
+    for (const r of refusals) expect([r.status, r.json<ErrorBody>().error.code]).toEqual([403, 'forbidden']);
+    expect((await c.request('POST', '/v1/leases', { ...anonymous, body: '{"ttlMs":5000}' })).status).toBe(
+      401,
+    );
+    const granted = await c.request('POST', '/v1/leases', { body: '{"ttlMs":5000}' });
+    expect(granted.status).toBe(201);
+    const { lease } = granted.json<{ lease: string }>();
+    expect((await c.put('leased/a', 'x')).status).toBe(200);
+    expect((await c.request('PUT', `/v1/kv/leased%2Fb?lease=${lease}`, { body: 'y' })).status).toBe(200);
+    expect((await c.request('POST', `/v1/leases/${lease}/keepalive`)).status).toBe(200);
+    expect((await c.request('DELETE', `/v1/leases/${lease}`)).status).toBe(204);
+    expect((await c.get('leased/b')).status).toBe(404);
+    expect((await c.get('leased/a')).status).toBe(200);
+  });
+
   it('makes a backup only for a read-write token; the node collects the shards from their leaders', async () => {
     const c = cluster();
     const ro = { headers: { authorization: `Bearer ${readOnly}` } };
