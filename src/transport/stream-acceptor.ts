@@ -63,6 +63,9 @@ export interface StreamAcceptorOptions {
 export function acceptStreams(server: Server, o: StreamAcceptorOptions): { close(): void } {
   const open = new Set<FrameSocket>();
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node's HTTP server stops listening for this socket's errors before it hands it over: a
+    // peer that resets it (while we refuse it, or before the stream takes it) must not crash us.
+    socket.on('error', () => {});
     const source = req.socket.remoteAddress ?? 'unknown';
     const problem = checkUpgrade(req, o);
     if (problem !== null) {

@@ -90,6 +90,29 @@ describe('the Upgrade of a peer stream', () => {
       call: 'CallNotSentError: no open stream to n1',
     });
   });
+
+  it('survives callers that reset the connection as it is refused (no unhandled socket error)', async () => {
+    const server = await startPeerServer();
+    const { port } = new URL(server.url);
+    for (let i = 0; i < 20; i++) {
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      const closed = once(socket, 'close');
+      socket.write(
+        'GET /not-a-stream HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: anything\r\n\r\n',
+      );
+      // Reset the connection the moment the refusal starts to arrive, while the server writes it.
+      await once(socket, 'data');
+      socket.resetAndDestroy();
+      await closed;
+    }
+    // An unhandled 'error' would have failed this test run; the server still takes a good link.
+    const control = link(server.url, { self: 'n3' });
+    control.enqueue([heartbeat(7, 'n3')]);
+    await expect.poll(() => server.messages().length).toBe(1);
+    expect(said(server.lines, 'refused peer request').length).toBeGreaterThan(0);
+  });
 });
 
 /** A stream opened by hand as n2: the Upgrade, the server's 101 and proof, the session key. */
