@@ -7,7 +7,7 @@ import { RaftKVError } from './errors.js';
 
 /** What a Lease needs of the client: renew and revoke by id. */
 export interface LeaseCalls {
-  keepAlive(lease: string): Promise<unknown>;
+  keepAlive(lease: string, o: { readonly signal: AbortSignal }): Promise<unknown>;
   revokeLease(lease: string): Promise<unknown>;
 }
 
@@ -58,9 +58,12 @@ export class Lease {
   async #renew(): Promise<void> {
     if (!this.alive) return;
     const sentAt = Date.now();
+    // A renewal still unanswered when the time to live runs out is given up: by then the lease
+    // may have expired, and it is reported lost rather than revived.
+    const leftAtSend = this.#renewedSentAt + this.ttlMs - sentAt;
     try {
-      await this.#calls.keepAlive(this.id);
-      this.#renewedSentAt = Math.max(this.#renewedSentAt, sentAt);
+      await this.#calls.keepAlive(this.id, { signal: AbortSignal.timeout(Math.max(1, leftAtSend)) });
+      if (this.alive) this.#renewedSentAt = Math.max(this.#renewedSentAt, sentAt);
     } catch (err) {
       if (!this.alive) return;
       if (err instanceof RaftKVError && err.code === 'not_found') return this.#lose(err);

@@ -10,12 +10,15 @@
  * - `watch-at-propose`: watch events are emitted when a leader proposes a write, not when a
  *   replica applies it (a write that is lost, or whose condition fails, is still announced, and a
  *   follower's watchers hear nothing of what they apply).
+ * - `lease-early`: a replica's lease timers count a quarter of each lease's time to live from a
+ *   grant or keepalive, so a shard's leader revokes a lease (and deletes its keys) while its
+ *   holder still renews it in time.
  */
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type BrokenVariant = 'local-reads' | 'early-ack' | 'watch-at-propose';
+export type BrokenVariant = 'local-reads' | 'early-ack' | 'watch-at-propose' | 'lease-early';
 
 const patches: Record<BrokenVariant, string> = {
   'local-reads': `
@@ -47,6 +50,13 @@ RaftKVNode.prototype.propose = function (shard, cmd) {
     this.changesOf(shard)?.history.append({ type: cmd.op, key: cmd.key, value: cmd.op === 'put' ? cmd.value : null, index });
   }
   return propose.call(this, shard, cmd);
+};`,
+  'lease-early': `
+import { KVStateMachine } from './kv/state-machine.js';
+const onLease = KVStateMachine.prototype.onLease;
+KVStateMachine.prototype.onLease = function (listener) {
+  const early = (e) => listener(e.type === 'renewed' ? { ...e, ttlMs: Math.floor(e.ttlMs / 4) } : e);
+  return onLease.call(this, listener === null ? null : early);
 };`,
 };
 

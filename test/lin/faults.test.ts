@@ -3,8 +3,10 @@
  * real 3-node, 3-shard cluster with concurrent clients, kill together with membership (a shard's
  * replica removed and added back while nodes are killed) and with grow-shrink (whole nodes join
  * and leave while nodes are killed); fails on any linearizability violation,
- * any key without a verdict, any acknowledged write missing from the final reads, or a cluster
- * that does not recover after the heal. A failing round keeps its results (report, history,
+ * any key without a verdict, any acknowledged write missing from the final reads, a watch or a
+ * lease problem (lease-checker.ts: the keys of a lease whose holder was SIGSTOPped past its TTL
+ * must go, in time and never early; a live lease's keys must stay; reads through every node
+ * agree), or a cluster that does not recover after the heal. A failing round keeps its results (report, history,
  * timeline, node logs) under jepsen-results/ci-*; the message says where and how to rerun it.
  * Seeds are fixed (JEPSEN_SEED overrides) so the choices of operations and faults repeat.
  */
@@ -55,6 +57,7 @@ async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
     ...r.report.lost.map((l) => `key ${l.key}: acknowledged write missing (final ${l.finalRead})`),
     ...r.report.problems,
     ...(r.report.watch?.problems ?? []).map((p) => `watch: ${p}`),
+    ...(r.report.leases?.problems ?? []).map((p) => `leases: ${p}`),
   ];
   const okOps = r.history.filter((o) => o.outcome === 'ok').length;
   const context =
@@ -70,11 +73,31 @@ async function ciRound(nemeses: readonly NemesisKind[], defaultSeed: number) {
   const nodeChanges = r.report.nodeChanges?.filter((c) => c.outcome === 'done').length ?? 0;
   if (nemeses.includes('grow-shrink')) expect(nodeChanges, context).toBeGreaterThan(0);
   expect(okOps, context).toBeGreaterThan(100);
+  // The lease checks ran: the paused holder was stopped and its keys seen gone, the live one's read everywhere.
+  const leases = r.report.leases;
+  expect(leases?.holders.map((h) => h.role).sort(), context).toEqual(['live', 'paused']);
+  const paused = leases!.holders.find((h) => h.role === 'paused');
+  const live = leases!.holders.find((h) => h.role === 'live');
+  expect([paused?.pausedAt != null, paused?.goneBy != null, paused?.lost?.code], context).toEqual([
+    true,
+    true,
+    expect.any(String),
+  ]);
+  // Stopped before the first fault, it was alive then: the pause, not a fault, ended it.
+  expect(paused!.lost!.at, context).toBeGreaterThan(paused!.pausedAt!);
+  expect(live?.renewalsOk ?? 0, context).toBeGreaterThan(0);
+  // Its TTL outlasts any fault held here and the recovery after it; only grow-shrink (whole nodes
+  // killed and removed while faults hold others) may leave a shard without a quorum for longer.
+  if (!nemeses.includes('grow-shrink')) expect(live!.lost, context).toBeNull();
+  if (live!.lost === null) expect(live!.finally, context).toBe('present');
   rmSync(outDir, { recursive: true, force: true });
   process.stdout.write(
     `fault round ${nemesis} (seed ${seed}): ${r.history.length} operations, ${r.report.faults.length} faults, ` +
       `${r.report.membership == null ? '' : `${changed} membership changes, `}` +
       `${r.report.nodeChanges == null ? '' : `${nodeChanges} node changes, `}` +
+      `paused lease's keys gone ${((paused!.goneBy! - paused!.pausedAt!) / 1000).toFixed(1)} s after its SIGSTOP ` +
+      `(bound ${((paused!.bound! - paused!.pausedAt!) / 1000).toFixed(1)} s), ` +
+      `${live!.lost === null ? 'live lease kept' : 'live lease lost in its time'} (${live!.renewalsOk} renewals), ` +
       `valid, ${((Date.now() - started) / 1000).toFixed(0)} s\n`,
   );
 }
@@ -131,6 +154,7 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
         outDir,
         progressEveryMs: 10_000,
         log: () => {},
+        leases: false,
       });
       const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
       expect(violations.length, r.text).toBeGreaterThan(0);
@@ -154,6 +178,8 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       holdMs: [number, number];
       quietMs: [number, number];
       clientTimeoutMs: number;
+      leases?: boolean;
+      settleMs?: number;
     },
   ) {
     const outDir = join(
@@ -171,19 +197,22 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       seed,
       network: nemesis === 'partition' ? 'netns' : 'loopback',
       requestTimeoutMs: 1_500,
-
+      leases: shape.leases ?? false,
       outDir,
       progressEveryMs: 10_000,
       log: () => {},
     });
     const violations = r.report.verdicts.filter((v) => !v.ok && !v.unknown);
     const watchProblems = r.report.watch?.problems ?? [];
-    const caught = violations.length + r.report.lost.length + watchProblems.length > 0 && !r.report.valid;
+    const leaseProblems = r.report.leases?.problems ?? [];
+    const caught =
+      violations.length + r.report.lost.length + watchProblems.length + leaseProblems.length > 0 &&
+      !r.report.valid;
     process.stdout.write(
       `broken node ${broken} (seed ${seed}): ${caught ? 'caught' : 'not seen in this round'} ` +
         `(${violations.length} keys not linearizable, ${r.report.lost.length} acknowledged writes lost, ` +
-        `${watchProblems.length} watch problems)\n` +
-        (violations[0]?.explanation ?? watchProblems[0] ?? '') +
+        `${watchProblems.length} watch problems${shape.leases === true ? `, ${leaseProblems.length} lease problems` : ''})\n` +
+        (violations[0]?.explanation ?? watchProblems[0] ?? leaseProblems[0] ?? '') +
         '\n',
     );
     rmSync(outDir, { recursive: true, force: true });
@@ -210,6 +239,20 @@ describe('fault injection against a real 3-node, 3-shard cluster', () => {
       holdMs: [3_000, 5_000],
       quietMs: [1_000, 1_500],
       clientTimeoutMs: 3_000,
+    });
+    expect(caught).toBe(true);
+  }, 120_000);
+
+  it('catches a broken node whose lease timers count a quarter of the TTL: a live lease expires, its keys go early', async () => {
+    const caught = await brokenRound('lease-early', 'pause', ['random'], 108, {
+      timeMs: 5_000,
+      settleMs: 1_000,
+      clients: 4,
+      keys: 3,
+      holdMs: [1_000, 2_000],
+      quietMs: [1_000, 1_500],
+      clientTimeoutMs: 3_000,
+      leases: true,
     });
     expect(caught).toBe(true);
   }, 120_000);

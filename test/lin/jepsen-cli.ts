@@ -20,10 +20,14 @@
  *   --tick-ms N  --election-ticks N  --snapshot-entries N       other cluster file tuning
  *   --reads stale     send the workload's reads with ?consistency=stale (a deliberate fault the
  *                     checker must report; the final reads stay linearizable)
+ *   --leases on|off   lease holders beside the workload (default on, lease-round.ts): a live one
+ *                     whose keys must stay, a paused one (SIGSTOP past its TTL) whose keys must go
+ *                     in time and never early; judged in the report's "leases" section
  *   --net auto|netns|loopback               --out DIR      --keep-data
  *   --check FILE      only check a saved history.jsonl and print the verdicts
  *
- * Exit code 0: valid; 1: a violation, a lost write, no verdict, or a liveness problem; 2: usage.
+ * Exit code 0: valid; 1: a violation, a lost write, no verdict, a watch or lease problem, or a
+ * liveness problem; 2: usage.
  */
 
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -56,6 +60,7 @@ function parse() {
         'election-ticks': { type: 'string' },
         'snapshot-entries': { type: 'string' },
         reads: { type: 'string', default: 'linearizable' },
+        leases: { type: 'string', default: 'on' },
         net: { type: 'string', default: 'auto' },
         out: { type: 'string' },
         'keep-data': { type: 'boolean', default: false },
@@ -75,7 +80,8 @@ function usage(message?: string): never {
     'usage: npm run jepsen -- [--nemesis kill,pause,partition,membership,grow-shrink|all] [--variants V,V] [--time S]\n' +
       '       [--clients N] [--nodes N] [--spares N] [--shards N] [--keys N] [--seed N] [--hold A-B] [--quiet A-B]\n' +
       '       [--net auto|netns|loopback] [--request-timeout MS] [--client-timeout MS] [--tick-ms N]\n' +
-      '       [--election-ticks N] [--snapshot-entries N] [--reads linearizable|stale] [--out DIR] [--keep-data] | --check FILE\n',
+      '       [--election-ticks N] [--snapshot-entries N] [--reads linearizable|stale] [--leases on|off]\n' +
+      '       [--out DIR] [--keep-data] | --check FILE\n',
   );
   process.exit(2);
 }
@@ -120,6 +126,7 @@ const nemeses: NemesisKind[] =
       });
 if (!['auto', 'netns', 'loopback'].includes(values.net)) usage('--net must be auto, netns or loopback');
 if (!['linearizable', 'stale'].includes(values.reads)) usage('--reads must be linearizable or stale');
+if (!['on', 'off'].includes(values.leases)) usage('--leases must be on or off');
 const variants = values.variants
   .split(',')
   .map((v) => v.trim())
@@ -166,6 +173,7 @@ const result = await runRound({
   tuning,
   clientTimeoutMs: int('client-timeout', values['client-timeout'], 100),
   reads: values.reads as 'linearizable' | 'stale',
+  leases: values.leases === 'on',
   outDir,
   keepData: values['keep-data'],
   progressEveryMs: 5_000,
@@ -191,6 +199,7 @@ const rerun = [
   `--client-timeout ${values['client-timeout']}`,
   `--net ${values.net}`,
   ...(values.reads === 'stale' ? ['--reads stale'] : []),
+  ...(values.leases === 'off' ? ['--leases off'] : []),
   ...Object.entries({
     'tick-ms': values['tick-ms'],
     'election-ticks': values['election-ticks'],

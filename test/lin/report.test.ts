@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createContext, runInContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { fromJsonLine, toJsonLine } from './history.js';
@@ -5,7 +8,7 @@ import { op, read, write } from './history-builders.js';
 import { countMembership } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
 import { countOperations, findLostWrites, recoveryOf } from './report.js';
-import { chooseKeys } from './round.js';
+import { chooseKeys, nodeCrashes } from './round.js';
 import { renderTimeline } from './timeline.js';
 
 const finalClient = 99;
@@ -94,6 +97,35 @@ describe('the round report', () => {
     expect(keys).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'k8']);
     const lopsided = chooseKeys(4, (k) => (Number(k.slice(1)) < 10 ? 0 : 1), 2);
     expect(lopsided).toEqual(['k0', 'k1', 'k10', 'k11']);
+    expect(chooseKeys(2, (k) => Number(k.slice(-1)) % 2, 2, 'lease/live/')).toEqual([
+      'lease/live/0',
+      'lease/live/1',
+    ]);
+  });
+
+  it('finds node processes that exited on their own with an error, with what they printed last', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftkv-crashes-'));
+    try {
+      const line = (o: Record<string, unknown>) => `${JSON.stringify(o)}\n`;
+      writeFileSync(
+        join(dir, 'n1.log'),
+        line({ time: 1_000, level: 30, node: 'n1', msg: 'serving' }) +
+          "node:events:502\n      throw er; // Unhandled 'error' event\nError: read ECONNRESET\n" +
+          line({ time: 15_790, harness: 'exited', node: 'n1', pid: 7, code: 1, msg: '--- exited ---' }) +
+          line({ time: 16_000, harness: 'started', node: 'n1', pid: 8, msg: '--- started ---' }) +
+          line({ time: 20_000, harness: 'exited', node: 'n1', pid: 8, code: -1, msg: '--- exited ---' }),
+      );
+      // Killed by the harness (-1) or stopped cleanly (0): not a crash.
+      writeFileSync(
+        join(dir, 'n2.log'),
+        line({ time: 5_000, harness: 'exited', node: 'n2', pid: 9, code: 0, msg: '--- exited ---' }),
+      );
+      expect(nodeCrashes(dir, ['n1', 'n2', 'n3'], 1_000)).toEqual([
+        "node n1 (pid 7) exited on its own with code 1 at 14.79 s: node:events:502 | throw er; // Unhandled 'error' event | Error: read ECONNRESET",
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('renders a timeline page whose script draws every operation, fault and membership change', () => {

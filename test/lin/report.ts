@@ -9,6 +9,7 @@ import type { Tuning } from '../../harness/index.js';
 import type { KeyVerdict } from './checker.js';
 import { growShrinkVariants, type NodeChange } from './grow-shrink.js';
 import { describeOp, type Operation } from './history.js';
+import { formatLeases, type LeaseVerdict } from './lease-checker.js';
 import { describeConf, type MembershipRecord } from './membership-plan.js';
 import type { Fault } from './nemesis.js';
 import type { WatchVerdict } from './watch-checker.js';
@@ -145,6 +146,8 @@ export interface Report {
   readonly problems: readonly string[];
   /** What the watchers saw, judged (watch-checker.ts); absent in rounds from before watch. */
   readonly watch?: WatchVerdict;
+  /** The lease holders' keys, judged (lease-checker.ts); absent when the round ran none. */
+  readonly leases?: LeaseVerdict;
   readonly checkMs: number;
   /** Linearizable on every key, decided (no `unknown`), nothing lost, no problem. */
   readonly valid: boolean;
@@ -251,6 +254,7 @@ export function formatReport(r: Report): string {
       ...w.problems.map((p) => `  ${p}`),
     );
   }
+  if (r.leases !== undefined) lines.push('', ...formatLeases(r.leases));
   if (r.problems.length > 0) lines.push('', 'problems:', ...r.problems.map((p) => `  ${p}`));
   return `${lines.join('\n')}\n`;
 }

@@ -14,6 +14,11 @@
  *      writes missing from the final reads, measure each fault's recovery; write history.jsonl,
  *      report.txt, report.json, timeline.html and the node logs into `outDir`.
  *
+ * With `leases` (the default), lease holders run beside it all (lease-round.ts): before the phase a
+ * live one and a paused one each put keys under a lease of their own; during it the paused one is
+ * SIGSTOPped for longer than its TTL and its keys are polled until gone; after the heal every
+ * lease key is read through every node; lease-checker.ts judges it all (leases.json in `outDir`).
+ *
  * Everything started is stopped by PID and every namespace removed in a finally, and also on
  * process exit (harness/cleanup.ts).
  */
@@ -22,11 +27,14 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type NodeSpec, onExit, repoRoot, sleep, TestCluster, type Tuning } from '../../harness/index.js';
+import { clusterDefaults } from '../../src/config/cluster-file.js';
 import { type BrokenVariant, writeBrokenCli } from './broken-node.js';
 import { privateBuild } from './build.js';
 import { checkHistory } from './checker.js';
 import type { NodeChange } from './grow-shrink.js';
 import { type Operation, toJsonLine } from './history.js';
+import { checkLeases, type Disruption, type LeaseVerdict } from './lease-checker.js';
+import { LeaseRound } from './lease-round.js';
 import type { MembershipRecord } from './membership-plan.js';
 import { type Fault, Nemesis, type NemesisKind } from './nemesis.js';
 import { cleanupLeftovers, NetLab, netnsSupport, Slot } from './netns.js';
@@ -75,6 +83,32 @@ export interface RoundOptions {
   readonly broken?: BrokenVariant;
   /** Watchers of every key through the client library (watchers.ts); 3 by default. */
   readonly watchers?: number;
+  /** Lease holders beside the workload (lease-round.ts); on by default. */
+  readonly leases?: boolean;
+}
+
+/** The lease part's timing for a round (lease-round.ts, lease-checker.ts). */
+export function leaseTiming(
+  o: Pick<RoundOptions, 'holdMs' | 'quietMs' | 'requestTimeoutMs' | 'tuning' | 'seed'>,
+) {
+  const tickMs = o.tuning?.tickMs ?? clusterDefaults.tickMs;
+  const electionTicks = o.tuning?.electionTicks ?? clusterDefaults.electionTicks;
+  return {
+    /** Longer than any fault the nemesis holds plus the recovery after it, and a renewal period. */
+    liveTtlMs: Math.max(15_000, 2 * o.holdMs[1] + 10_000),
+    pausedTtlMs: 3_000,
+    /** Each election waits less than 2 × electionTicks ticks. */
+    electionMaxMs: 2 * electionTicks * tickMs,
+    /** A revoke lost with a leader change is proposed again after requestTimeoutMs; plus ticks, commit, catching up, the poll. */
+    slackMs: o.requestTimeoutMs + 2_000,
+    pauseMarginMs: 1_000,
+    /**
+     * When the paused holder is stopped: after a renewal, before the nemesis's first fault (it
+     * waits quietMs first), so a fault cannot expire the lease before the pause does; the faults
+     * that follow overlap its expiry.
+     */
+    pauseAt: new Rng(o.seed, 4).int(1_000, Math.max(1_000, o.quietMs[0] - 250)),
+  };
 }
 
 export interface RoundResult {
@@ -126,13 +160,52 @@ export function logExcerpt(
   return shown.map((l) => `${new Date(l.time).toISOString().slice(11, 23)} ${l.text}`);
 }
 
-/** `count` keys, spread evenly over the shards. */
-export function chooseKeys(count: number, shardOf: (key: string) => number, shards: number): string[] {
+/**
+ * Node processes that exited on their own with an error (code > 0: an uncaught exception, a fatal
+ * error; the harness's kills end them by a signal, -1), each with the output it printed last.
+ */
+export function nodeCrashes(logDir: string, ids: readonly string[], t0Epoch: number): string[] {
+  const out: string[] = [];
+  for (const id of ids) {
+    let lines: string[];
+    try {
+      lines = readFileSync(join(logDir, `${id}.log`), 'utf8').split('\n');
+    } catch {
+      continue;
+    }
+    const raw: string[] = [];
+    for (const line of lines) {
+      let e: Record<string, unknown> | null = null;
+      try {
+        e = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        if (line.trim() !== '') raw.push(line.trim());
+        continue;
+      }
+      if (e.harness === 'exited' && e.node === id && typeof e.code === 'number' && e.code > 0) {
+        const at = typeof e.time === 'number' ? ` at ${((e.time - t0Epoch) / 1000).toFixed(2)} s` : '';
+        out.push(
+          `node ${id} (pid ${String(e.pid)}) exited on its own with code ${e.code}${at}: ${raw.slice(-12).join(' | ') || 'no output'}`,
+        );
+      }
+      if (e.harness === undefined) raw.length = 0;
+    }
+  }
+  return out;
+}
+
+/** `count` keys (`<prefix><n>`), spread evenly over the shards. */
+export function chooseKeys(
+  count: number,
+  shardOf: (key: string) => number,
+  shards: number,
+  prefix = 'k',
+): string[] {
   const per = Math.ceil(count / shards);
   const taken = new Map<number, number>();
   const keys: string[] = [];
   for (let i = 0; keys.length < count; i++) {
-    const k = `k${i}`;
+    const k = `${prefix}${i}`;
     const s = shardOf(k);
     if ((taken.get(s) ?? 0) >= per) continue;
     taken.set(s, (taken.get(s) ?? 0) + 1);
@@ -170,6 +243,10 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   let cluster: TestCluster | null = null;
   let workload: Workload | null = null;
   let watchers: Watchers | null = null;
+  let leases: LeaseRound | null = null;
+  let leaseNodes: string[] = [];
+  /** The phase's faults and changes so far (for the lease bounds); set once the nemesis exists. */
+  let disruptions: () => Disruption[] = () => [];
   const runDir = join(o.outDir, 'run');
   const problems: string[] = [];
   let faults: Fault[] = [];
@@ -206,7 +283,30 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       onSpawn: (_id, pid) => slot.recordProcess(pid),
     });
     const cl = cluster;
+    const lt = leaseTiming(o);
+    if (o.leases !== false) {
+      leases = new LeaseRound({
+        liveTtlMs: lt.liveTtlMs,
+        pausedTtlMs: lt.pausedTtlMs,
+        liveKeys: chooseKeys(o.shards, (k) => cl.ring.shardOf(k), o.shards, 'lease/live/'),
+        pausedKeys: chooseKeys(o.shards, (k) => cl.ring.shardOf(k), o.shards, 'lease/paused/'),
+        apis: () => cl.nodes.map((n) => n.api),
+        clientFile: join(buildCopy, 'client', 'index.js'),
+        electionMaxMs: lt.electionMaxMs,
+        slackMs: lt.slackMs,
+        pauseMarginMs: lt.pauseMarginMs,
+        holdMaxMs: o.holdMs[1],
+        watchers: 2,
+        clientTimeoutMs: o.clientTimeoutMs,
+        rng: new Rng(o.seed, 5),
+        onSpawn: (pid) => slot.recordProcess(pid),
+        log,
+        mark: (event, detail) => cl.mark(event, detail),
+      });
+    }
     let leaders: string[];
+    // The lease holders start (and ask for their lease until granted) while the nodes start.
+    const holdersReady = leases?.startHolders() ?? Promise.resolve([]);
     try {
       await cl.start();
       leaders = await cl.waitLeaders({ timeoutMs: 30_000 });
@@ -217,6 +317,8 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       `cluster up: ${cl.ids.map((id) => `${id} pid ${cl.pid(id)}`).join(', ')}; leaders ${leaders.join(', ')}`,
     );
     keys = chooseKeys(o.keys, (k) => cl.ring.shardOf(k), o.shards);
+    leases?.startWatchers();
+    problems.push(...(await holdersReady));
 
     const t0 = performance.now();
     t0Epoch = Date.now();
@@ -248,9 +350,53 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       now,
       log: (line) => log(`[${(now() / 1000).toFixed(1).padStart(6)}s] ${line}`),
     });
+    let healStart: number | null = null;
+    let healEnd: number | null = null;
+    disruptions = () => {
+      const t = now();
+      return [
+        ...nemesis.faults.map((f) => ({
+          start: f.start,
+          end: f.healed ?? t,
+          what: `fault #${f.id} ${f.description}`,
+        })),
+        ...(nemesis.membership?.moves ?? []).map((m) => ({
+          start: m.start,
+          end: m.back ?? t,
+          what: `move M${m.id} shard ${m.shard} ${m.from} -> ${m.to}`,
+        })),
+        ...(nemesis.membership?.changes ?? [])
+          .filter((c) => c.move === null)
+          .map((c) => ({
+            start: c.start,
+            end: c.end,
+            what: `${c.phase} #${c.id} shard ${c.shard} ${c.type} ${c.node}`,
+          })),
+        ...(nemesis.growShrink?.changes ?? []).map((c) => ({
+          start: c.start,
+          end: c.end ?? t,
+          what: `node change N${c.id} ${c.variant} ${c.node}`,
+        })),
+        ...(healStart === null
+          ? []
+          : [{ start: healStart, end: healEnd ?? t, what: 'the heal after the phase' }]),
+      ];
+    };
     cl.mark('nemesis phase begins (history time 0)', { t0Epoch });
     wl.start();
     watchers = new Watchers(o.watchers ?? 3, () => cl.nodes.map((n) => n.api), 'k', now);
+    leases?.beginPhase({
+      t0,
+      t0Epoch,
+      now,
+      pauseAt: lt.pauseAt,
+      endpoints: () => {
+        const up = cl.running();
+        const eps = cl.nodes.filter((n) => up.includes(n.id));
+        return eps.length > 0 ? eps : cl.nodes;
+      },
+      disruptions: () => disruptions(),
+    });
     nemesis.start();
     const progress = setInterval(() => {
       const c = wl.counts;
@@ -263,6 +409,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       );
     }, o.progressEveryMs);
     await sleep(o.timeMs);
+    healStart = now();
     await nemesis.stop();
     // Clients go on for a moment after the last heal, so its recovery shows in the history.
     await sleep(o.settleMs ?? 3_000);
@@ -292,6 +439,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     } catch (err) {
       problems.push(`after the heal: ${(err as Error).message}`);
     }
+    healEnd = now();
     const finalClient = o.clients;
     const finalRng = new Rng(o.seed, 2);
     for (const key of keys) {
@@ -305,10 +453,16 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
       if (!done) problems.push(`the final read of key ${key} did not succeed within 30 s of the heal`);
     }
     log(`[${(now() / 1000).toFixed(1).padStart(6)}s] final reads done`);
+    if (leases !== null) {
+      leaseNodes = cl.nodes.map((n) => n.id);
+      problems.push(...(await leases.finish(cl.nodes)));
+      log(`[${(now() / 1000).toFixed(1).padStart(6)}s] lease keys read through every node; holders stopped`);
+    }
     // The watchers get a moment to receive the last changes before they stop.
     await sleep(1_500);
   } finally {
     await watchers?.stop();
+    await leases?.close();
     await workload?.close();
     await cluster?.stop();
     net?.destroy();
@@ -319,6 +473,7 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
 
   const history = workload!.history;
   const shardOf = (k: string) => cluster!.ring.shardOf(k);
+  problems.push(...nodeCrashes(join(o.outDir, 'logs'), poolIds, t0Epoch));
   log(`checking ${history.length} operations over ${keys.length} keys`);
   const checkStart = performance.now();
   const verdicts = checkHistory(history, o.statesMax === undefined ? {} : { statesMax: o.statesMax }).map(
@@ -329,6 +484,12 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
   const w = watchers!;
   const watch = checkWatches(history, w.records, w.compactions, o.watchers ?? 3, shardOf);
   const acked = history.some((op) => op.outcome === 'ok' && op.output?.kind === 'written');
+  let leaseVerdict: LeaseVerdict | undefined;
+  if (leases !== null) {
+    const record = leases.record({ nodes: leaseNodes, disruptions: disruptions() });
+    writeFileSync(join(o.outDir, 'leases.json'), `${JSON.stringify(record, null, 2)}\n`);
+    leaseVerdict = checkLeases(record, shardOf);
+  }
   const watchProblems = [
     ...w.errors,
     ...(acked && watch.events === 0 ? ['the watchers saw no event although writes were acknowledged'] : []),
@@ -373,13 +534,15 @@ export async function runRound(o: RoundOptions): Promise<RoundResult> {
     nodeChanges,
     problems: [...problems, ...watchProblems],
     watch,
+    ...(leaseVerdict === undefined ? {} : { leases: leaseVerdict }),
     checkMs,
     valid:
       verdicts.every((v) => v.ok && !v.unknown) &&
       lost.length === 0 &&
       problems.length === 0 &&
       watchProblems.length === 0 &&
-      watch.problems.length === 0,
+      watch.problems.length === 0 &&
+      (leaseVerdict?.problems.length ?? 0) === 0,
   };
   const text = formatReport(report);
   const byInvocation = [...history].sort((a, b) => a.id - b.id);
