@@ -5,6 +5,7 @@
 export {
   type Condition,
   compareKeys,
+  type KeyCommand,
   type KVCommand,
   type KVEntry,
   type KVFailureCode,

@@ -10,9 +10,11 @@ import type { RaftKVNode } from '../../node/index.js';
 import {
   badRequest,
   type Condition,
+  type KeyCommand,
   type KVCommand,
   KVError,
   type KVFailureCode,
+  type KVResult,
   keyProblem,
   type LeaseId,
   leaseIdText,
@@ -52,6 +54,32 @@ export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
       reply.code(answer.status).headers(answer.headers).send(answer.body);
 
   /**
+   * Proposes a put or delete on its key's shard leader (here, by a call, or forwarded) and answers
+   * `done(result)` if it was applied, else the catalogue error of its failure.
+   */
+  const write = (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    cmd: KeyCommand,
+    lease: LeaseId | null,
+    done: (result: Extract<KVResult, { ok: true }>) => FastifyReply,
+  ): Promise<FastifyReply> => {
+    const shard = node.shardOf(cmd.key);
+    return serveOrForward(
+      deps,
+      shardRequest(req, shard),
+      async (on) => {
+        const { result, at } = await on.propose(shard, cmd);
+        setProvenance(reply, at);
+        if (!result.ok) throw failure(result.code, cmd.key, lease);
+        return done(result);
+      },
+      relay(reply),
+      servedAnywhere,
+    );
+  };
+
+  /**
    * An error this node answers about a well-formed key, whatever raised it (the overload guard,
    * the body limit, routing, the forwarder, the node), says where it came from: this node, with
    * what it knows of the key's shard. Errors raised after the serving step set provenance keep
@@ -79,20 +107,10 @@ export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
         session: parseSession(req),
         ...(lease === null ? {} : { lease }),
       };
-      const shard = node.shardOf(key);
-      return serveOrForward(
-        deps,
-        shardRequest(req, shard),
-        async (on) => {
-          const { result, at } = await on.propose(shard, cmd);
-          setProvenance(reply, at);
-          if (!result.ok) throw failure(result.code, key, lease);
-          const version = result.op === 'put' ? result.version : '';
-          return reply.header('etag', `"${version}"`).send({ key, version });
-        },
-        relay(reply),
-        servedAnywhere,
-      );
+      return write(req, reply, cmd, lease, (result) => {
+        const version = result.op === 'put' ? result.version : '';
+        return reply.header('etag', `"${version}"`).send({ key, version });
+      });
     },
   );
 
@@ -101,19 +119,7 @@ export function kvRoutes(app: FastifyInstance, deps: KVRouteDeps): void {
     const cond = parseCondition(req);
     if (cond.ifNoneMatch) throw badRequest('If-None-Match is not supported on DELETE');
     const cmd: KVCommand = { op: 'delete', key, cond, session: parseSession(req) };
-    const shard = node.shardOf(key);
-    return serveOrForward(
-      deps,
-      shardRequest(req, shard),
-      async (on) => {
-        const { result, at } = await on.propose(shard, cmd);
-        setProvenance(reply, at);
-        if (!result.ok) throw failure(result.code, key, null);
-        return reply.code(204).send();
-      },
-      relay(reply),
-      servedAnywhere,
-    );
+    return write(req, reply, cmd, null, () => reply.code(204).send());
   });
 
   app.get<{ Params: { '*': string }; Querystring: { consistency?: string } }>(
