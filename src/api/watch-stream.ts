@@ -157,11 +157,10 @@ function relaySource(
           `node ${route.node} did not relay shard ${shard}: ${err.message ?? body}`,
         );
       }
-      /** The index up to which a progress event's cursor has seen every change of the shard. */
-      const indexOf = (id: string | null) => {
+      /** Where an event's cursor (its `id`) leaves the relayed shard, or null without one. */
+      const positionOf = (id: string | null): ShardPosition | null => {
         const d = id === null ? null : decodeCursor(id, deps.node.config.clusterId, deps.node.config.shards);
-        const p = d?.ok === true ? d.positions[shard]! : null;
-        return p === null ? null : p.seen === null ? p.index : p.index - 1;
+        return d?.ok === true ? d.positions[shard]! : null;
       };
       let started: () => void = () => {};
       const first = new Promise<void>((resolve) => {
@@ -171,13 +170,12 @@ function relaySource(
         if (e.event === 'put' || e.event === 'delete') {
           const d = JSON.parse(e.data) as { key: string; value?: string; index: number };
           // Its cursor says whether the entry has more changes to come (index~seen) or not.
-          const inside =
-            e.id !== null && decodeCursor(e.id, deps.node.config.clusterId, deps.node.config.shards);
-          const more = inside !== false && inside.ok && inside.positions[shard]!.seen !== null ? 1 : 0;
+          const more = (positionOf(e.id)?.seen ?? null) === null ? 0 : 1;
           sink.change(shard, { type: e.event, key: d.key, value: d.value ?? null, index: d.index, more });
         } else if (e.event === 'progress') {
-          const i = indexOf(e.id);
-          if (i !== null) sink.progress(shard, i);
+          // Every change up to the cursor's index (its last one, if inside an entry: the one before).
+          const p = positionOf(e.id);
+          if (p !== null) sink.progress(shard, p.seen === null ? p.index : p.index - 1);
           started();
         } else if (e.event === 'error') {
           sink.failed(

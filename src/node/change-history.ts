@@ -97,8 +97,9 @@ export class ChangeHistory {
    */
   since(after: number, seenAt: number | null = null): readonly Recorded[] | 'compacted' {
     this.#trim(this.#now());
-    if (after < this.#floor || (seenAt !== null && after === this.#floor && after > 0)) return 'compacted';
+    if (after < this.#floor) return 'compacted';
     if (seenAt !== null) {
+      // Compacted when `after` is the floor: the changes of that index were dropped with it.
       const from = this.since(after - 1);
       if (from === 'compacted') return 'compacted';
       const at = from.filter((c) => c.index === after).length;
